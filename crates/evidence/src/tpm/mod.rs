@@ -1,0 +1,6 @@
+//! TPM 2.0 structures (big-endian), as defined in TPM 2.0 Library Part 2 ("Structures").
+
+pub mod attest;
+pub mod pcr;
+pub mod public;
+pub mod signature;
