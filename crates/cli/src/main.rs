@@ -1,1 +1,36 @@
-fn main(){}
+//! `trustpool`: the command-line tool. Exit codes: 0 success, 1 refused (a check failed,
+//! e.g. a quote does not verify), 2 usage or unusable input.
+
+// The CLI's job is to print to stdout.
+#![allow(clippy::print_stdout)]
+
+mod cli;
+mod commands;
+mod view;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+/// How a command ended.
+enum Outcome {
+    /// Done; exit 0.
+    Success,
+    /// A check failed; the message names it. Exit 1.
+    Refused(String),
+}
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match commands::run(args) {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Refused(reason)) => {
+            eprintln!("trustpool: {reason}");
+            ExitCode::from(1)
+        }
+        Err(err) => {
+            eprintln!("trustpool: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

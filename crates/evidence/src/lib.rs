@@ -38,6 +38,7 @@ pub mod alg;
 pub mod codec;
 pub mod spki;
 pub mod tpm;
+pub mod tpm2_tools;
 mod verify;
 
 pub use alg::{Digest, EccCurve, HashAlg};

@@ -1,0 +1,87 @@
+//! Command-line syntax (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// trustpool: trusted compute pools — attestation, trusted scheduling, evidence tools.
+#[derive(Debug, Parser)]
+#[command(name = "trustpool", version, about)]
+pub(crate) struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub(crate) enum Output {
+    /// Human-readable text.
+    #[default]
+    Table,
+    /// JSON for scripts.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// TPM quotes made by tpm2-tools or an agent.
+    #[command(subcommand)]
+    Quote(QuoteCommand),
+    /// TCG event logs.
+    #[command(subcommand, visible_alias = "event-log")]
+    Eventlog(EventlogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum QuoteCommand {
+    /// Verify a quote: the files `tpm2_checkquote` takes.
+    Verify(QuoteVerifyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct QuoteVerifyArgs {
+    /// The AK public key: TPM2B_PUBLIC (`tpm2_createak -u`), TPMT_PUBLIC, or PEM/DER SubjectPublicKeyInfo.
+    #[arg(short = 'u', long = "public", value_name = "AK.pub")]
+    pub(crate) public: PathBuf,
+    /// The quote message (TPMS_ATTEST, `tpm2_quote -m`).
+    #[arg(short = 'm', long = "message", value_name = "QUOTE.msg")]
+    pub(crate) message: PathBuf,
+    /// The signature (TPMT_SIGNATURE, `tpm2_quote -s`).
+    #[arg(short = 's', long = "signature", value_name = "QUOTE.sig")]
+    pub(crate) signature: PathBuf,
+    /// The PCR values (`tpm2_quote -o`, serialized or values format).
+    #[arg(short = 'f', long = "pcrs", value_name = "PCRS.out")]
+    pub(crate) pcrs: PathBuf,
+    /// The nonce the quote must carry, in hex (`tpm2_quote -q`).
+    #[arg(short = 'q', long = "nonce", value_name = "HEX")]
+    pub(crate) nonce: String,
+    /// The PCR selection that was asked for (`sha256:0,1,2+sha384:0`); default: what the quote covers.
+    #[arg(short = 'l', long = "pcr-list", value_name = "LIST")]
+    pub(crate) pcr_list: Option<String>,
+    /// A TCG event log to replay against the quoted PCRs.
+    #[arg(short = 'e', long = "eventlog", value_name = "LOG.bin")]
+    pub(crate) eventlog: Option<PathBuf>,
+    /// Accept SHA-1 signatures (off by default).
+    #[arg(long)]
+    pub(crate) allow_sha1: bool,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub(crate) output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum EventlogCommand {
+    /// Decode a binary event log and replay it into PCR values.
+    Show(EventlogShowArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct EventlogShowArgs {
+    /// The log (`/sys/kernel/security/tpm0/binary_bios_measurements`).
+    #[arg(value_name = "LOG.bin")]
+    pub(crate) file: PathBuf,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub(crate) output: Output,
+}
