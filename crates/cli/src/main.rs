@@ -1,13 +1,11 @@
 //! `trustpool`: the command-line tool. Exit codes: 0 success, 1 refused (a check failed,
 //! e.g. a quote does not verify), 2 usage or unusable input.
 
-// The CLI's job is to print to stdout.
-#![allow(clippy::print_stdout)]
-
 mod cli;
 mod commands;
 mod view;
 
+use std::io::Write as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
@@ -33,4 +31,11 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Writes command output to stdout. A closed pipe (`trustpool … | head`) ends output
+/// quietly instead of panicking as `println!` would.
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }

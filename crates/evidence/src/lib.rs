@@ -36,6 +36,7 @@
 
 pub mod alg;
 pub mod codec;
+pub mod credential;
 pub mod spki;
 pub mod tpm;
 pub mod tpm2_tools;
@@ -51,3 +52,4 @@ pub use verify::{AttestationKey, Challenge, KeyProvenance, QuoteEvidence, Verifi
 pub mod event_log;
 pub use event_log::replay::{LogMatchesQuote, PcrMismatch, ReplayError, ReplayedLog, replay};
 pub use event_log::{Event, EventLog, EventType, LogFormat};
+pub use credential::{Credential, CredentialError, make_credential};

@@ -1,6 +1,8 @@
 //! `trustpool eventlog show`: what a log measured, event by event, and the PCR values it
 //! replays to.
 
+use std::fmt::Write as _;
+
 use anyhow::Context as _;
 use trustpool_evidence::event_log::decode;
 use trustpool_evidence::{EventLog, PcrIndex, replay};
@@ -18,16 +20,16 @@ pub(crate) fn show(args: &EventlogShowArgs) -> anyhow::Result<Outcome> {
         Err(e) => return Ok(Outcome::Refused(format!("event log cannot be replayed: {e}"))),
     };
     if args.output == Output::Json {
-        println!("{:#}", view::event_log(&log, Some(&replayed)));
+        crate::emit(&format!("{:#}\n", view::event_log(&log, Some(&replayed))));
         return Ok(Outcome::Success);
     }
     let banks = log.banks();
-    println!("{:?} event log, {} events, banks {}", log.format, log.events.len(), banks.iter().map(|b| b.name()).collect::<Vec<_>>().join(", "));
+    let mut text = format!("{:?} event log, {} events, banks {}\n", log.format, log.events.len(), banks.iter().map(|b| b.name()).collect::<Vec<_>>().join(", "));
     for event in &log.events {
         let first = event.digests.first().map(|d| d.to_hex()).unwrap_or_default();
-        println!("#{:<4} PCR {:<2} {:<34} {:.16}…  {}", event.number, event.pcr, event.event_type.to_string(), first, decode::decode(event));
+        let _ = writeln!(text, "#{:<4} PCR {:<2} {:<34} {:.16}…  {}", event.number, event.pcr, event.event_type.to_string(), first, decode::decode(event));
     }
-    println!();
+    text.push('\n');
     for bank in replayed.banks() {
         for i in 0..24u8 {
             let Some(index) = PcrIndex::new(i) else { continue };
@@ -35,9 +37,10 @@ pub(crate) fn show(args: &EventlogShowArgs) -> anyhow::Result<Outcome> {
                 continue;
             }
             if let Some(value) = replayed.value(bank, index) {
-                println!("{bank}:{i:<2} = {value}  ({} events)", replayed.event_count(bank, index));
+                let _ = writeln!(text, "{bank}:{i:<2} = {value}  ({} events)", replayed.event_count(bank, index));
             }
         }
     }
+    crate::emit(&text);
     Ok(Outcome::Success)
 }

@@ -70,7 +70,7 @@ pub(crate) fn verify(args: &QuoteVerifyArgs) -> anyhow::Result<Outcome> {
         if args.output == Output::Json {
             report["valid"] = json!(false);
             report["error"] = json!(reason);
-            println!("{report:#}");
+            crate::emit(&format!("{report:#}\n"));
         }
         Ok(Outcome::Refused(reason))
     };
@@ -103,17 +103,17 @@ pub(crate) fn verify(args: &QuoteVerifyArgs) -> anyhow::Result<Outcome> {
     if args.output == Output::Json {
         report["valid"] = json!(true);
         report["ak_attributes_checked"] = json!(!bare);
-        println!("{report:#}");
+        crate::emit(&format!("{report:#}\n"));
     } else {
-        println!(
-            "quote OK: {}-{} signature by {}, nonce {} matches, PCRs {} match pcrDigest{}",
+        crate::emit(&format!(
+            "quote OK: {}-{} signature by {}, nonce {} matches, PCRs {} match pcrDigest{}\n",
             signature.scheme.name(),
             verified.hash(),
             ak.key().describe(),
             hex_string(&nonce),
             verified.selection(),
             log_summary
-        );
+        ));
     }
     Ok(Outcome::Success)
 }

@@ -89,6 +89,7 @@ impl fmt::Display for EventData {
             Self::StartupLocality(l) => write!(f, "StartupLocality {l}"),
             Self::NoAction(sig) => write!(f, "{sig}"),
             Self::Separator(v) => write!(f, "separator {v:#010x}"),
+            Self::Text(t) if t.is_empty() => f.write_str("(empty)"),
             Self::Text(t) => f.write_str(t),
             Self::EfiVariable { guid, name, data_len } => write!(f, "{name} ({guid}, {data_len} bytes)"),
             Self::FirmwareBlob { base, length } => write!(f, "firmware blob at {base:#x}, {length} bytes"),

@@ -10,6 +10,7 @@ pub mod decode;
 pub mod event_type;
 pub mod replay;
 pub mod spec_id;
+pub mod writer;
 
 use crate::alg::{Digest, HashAlg};
 use crate::codec::{ParseError, Reader};

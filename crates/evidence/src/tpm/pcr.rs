@@ -23,6 +23,9 @@ const MAX_BANKS: u32 = 16;
 pub struct PcrIndex(u8);
 
 impl PcrIndex {
+    /// PCR 0 (the S-CRTM and BIOS measurements).
+    pub const ZERO: Self = Self(0);
+
     /// The index if it is below [`PCR_COUNT`].
     #[must_use]
     pub fn new(index: u8) -> Option<Self> {

@@ -1,0 +1,128 @@
+//! A private swtpm per test (swtpm serves one client at a time), with an EK certificate
+//! from a private swtpm-localca, and tpm2-tools pointed at it. Stopped and removed on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A running swtpm.
+#[derive(Debug)]
+pub struct Swtpm {
+    dir: PathBuf,
+    child: Child,
+}
+
+/// True when swtpm, swtpm_setup and tpm2-tools are installed.
+#[must_use]
+pub fn available() -> bool {
+    ["swtpm", "swtpm_setup", "swtpm_localca", "tpm2_createek"].iter().all(|tool| which(tool).is_some())
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(tool)).find(|p| p.is_file())
+}
+
+impl Swtpm {
+    /// Provisions a TPM (EK certificates in NV from a private CA, banks sha1+sha256+sha384)
+    /// and starts swtpm on a unix socket.
+    #[must_use]
+    pub fn start() -> Self {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = std::env::temp_dir().join(format!("trustpool-swtpm-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let ca = dir.join("ca");
+        std::fs::create_dir_all(ca.join("state")).expect("mkdir");
+        std::fs::create_dir_all(dir.join("state")).expect("mkdir");
+        let ca_s = ca.display();
+        std::fs::write(
+            ca.join("swtpm-localca.conf"),
+            format!("statedir = {ca_s}/state\nsigningkey = {ca_s}/state/signkey.pem\nissuercert = {ca_s}/state/issuercert.pem\ncertserial = {ca_s}/state/certserial\n"),
+        )
+        .expect("write");
+        std::fs::write(ca.join("swtpm-localca.options"), "--platform-manufacturer trustpool\n--platform-version 2.1\n--platform-model swtpm\n").expect("write");
+        std::fs::write(
+            ca.join("swtpm_setup.conf"),
+            format!(
+                "create_certs_tool = {}\ncreate_certs_tool_config = {ca_s}/swtpm-localca.conf\ncreate_certs_tool_options = {ca_s}/swtpm-localca.options\nactive_pcr_banks = sha1,sha256,sha384\n",
+                which("swtpm_localca").expect("swtpm_localca installed").display()
+            ),
+        )
+        .expect("write");
+        let setup = Command::new("swtpm_setup")
+            .args(["--tpm2", "--create-ek-cert", "--lock-nvram", "--overwrite", "--tpmstate"])
+            .arg(dir.join("state"))
+            .arg("--config")
+            .arg(ca.join("swtpm_setup.conf"))
+            .output()
+            .expect("run swtpm_setup");
+        assert!(setup.status.success(), "swtpm_setup failed: {}", String::from_utf8_lossy(&setup.stderr));
+        let sock = dir.join("tpm.sock");
+        let child = Command::new("swtpm")
+            .args(["socket", "--tpm2", "--flags", "not-need-init,startup-clear", "--tpmstate"])
+            .arg(format!("dir={}", dir.join("state").display()))
+            .arg("--server")
+            .arg(format!("type=unixio,path={}", sock.display()))
+            .arg("--ctrl")
+            .arg(format!("type=unixio,path={}.ctrl", sock.display()))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start swtpm");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !sock.exists() {
+            assert!(Instant::now() < deadline, "swtpm did not create its socket");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { dir, child }
+    }
+
+    /// The TCTI string for tss-esapi and tpm2-tools.
+    #[must_use]
+    pub fn tcti(&self) -> String {
+        format!("swtpm:path={}", self.dir.join("tpm.sock").display())
+    }
+
+    /// A scratch directory owned by this TPM (removed on drop).
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The local CA's root certificate (the EK certificate chains to it).
+    #[must_use]
+    pub fn ca_root(&self) -> PathBuf {
+        self.dir.join("ca/state/swtpm-localca-rootca-cert.pem")
+    }
+
+    /// Runs `tpm2_<tool> args…` in [`Swtpm::dir`] against this TPM, then flushes
+    /// transient objects and sessions (swtpm has no resource manager).
+    #[must_use]
+    pub fn tpm2(&self, tool: &str, args: &[&str]) -> Output {
+        let out = self.tool(&format!("tpm2_{tool}"), args);
+        let _ = self.tool("tpm2_flushcontext", &["-t"]);
+        let _ = self.tool("tpm2_flushcontext", &["-s"]);
+        out
+    }
+
+    /// Like [`Swtpm::tpm2`], asserting success.
+    pub fn tpm2_ok(&self, tool: &str, args: &[&str]) -> Output {
+        let out = self.tpm2(tool, args);
+        assert!(out.status.success(), "tpm2_{tool} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        out
+    }
+
+    fn tool(&self, program: &str, args: &[&str]) -> Output {
+        Command::new(program).args(args).current_dir(&self.dir).env("TPM2TOOLS_TCTI", self.tcti()).output().unwrap_or_else(|e| panic!("run {program}: {e}"))
+    }
+}
+
+impl Drop for Swtpm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
