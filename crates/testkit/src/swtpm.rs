@@ -98,12 +98,12 @@ impl Swtpm {
     }
 
     /// Runs `tpm2_<tool> args…` in [`Swtpm::dir`] against this TPM, then flushes
-    /// transient objects and sessions (swtpm has no resource manager).
+    /// transient objects (swtpm has no resource manager). Sessions stay: a caller that
+    /// starts one flushes it.
     #[must_use]
     pub fn tpm2(&self, tool: &str, args: &[&str]) -> Output {
         let out = self.tool(&format!("tpm2_{tool}"), args);
         let _ = self.tool("tpm2_flushcontext", &["-t"]);
-        let _ = self.tool("tpm2_flushcontext", &["-s"]);
         out
     }
 
