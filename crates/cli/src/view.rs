@@ -33,7 +33,10 @@ pub(crate) fn signature(s: &Signature<'_>) -> Value {
 pub(crate) fn pcrs(values: &PcrValues) -> Value {
     let mut banks = Map::new();
     for alg in values.algs() {
-        let bank: Map<String, Value> = values.bank(alg).map(|(i, d)| (i.to_string(), json!(d.to_hex()))).collect();
+        let bank: Map<String, Value> = values
+            .bank(alg)
+            .map(|(i, d)| (i.to_string(), json!(d.to_hex())))
+            .collect();
         banks.insert(alg.name().into(), Value::Object(bank));
     }
     Value::Object(banks)
@@ -44,7 +47,11 @@ pub(crate) fn event_log(log: &EventLog<'_>, replayed: Option<&ReplayedLog>) -> V
         .events
         .iter()
         .map(|e| {
-            let digests: Map<String, Value> = e.digests.iter().map(|d| (d.alg().name().into(), json!(d.to_hex()))).collect();
+            let digests: Map<String, Value> = e
+                .digests
+                .iter()
+                .map(|d| (d.alg().name().into(), json!(d.to_hex())))
+                .collect();
             json!({
                 "number": e.number,
                 "pcr": e.pcr.get(),

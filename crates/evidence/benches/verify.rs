@@ -11,8 +11,8 @@ use std::hint::black_box;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use trustpool_evidence::event_log::writer::EventLogWriter;
 use trustpool_evidence::{
-    AttestationKey, Challenge, EventLog, EventType, HashAlg, PcrIndex, PcrValues, QuoteEvidence, VerifyOptions, replay,
-    verify_quote,
+    AttestationKey, Challenge, EventLog, EventType, HashAlg, PcrIndex, PcrValues, QuoteEvidence,
+    VerifyOptions, replay, replay_banks, verify_quote,
 };
 use trustpool_testkit::attest::AttestBuilder;
 use trustpool_testkit::fixtures::testdata;
@@ -27,20 +27,35 @@ fn quotes(c: &mut Criterion) {
     let nonce = [0x11u8; 32];
     let mut group = c.benchmark_group("verify_quote");
     group.throughput(Throughput::Elements(1));
-    for (name, ak) in [("rsa2048_sha256_24pcrs", SoftAk::rsa2048()), ("ecc_p256_sha256_24pcrs", SoftAk::p256())] {
+    for (name, ak) in [
+        ("rsa2048_sha256_24pcrs", SoftAk::rsa2048()),
+        ("ecc_p256_sha256_24pcrs", SoftAk::p256()),
+    ] {
         let message = AttestBuilder::quote(&nonce, &values, HashAlg::Sha256).build();
         let signature = ak.sign(&message);
         let key = AttestationKey::new(ak.public(), VerifyOptions::default()).unwrap();
-        let challenge = Challenge { nonce: &nonce, selection: &selection };
-        let evidence = QuoteEvidence { attest: &message, signature: &signature, pcrs: &values };
+        let challenge = Challenge {
+            nonce: &nonce,
+            selection: &selection,
+        };
+        let evidence = QuoteEvidence {
+            attest: &message,
+            signature: &signature,
+            pcrs: &values,
+        };
         verify_quote(&key, &challenge, &evidence).unwrap();
-        group.bench_function(name, |b| b.iter(|| verify_quote(black_box(&key), black_box(&challenge), black_box(&evidence)).unwrap()));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                verify_quote(black_box(&key), black_box(&challenge), black_box(&evidence)).unwrap()
+            })
+        });
         // Including the AK preparation (parse + attribute checks + key parse), as when a
         // server does not cache prepared keys.
         let public = ak.public();
         group.bench_function(format!("{name}_cold_key"), |b| {
             b.iter(|| {
-                let key = AttestationKey::new(black_box(public.clone()), VerifyOptions::default()).unwrap();
+                let key = AttestationKey::new(black_box(public.clone()), VerifyOptions::default())
+                    .unwrap();
                 verify_quote(&key, &challenge, &evidence).unwrap()
             });
         });
@@ -53,15 +68,30 @@ fn quotes(c: &mut Criterion) {
 fn uefi_log_100() -> Vec<u8> {
     let mut w = EventLogWriter::new(&[HashAlg::Sha1, HashAlg::Sha256, HashAlg::Sha384]);
     let pcr = |i: u8| PcrIndex::new(i).unwrap();
-    w.measure(pcr(0), EventType::EV_S_CRTM_VERSION, &[0x31, 0, 0x2e, 0, 0x30, 0, 0, 0]);
+    w.measure(
+        pcr(0),
+        EventType::EV_S_CRTM_VERSION,
+        &[0x31, 0, 0x2e, 0, 0x30, 0, 0, 0],
+    );
     for i in 0..8u64 {
         let mut blob = Vec::new();
         blob.extend_from_slice(&(0x80_0000 + i * 0x10_0000).to_le_bytes());
         blob.extend_from_slice(&0x10_0000u64.to_le_bytes());
         let d = HashAlg::Sha256.hash(&i.to_le_bytes());
-        w.event(pcr(0), EventType::EV_EFI_PLATFORM_FIRMWARE_BLOB, &[d], &blob);
+        w.event(
+            pcr(0),
+            EventType::EV_EFI_PLATFORM_FIRMWARE_BLOB,
+            &[d],
+            &blob,
+        );
     }
-    for (name, size) in [("SecureBoot", 1usize), ("PK", 900), ("KEK", 1600), ("db", 3200), ("dbx", 12000)] {
+    for (name, size) in [
+        ("SecureBoot", 1usize),
+        ("PK", 900),
+        ("KEK", 1600),
+        ("db", 3200),
+        ("dbx", 12000),
+    ] {
         let mut data = vec![0xa5u8; 16];
         data.extend_from_slice(&(name.len() as u64).to_le_bytes());
         data.extend_from_slice(&(size as u64).to_le_bytes());
@@ -78,7 +108,11 @@ fn uefi_log_100() -> Vec<u8> {
         w.measure(pcr(1), EventType::EV_EFI_VARIABLE_BOOT, &[i; 120]);
     }
     for i in 0..10u8 {
-        w.measure(pcr(4), EventType::EV_EFI_BOOT_SERVICES_APPLICATION, &[i; 80]);
+        w.measure(
+            pcr(4),
+            EventType::EV_EFI_BOOT_SERVICES_APPLICATION,
+            &[i; 80],
+        );
         w.measure(pcr(9), EventType::EV_EVENT_TAG, &[i; 40]);
     }
     for i in 0..8u8 {
@@ -92,10 +126,28 @@ fn event_logs(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     let synthetic = uefi_log_100();
     let ovmf = std::fs::read(testdata().join("eventlog/ovmf-qemu/eventlog.bin")).unwrap();
-    for (name, bytes) in [("parse_replay_uefi_100_events_3_banks", &synthetic), ("parse_replay_ovmf_25_events_3_banks", &ovmf)] {
+    for (name, bytes) in [
+        ("parse_replay_uefi_100_events_3_banks", &synthetic),
+        ("parse_replay_ovmf_25_events_3_banks", &ovmf),
+    ] {
         let events = EventLog::parse(bytes).unwrap().events.len();
         assert!(events >= 25, "{name}: {events}");
-        group.bench_function(name, |b| b.iter(|| replay(&EventLog::parse(black_box(bytes)).unwrap()).unwrap()));
+        group.bench_function(name, |b| {
+            b.iter(|| replay(&EventLog::parse(black_box(bytes)).unwrap()).unwrap())
+        });
+        group.bench_function(format!("{name}_parse_only"), |b| {
+            b.iter(|| EventLog::parse(black_box(bytes)).unwrap())
+        });
+        // What a verifier does: replay only the bank the quote covers.
+        group.bench_function(format!("{name}_replay_sha256_only"), |b| {
+            b.iter(|| {
+                replay_banks(
+                    &EventLog::parse(black_box(bytes)).unwrap(),
+                    &[HashAlg::Sha256],
+                )
+                .unwrap()
+            })
+        });
     }
     group.finish();
 }

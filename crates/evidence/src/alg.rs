@@ -160,7 +160,9 @@ impl HashAlg {
     /// Parses a name as [`HashAlg::name`] writes it.
     #[must_use]
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|alg| alg.name().eq_ignore_ascii_case(name))
+        Self::ALL
+            .into_iter()
+            .find(|alg| alg.name().eq_ignore_ascii_case(name))
     }
 
     pub(crate) fn ring_alg(self) -> &'static digest::Algorithm {
@@ -236,7 +238,10 @@ impl Digest {
     /// All zeros: the reset value of most PCRs.
     #[must_use]
     pub fn zero(alg: HashAlg) -> Self {
-        Self { alg, buf: [0u8; MAX_DIGEST_SIZE] }
+        Self {
+            alg,
+            buf: [0u8; MAX_DIGEST_SIZE],
+        }
     }
 
     /// All ones: the value of DRTM PCRs 17–22 before a dynamic launch.

@@ -78,13 +78,19 @@ impl<'a> Reader<'a> {
     /// A reader over `bytes`, starting at offset 0.
     #[must_use]
     pub fn new(bytes: &'a [u8]) -> Self {
-        Self { rest: bytes, offset: 0 }
+        Self {
+            rest: bytes,
+            offset: 0,
+        }
     }
 
     /// A reader over `bytes` whose offsets in errors start at `offset` (for nested structures).
     #[must_use]
     pub fn at(bytes: &'a [u8], offset: usize) -> Self {
-        Self { rest: bytes, offset }
+        Self {
+            rest: bytes,
+            offset,
+        }
     }
 
     /// Offset of the next byte to be read.
@@ -122,7 +128,10 @@ impl<'a> Reader<'a> {
     ///
     /// # Errors
     /// `Truncated` when fewer than `N` bytes are left.
-    pub fn take_array<const N: usize>(&mut self, what: &'static str) -> Result<&'a [u8; N], ParseError> {
+    pub fn take_array<const N: usize>(
+        &mut self,
+        what: &'static str,
+    ) -> Result<&'a [u8; N], ParseError> {
         let Some((head, tail)) = self.rest.split_first_chunk::<N>() else {
             return Err(self.truncated(what, N));
         };
@@ -227,28 +236,51 @@ impl<'a> Reader<'a> {
         if self.rest.is_empty() {
             Ok(())
         } else {
-            Err(ParseError::TrailingData { what, offset: self.offset, len: self.rest.len() })
+            Err(ParseError::TrailingData {
+                what,
+                offset: self.offset,
+                len: self.rest.len(),
+            })
         }
     }
 
     /// An `UnexpectedValue` error for a field that started at `offset`.
     #[must_use]
     pub fn unexpected(what: &'static str, offset: usize, value: impl Into<u64>) -> ParseError {
-        ParseError::UnexpectedValue { what, offset, value: value.into() }
+        ParseError::UnexpectedValue {
+            what,
+            offset,
+            value: value.into(),
+        }
     }
 
     fn truncated(&self, what: &'static str, need: usize) -> ParseError {
-        ParseError::Truncated { what, offset: self.offset, need, left: self.rest.len() }
+        ParseError::Truncated {
+            what,
+            offset: self.offset,
+            need,
+            left: self.rest.len(),
+        }
     }
 }
 
 fn too_large(len: u64, max: usize, what: &'static str, offset: usize) -> ParseError {
-    ParseError::TooLarge { what, offset, len, max: u64::try_from(max).unwrap_or(u64::MAX) }
+    ParseError::TooLarge {
+        what,
+        offset,
+        len,
+        max: u64::try_from(max).unwrap_or(u64::MAX),
+    }
 }
 
 fn check_len(len: usize, max: usize, what: &'static str, offset: usize) -> Result<(), ParseError> {
     if len > max {
-        return Err(too_large(u64::try_from(len).unwrap_or(u64::MAX), max, what, offset));
+        return Err(too_large(
+            u64::try_from(len).unwrap_or(u64::MAX),
+            max,
+            what,
+            offset,
+        ));
     }
     Ok(())
 }
@@ -314,7 +346,14 @@ impl Writer {
     /// # Errors
     /// `TooLarge` when `bytes` is longer than a u16 can say.
     pub fn tpm2b(&mut self, bytes: &[u8], what: &'static str) -> Result<&mut Self, ParseError> {
-        let len = u16::try_from(bytes.len()).map_err(|_| too_large(u64::try_from(bytes.len()).unwrap_or(u64::MAX), usize::from(u16::MAX), what, self.buf.len()))?;
+        let len = u16::try_from(bytes.len()).map_err(|_| {
+            too_large(
+                u64::try_from(bytes.len()).unwrap_or(u64::MAX),
+                usize::from(u16::MAX),
+                what,
+                self.buf.len(),
+            )
+        })?;
         Ok(self.u16_be(len).bytes(bytes))
     }
 
@@ -352,25 +391,51 @@ mod tests {
     #[test]
     fn tpm2b_checks_max_before_reading() {
         let mut r = Reader::new(&[0x00, 0x05, 1, 2, 3, 4, 5]);
-        assert!(matches!(r.tpm2b(4, "f"), Err(ParseError::TooLarge { len: 5, max: 4, offset: 0, .. })));
+        assert!(matches!(
+            r.tpm2b(4, "f"),
+            Err(ParseError::TooLarge {
+                len: 5,
+                max: 4,
+                offset: 0,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn lying_length_is_truncated() {
         let mut r = Reader::new(&[0x00, 0x05, 1, 2]);
-        assert!(matches!(r.tpm2b(64, "f"), Err(ParseError::Truncated { need: 5, left: 2, offset: 2, .. })));
+        assert!(matches!(
+            r.tpm2b(64, "f"),
+            Err(ParseError::Truncated {
+                need: 5,
+                left: 2,
+                offset: 2,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn trailing_bytes_are_an_error() {
         let mut r = Reader::new(&[1, 2, 3]);
         r.u16_be("a").unwrap();
-        assert_eq!(r.finish("s"), Err(ParseError::TrailingData { what: "s", offset: 2, len: 1 }));
+        assert_eq!(
+            r.finish("s"),
+            Err(ParseError::TrailingData {
+                what: "s",
+                offset: 2,
+                len: 1
+            })
+        );
     }
 
     #[test]
     fn sized_le32_bounds_huge_lengths() {
         let mut r = Reader::new(&[0xff, 0xff, 0xff, 0xff]);
-        assert!(matches!(r.sized_le32(1024, "e"), Err(ParseError::TooLarge { .. })));
+        assert!(matches!(
+            r.sized_le32(1024, "e"),
+            Err(ParseError::TooLarge { .. })
+        ));
     }
 }

@@ -48,8 +48,13 @@ pub use tpm::attest::{Attest, Attested, ClockInfo, QuoteInfo};
 pub use tpm::pcr::{PcrIndex, PcrSelection, PcrSet, PcrValues};
 pub use tpm::public::{ObjectAttributes, Public, PublicKey, Scheme, SymDef};
 pub use tpm::signature::{SigScheme, Signature, SignatureValue};
-pub use verify::{AttestationKey, Challenge, KeyProvenance, QuoteEvidence, VerifiedQuote, VerifyError, VerifyOptions, verify_quote};
+pub use verify::{
+    AttestationKey, Challenge, KeyProvenance, QuoteEvidence, VerifiedQuote, VerifyError,
+    VerifyOptions, verify_quote,
+};
 pub mod event_log;
-pub use event_log::replay::{LogMatchesQuote, PcrMismatch, ReplayError, ReplayedLog, replay};
-pub use event_log::{Event, EventLog, EventType, LogFormat};
 pub use credential::{Credential, CredentialError, make_credential};
+pub use event_log::replay::{
+    LogMatchesQuote, PcrMismatch, ReplayError, ReplayedLog, replay, replay_banks,
+};
+pub use event_log::{Event, EventLog, EventType, LogFormat};

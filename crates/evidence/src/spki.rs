@@ -59,7 +59,9 @@ fn read_uint<'a>(r: &mut Reader<'a>, what: &'static str) -> Result<&'a [u8], Par
     let bytes = read_tlv(r, TAG_INTEGER, what)?;
     match bytes {
         [] => Err(Reader::unexpected(what, at, 0u8)),
-        [first, ..] if first & 0x80 != 0 => Err(Reader::unexpected("DER INTEGER (negative)", at, *first)),
+        [first, ..] if first & 0x80 != 0 => {
+            Err(Reader::unexpected("DER INTEGER (negative)", at, *first))
+        }
         [0, rest @ ..] if rest.first().is_some_and(|b| b & 0x80 != 0) => Ok(rest),
         [0, _, ..] => Err(Reader::unexpected("DER INTEGER (not minimal)", at, 0u8)),
         _ => Ok(bytes),
@@ -92,7 +94,11 @@ pub fn parse_spki_der(der: &[u8]) -> Result<PublicKey, ParseError> {
     let mut bits = Reader::new(bits);
     let unused = bits.u8("subjectPublicKey (unused bits)")?;
     if unused != 0 {
-        return Err(Reader::unexpected("subjectPublicKey (unused bits)", 0, unused));
+        return Err(Reader::unexpected(
+            "subjectPublicKey (unused bits)",
+            0,
+            unused,
+        ));
     }
     let key = bits.take_rest();
     if oid == OID_RSA_ENCRYPTION {
@@ -108,13 +114,26 @@ pub fn parse_spki_der(der: &[u8]) -> Result<PublicKey, ParseError> {
         let exponent = read_uint(&mut k, "RSAPublicKey.publicExponent")?;
         k.finish("RSAPublicKey")?;
         if modulus.len() > MAX_RSA_KEY_BYTES || modulus.len() < 128 {
-            return Err(Reader::unexpected("RSAPublicKey.modulus (size)", 0, u64::try_from(modulus.len()).unwrap_or(u64::MAX)));
+            return Err(Reader::unexpected(
+                "RSAPublicKey.modulus (size)",
+                0,
+                u64::try_from(modulus.len()).unwrap_or(u64::MAX),
+            ));
         }
         if exponent.len() > 4 {
-            return Err(Reader::unexpected("RSAPublicKey.publicExponent (over 32 bits)", exp_at, u64::try_from(exponent.len()).unwrap_or(u64::MAX)));
+            return Err(Reader::unexpected(
+                "RSAPublicKey.publicExponent (over 32 bits)",
+                exp_at,
+                u64::try_from(exponent.len()).unwrap_or(u64::MAX),
+            ));
         }
-        let exponent = exponent.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b));
-        Ok(PublicKey::Rsa { modulus: modulus.to_vec(), exponent })
+        let exponent = exponent
+            .iter()
+            .fold(0u32, |acc, b| (acc << 8) | u32::from(*b));
+        Ok(PublicKey::Rsa {
+            modulus: modulus.to_vec(),
+            exponent,
+        })
     } else if oid == OID_EC_PUBLIC_KEY {
         let curve_at = alg.offset();
         let curve_oid = read_tlv(&mut alg, TAG_OID, "ECParameters.namedCurve")?;
@@ -122,20 +141,34 @@ pub fn parse_spki_der(der: &[u8]) -> Result<PublicKey, ParseError> {
         let curve = match curve_oid {
             OID_P256 => EccCurve::P256,
             OID_P384 => EccCurve::P384,
-            _ => return Err(Reader::unexpected("ECParameters.namedCurve", curve_at, u64::try_from(curve_oid.len()).unwrap_or(0))),
+            _ => {
+                return Err(Reader::unexpected(
+                    "ECParameters.namedCurve",
+                    curve_at,
+                    u64::try_from(curve_oid.len()).unwrap_or(0),
+                ));
+            }
         };
         let size = curve.coordinate_size();
         let mut p = Reader::new(key);
         let form = p.u8("ECPoint (form)")?;
         if form != 0x04 {
-            return Err(Reader::unexpected("ECPoint (only uncompressed points)", 0, form));
+            return Err(Reader::unexpected(
+                "ECPoint (only uncompressed points)",
+                0,
+                form,
+            ));
         }
         let x = p.take(size, "ECPoint.x")?.to_vec();
         let y = p.take(size, "ECPoint.y")?.to_vec();
         p.finish("ECPoint")?;
         Ok(PublicKey::Ecc { curve, x, y })
     } else {
-        Err(Reader::unexpected("AlgorithmIdentifier.algorithm", oid_at, u64::try_from(oid.len()).unwrap_or(0)))
+        Err(Reader::unexpected(
+            "AlgorithmIdentifier.algorithm",
+            oid_at,
+            u64::try_from(oid.len()).unwrap_or(0),
+        ))
     }
 }
 
@@ -155,7 +188,10 @@ fn push_tlv(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
 }
 
 fn push_uint(out: &mut Vec<u8>, magnitude: &[u8]) {
-    let start = magnitude.iter().position(|b| *b != 0).unwrap_or(magnitude.len());
+    let start = magnitude
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(magnitude.len());
     let trimmed = magnitude.get(start..).unwrap_or(&[]);
     let mut body = Vec::with_capacity(trimmed.len().saturating_add(1));
     if trimmed.first().is_none_or(|b| b & 0x80 != 0) {
@@ -220,14 +256,35 @@ const PEM_END: &str = "-----END PUBLIC KEY-----";
 /// [`parse_spki_der`].
 pub fn parse_spki_pem(pem: &str) -> Result<PublicKey, ParseError> {
     let what = "PEM PUBLIC KEY";
-    let start = pem.find(PEM_BEGIN).ok_or(ParseError::BadEncoding { what, reason: "no BEGIN PUBLIC KEY line" })?;
-    let after = pem.get(start.saturating_add(PEM_BEGIN.len())..).unwrap_or("");
-    let end = after.find(PEM_END).ok_or(ParseError::BadEncoding { what, reason: "no END PUBLIC KEY line" })?;
-    let body: String = after.get(..end).unwrap_or("").chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let start = pem.find(PEM_BEGIN).ok_or(ParseError::BadEncoding {
+        what,
+        reason: "no BEGIN PUBLIC KEY line",
+    })?;
+    let after = pem
+        .get(start.saturating_add(PEM_BEGIN.len())..)
+        .unwrap_or("");
+    let end = after.find(PEM_END).ok_or(ParseError::BadEncoding {
+        what,
+        reason: "no END PUBLIC KEY line",
+    })?;
+    let body: String = after
+        .get(..end)
+        .unwrap_or("")
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
     if body.len() > MAX_SPKI_SIZE.saturating_mul(2) {
-        return Err(ParseError::BadEncoding { what, reason: "too long" });
+        return Err(ParseError::BadEncoding {
+            what,
+            reason: "too long",
+        });
     }
-    let der = STANDARD.decode(body.as_bytes()).map_err(|_| ParseError::BadEncoding { what, reason: "invalid base64" })?;
+    let der = STANDARD
+        .decode(body.as_bytes())
+        .map_err(|_| ParseError::BadEncoding {
+            what,
+            reason: "invalid base64",
+        })?;
     parse_spki_der(&der)
 }
 

@@ -30,13 +30,19 @@ const MAX_LISTS: u32 = 16;
 /// # Errors
 /// A `ParseError` when the file is neither format, or a serialized file's selection
 /// differs from `selection`.
-pub fn parse_pcr_file(bytes: &[u8], selection: Option<&PcrSelection>) -> Result<PcrValues, ParseError> {
+pub fn parse_pcr_file(
+    bytes: &[u8],
+    selection: Option<&PcrSelection>,
+) -> Result<PcrValues, ParseError> {
     match parse_serialized(bytes) {
         Ok((file_selection, values)) => {
             if let Some(expected) = selection
                 && *expected != file_selection
             {
-                return Err(ParseError::BadEncoding { what: "PCR file", reason: "selection in file differs from the quote's" });
+                return Err(ParseError::BadEncoding {
+                    what: "PCR file",
+                    reason: "selection in file differs from the quote's",
+                });
             }
             Ok(values)
         }
@@ -48,7 +54,11 @@ pub fn parse_pcr_file(bytes: &[u8], selection: Option<&PcrSelection>) -> Result<
 }
 
 fn values_size(selection: &PcrSelection) -> usize {
-    selection.banks().iter().map(|(alg, set)| alg.size().saturating_mul(set.len())).sum()
+    selection
+        .banks()
+        .iter()
+        .map(|(alg, set)| alg.size().saturating_mul(set.len()))
+        .sum()
 }
 
 fn parse_values(bytes: &[u8], selection: &PcrSelection) -> Result<PcrValues, ParseError> {
@@ -67,7 +77,10 @@ fn parse_serialized(bytes: &[u8]) -> Result<(PcrSelection, PcrValues), ParseErro
     let mut r = Reader::new(bytes);
     let count_at = r.offset();
     let count = r.u32_le("TPML_PCR_SELECTION.count")?;
-    let count = usize::try_from(count).ok().filter(|c| *c <= SELECTION_SLOTS).ok_or_else(|| Reader::unexpected("TPML_PCR_SELECTION.count", count_at, count))?;
+    let count = usize::try_from(count)
+        .ok()
+        .filter(|c| *c <= SELECTION_SLOTS)
+        .ok_or_else(|| Reader::unexpected("TPML_PCR_SELECTION.count", count_at, count))?;
     let mut banks = Vec::with_capacity(count);
     for slot in 0..SELECTION_SLOTS {
         let raw = r.take(SELECTION_SLOT_SIZE, "TPMS_PCR_SELECTION")?;
@@ -79,25 +92,37 @@ fn parse_serialized(bytes: &[u8]) -> Result<(PcrSelection, PcrValues), ParseErro
         let size_at = s.offset();
         let size = s.u8("TPMS_PCR_SELECTION.sizeofSelect")?;
         if size > 4 {
-            return Err(Reader::unexpected("TPMS_PCR_SELECTION.sizeofSelect", size_at, size));
+            return Err(Reader::unexpected(
+                "TPMS_PCR_SELECTION.sizeofSelect",
+                size_at,
+                size,
+            ));
         }
         let bitmap = s.take(4, "TPMS_PCR_SELECTION.pcrSelect")?;
         let mut set = PcrSet::empty();
         for (byte_index, byte) in bitmap.iter().take(usize::from(size)).enumerate() {
             for bit in 0..8u8 {
                 if byte & (1 << bit) != 0 {
-                    let index = u8::try_from(byte_index).ok().and_then(|b| b.checked_mul(8)).and_then(|b| b.checked_add(bit));
-                    let index = index.and_then(crate::tpm::pcr::PcrIndex::new).ok_or(ParseError::BadEncoding {
-                        what: "TPMS_PCR_SELECTION.pcrSelect",
-                        reason: "selects a PCR above 23",
-                    })?;
+                    let index = u8::try_from(byte_index)
+                        .ok()
+                        .and_then(|b| b.checked_mul(8))
+                        .and_then(|b| b.checked_add(bit));
+                    let index = index.and_then(crate::tpm::pcr::PcrIndex::new).ok_or(
+                        ParseError::BadEncoding {
+                            what: "TPMS_PCR_SELECTION.pcrSelect",
+                            reason: "selects a PCR above 23",
+                        },
+                    )?;
                     set = set.with(index);
                 }
             }
         }
         banks.push((alg, set));
     }
-    let selection = PcrSelection::new(banks).map_err(|_| ParseError::BadEncoding { what: "TPML_PCR_SELECTION", reason: "bank listed twice" })?;
+    let selection = PcrSelection::new(banks).map_err(|_| ParseError::BadEncoding {
+        what: "TPML_PCR_SELECTION",
+        reason: "bank listed twice",
+    })?;
     let lists_at = r.offset();
     let lists = r.u32_le("TPML_DIGEST count")?;
     if lists > MAX_LISTS {
@@ -107,27 +132,42 @@ fn parse_serialized(bytes: &[u8]) -> Result<(PcrSelection, PcrValues), ParseErro
     for _ in 0..lists {
         let n_at = r.offset();
         let n = r.u32_le("TPML_DIGEST.count")?;
-        let n = usize::try_from(n).ok().filter(|n| *n <= DIGESTS_PER_LIST).ok_or_else(|| Reader::unexpected("TPML_DIGEST.count", n_at, n))?;
+        let n = usize::try_from(n)
+            .ok()
+            .filter(|n| *n <= DIGESTS_PER_LIST)
+            .ok_or_else(|| Reader::unexpected("TPML_DIGEST.count", n_at, n))?;
         for slot in 0..DIGESTS_PER_LIST {
             let size_at = r.offset();
             let size = usize::from(r.u16_le("TPM2B_DIGEST.size")?);
             let buffer = r.take(MAX_DIGEST_SIZE, "TPM2B_DIGEST.buffer")?;
             if slot < n {
-                let value = buffer.get(..size).ok_or_else(|| Reader::unexpected("TPM2B_DIGEST.size", size_at, u64::try_from(size).unwrap_or(u64::MAX)))?;
+                let value = buffer.get(..size).ok_or_else(|| {
+                    Reader::unexpected(
+                        "TPM2B_DIGEST.size",
+                        size_at,
+                        u64::try_from(size).unwrap_or(u64::MAX),
+                    )
+                })?;
                 digests.push(value);
             }
         }
     }
     r.finish("tpm2-tools PCR file")?;
     if digests.len() != selection.value_count() {
-        return Err(ParseError::BadEncoding { what: "tpm2-tools PCR file", reason: "number of values differs from the selection" });
+        return Err(ParseError::BadEncoding {
+            what: "tpm2-tools PCR file",
+            reason: "number of values differs from the selection",
+        });
     }
     let mut values = PcrValues::new();
     let mut iter = digests.into_iter();
     for (alg, set) in selection.banks() {
         for index in set.iter() {
             let raw = iter.next().unwrap_or(&[]);
-            let digest = Digest::new(*alg, raw).ok_or(ParseError::BadEncoding { what: "TPM2B_DIGEST", reason: "size does not match its bank" })?;
+            let digest = Digest::new(*alg, raw).ok_or(ParseError::BadEncoding {
+                what: "TPM2B_DIGEST",
+                reason: "size does not match its bank",
+            })?;
             values.insert(index, digest);
         }
     }

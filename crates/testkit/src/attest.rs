@@ -42,11 +42,21 @@ impl AttestBuilder {
 
     /// A quote over `selection`, the digest computed from `values` with `hash`.
     #[must_use]
-    pub fn quote_selection(nonce: &[u8], selection: &PcrSelection, values: &PcrValues, hash: HashAlg) -> Self {
+    pub fn quote_selection(
+        nonce: &[u8],
+        selection: &PcrSelection,
+        values: &PcrValues,
+        hash: HashAlg,
+    ) -> Self {
         let mut parts: Vec<&[u8]> = Vec::new();
         for (bank, set) in selection.banks() {
             for i in set.iter() {
-                parts.push(values.get(*bank, i).expect("value for every selected PCR").as_bytes());
+                parts.push(
+                    values
+                        .get(*bank, i)
+                        .expect("value for every selected PCR")
+                        .as_bytes(),
+                );
             }
         }
         let mut signer = vec![0x00, 0x0b];
@@ -71,9 +81,13 @@ impl AttestBuilder {
     pub fn build(&self) -> Vec<u8> {
         let mut w = Writer::new();
         w.u32_be(self.magic).u16_be(self.tag);
-        w.tpm2b(&self.qualified_signer, "qualifiedSigner").expect("small");
+        w.tpm2b(&self.qualified_signer, "qualifiedSigner")
+            .expect("small");
         w.tpm2b(&self.extra_data, "extraData").expect("small");
-        w.u64_be(self.clock).u32_be(self.reset_count).u32_be(self.restart_count).u8(self.safe);
+        w.u64_be(self.clock)
+            .u32_be(self.reset_count)
+            .u32_be(self.restart_count)
+            .u8(self.safe);
         w.u64_be(self.firmware_version);
         self.selection.write(&mut w);
         w.tpm2b(&self.pcr_digest, "pcrDigest").expect("small");

@@ -52,17 +52,32 @@ impl QuoteFixture {
     #[must_use]
     pub fn load(name: &str) -> Self {
         let dir = testdata().join(name);
-        let read = |f: &str| std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{name}/{f}: {e}"));
+        let read =
+            |f: &str| std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{name}/{f}: {e}"));
         let message = read("quote.msg");
-        let selection = match Attest::parse(&message).expect("fixture quote parses").attested {
+        let selection = match Attest::parse(&message)
+            .expect("fixture quote parses")
+            .attested
+        {
             Attested::Quote(q) => q.pcr_select,
             Attested::Other { .. } => panic!("{name} is not a quote"),
         };
         let pcr_file = read("quote.pcrs");
         let pcrs = parse_pcr_file(&pcr_file, Some(&selection)).expect("fixture PCR file parses");
-        let nonce = parse_hex(String::from_utf8(read("nonce.hex")).expect("utf-8").trim()).expect("hex nonce");
+        let nonce = parse_hex(String::from_utf8(read("nonce.hex")).expect("utf-8").trim())
+            .expect("hex nonce");
         let event_log = std::fs::read(dir.join("eventlog.bin")).ok();
-        Self { name: name.to_owned(), ak_pub: read("ak.pub"), message, signature: read("quote.sig"), pcr_file, nonce, selection, pcrs, event_log }
+        Self {
+            name: name.to_owned(),
+            ak_pub: read("ak.pub"),
+            message,
+            signature: read("quote.sig"),
+            pcr_file,
+            nonce,
+            selection,
+            pcrs,
+            event_log,
+        }
     }
 
     /// Path of a file of this fixture.

@@ -7,7 +7,13 @@
 
 // Test support only (a dev-dependency): a failed expectation here is a failed test, so
 // panicking is the right response and these lints do not apply.
-#![allow(clippy::missing_panics_doc, clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::missing_panics_doc,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 pub mod attest;
 pub mod fixtures;

@@ -36,14 +36,23 @@ impl SoftAk {
     /// A fresh RSA-2048 RSASSA-SHA256 key.
     #[must_use]
     pub fn rsa2048() -> Self {
-        Self { pair: Pair::Rsa(RsaKeyPair::generate(KeySize::Rsa2048).expect("RSA keygen")), attributes: AK_ATTRIBUTES, hash: HashAlg::Sha256 }
+        Self {
+            pair: Pair::Rsa(RsaKeyPair::generate(KeySize::Rsa2048).expect("RSA keygen")),
+            attributes: AK_ATTRIBUTES,
+            hash: HashAlg::Sha256,
+        }
     }
 
     /// A fresh ECC P-256 ECDSA-SHA256 key.
     #[must_use]
     pub fn p256() -> Self {
-        let pair = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING).expect("ECDSA keygen");
-        Self { pair: Pair::P256(pair), attributes: AK_ATTRIBUTES, hash: HashAlg::Sha256 }
+        let pair = EcdsaKeyPair::generate(&signature::ECDSA_P256_SHA256_FIXED_SIGNING)
+            .expect("ECDSA keygen");
+        Self {
+            pair: Pair::P256(pair),
+            attributes: AK_ATTRIBUTES,
+            hash: HashAlg::Sha256,
+        }
     }
 
     /// The marshalled `TPMT_PUBLIC` (TPM 2.0 Library Part 2, §12.2.4).
@@ -52,8 +61,14 @@ impl SoftAk {
         let mut w = Writer::new();
         match &self.pair {
             Pair::Rsa(pair) => {
-                let modulus = pair.public_key().modulus().big_endian_without_leading_zero().to_vec();
-                w.u16_be(alg_id::RSA).u16_be(alg_id::SHA256).u32_be(self.attributes);
+                let modulus = pair
+                    .public_key()
+                    .modulus()
+                    .big_endian_without_leading_zero()
+                    .to_vec();
+                w.u16_be(alg_id::RSA)
+                    .u16_be(alg_id::SHA256)
+                    .u32_be(self.attributes);
                 w.tpm2b(&[], "authPolicy").expect("empty");
                 w.u16_be(alg_id::NULL); // symmetric
                 w.u16_be(alg_id::RSASSA).u16_be(self.hash.tpm_id()); // scheme
@@ -63,7 +78,9 @@ impl SoftAk {
             Pair::P256(pair) => {
                 let point = pair.public_key().as_ref();
                 let (x, y) = point[1..].split_at(32);
-                w.u16_be(alg_id::ECC).u16_be(alg_id::SHA256).u32_be(self.attributes);
+                w.u16_be(alg_id::ECC)
+                    .u16_be(alg_id::SHA256)
+                    .u32_be(self.attributes);
                 w.tpm2b(&[], "authPolicy").expect("empty");
                 w.u16_be(alg_id::NULL); // symmetric
                 w.u16_be(alg_id::ECDSA).u16_be(self.hash.tpm_id()); // scheme
@@ -93,12 +110,15 @@ impl SoftAk {
                     _ => &signature::RSA_PKCS1_SHA256,
                 };
                 let mut sig = vec![0u8; pair.public_modulus_len()];
-                pair.sign(enc, &SystemRandom::new(), message, &mut sig).expect("RSA sign");
+                pair.sign(enc, &SystemRandom::new(), message, &mut sig)
+                    .expect("RSA sign");
                 w.u16_be(alg_id::RSASSA).u16_be(self.hash.tpm_id());
                 w.tpm2b(&sig, "sig").expect("256 bytes");
             }
             Pair::P256(pair) => {
-                let sig = pair.sign(&SystemRandom::new(), message).expect("ECDSA sign");
+                let sig = pair
+                    .sign(&SystemRandom::new(), message)
+                    .expect("ECDSA sign");
                 let (r, s) = sig.as_ref().split_at(32);
                 w.u16_be(alg_id::ECDSA).u16_be(self.hash.tpm_id());
                 w.tpm2b(r, "r").expect("32").tpm2b(s, "s").expect("32");

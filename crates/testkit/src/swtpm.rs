@@ -18,11 +18,17 @@ pub struct Swtpm {
 /// True when swtpm, swtpm_setup and tpm2-tools are installed.
 #[must_use]
 pub fn available() -> bool {
-    ["swtpm", "swtpm_setup", "swtpm_localca", "tpm2_createek"].iter().all(|tool| which(tool).is_some())
+    ["swtpm", "swtpm_setup", "swtpm_localca", "tpm2_createek"]
+        .iter()
+        .all(|tool| which(tool).is_some())
 }
 
 fn which(tool: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(tool)).find(|p| p.is_file())
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(tool))
+        .find(|p| p.is_file())
 }
 
 impl Swtpm {
@@ -42,7 +48,11 @@ impl Swtpm {
             format!("statedir = {ca_s}/state\nsigningkey = {ca_s}/state/signkey.pem\nissuercert = {ca_s}/state/issuercert.pem\ncertserial = {ca_s}/state/certserial\n"),
         )
         .expect("write");
-        std::fs::write(ca.join("swtpm-localca.options"), "--platform-manufacturer trustpool\n--platform-version 2.1\n--platform-model swtpm\n").expect("write");
+        std::fs::write(
+            ca.join("swtpm-localca.options"),
+            "--platform-manufacturer trustpool\n--platform-version 2.1\n--platform-model swtpm\n",
+        )
+        .expect("write");
         std::fs::write(
             ca.join("swtpm_setup.conf"),
             format!(
@@ -52,16 +62,32 @@ impl Swtpm {
         )
         .expect("write");
         let setup = Command::new("swtpm_setup")
-            .args(["--tpm2", "--create-ek-cert", "--lock-nvram", "--overwrite", "--tpmstate"])
+            .args([
+                "--tpm2",
+                "--create-ek-cert",
+                "--lock-nvram",
+                "--overwrite",
+                "--tpmstate",
+            ])
             .arg(dir.join("state"))
             .arg("--config")
             .arg(ca.join("swtpm_setup.conf"))
             .output()
             .expect("run swtpm_setup");
-        assert!(setup.status.success(), "swtpm_setup failed: {}", String::from_utf8_lossy(&setup.stderr));
+        assert!(
+            setup.status.success(),
+            "swtpm_setup failed: {}",
+            String::from_utf8_lossy(&setup.stderr)
+        );
         let sock = dir.join("tpm.sock");
         let child = Command::new("swtpm")
-            .args(["socket", "--tpm2", "--flags", "not-need-init,startup-clear", "--tpmstate"])
+            .args([
+                "socket",
+                "--tpm2",
+                "--flags",
+                "not-need-init,startup-clear",
+                "--tpmstate",
+            ])
             .arg(format!("dir={}", dir.join("state").display()))
             .arg("--server")
             .arg(format!("type=unixio,path={}", sock.display()))
@@ -110,12 +136,21 @@ impl Swtpm {
     /// Like [`Swtpm::tpm2`], asserting success.
     pub fn tpm2_ok(&self, tool: &str, args: &[&str]) -> Output {
         let out = self.tpm2(tool, args);
-        assert!(out.status.success(), "tpm2_{tool} {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "tpm2_{tool} {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out
     }
 
     fn tool(&self, program: &str, args: &[&str]) -> Output {
-        Command::new(program).args(args).current_dir(&self.dir).env("TPM2TOOLS_TCTI", self.tcti()).output().unwrap_or_else(|e| panic!("run {program}: {e}"))
+        Command::new(program)
+            .args(args)
+            .current_dir(&self.dir)
+            .env("TPM2TOOLS_TCTI", self.tcti())
+            .output()
+            .unwrap_or_else(|e| panic!("run {program}: {e}"))
     }
 }
 

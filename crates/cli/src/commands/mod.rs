@@ -22,9 +22,14 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
 
 /// Reads an input file, naming it in the error.
 pub(crate) fn read_input(path: &Path) -> anyhow::Result<Vec<u8>> {
-    let len = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?.len();
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
     if len > MAX_INPUT_FILE {
-        anyhow::bail!("{} is {len} bytes; inputs over {MAX_INPUT_FILE} bytes are refused", path.display());
+        anyhow::bail!(
+            "{} is {len} bytes; inputs over {MAX_INPUT_FILE} bytes are refused",
+            path.display()
+        );
     }
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }

@@ -18,7 +18,14 @@ pub(crate) fn hmac_alg(alg: HashAlg) -> hmac::Algorithm {
 /// `KDFa(hashAlg, key, label, contextU, contextV, bits)` for a whole number of bytes:
 /// `HMAC(key, [i]₃₂ ‖ label ‖ 00 ‖ contextU ‖ contextV ‖ [bits]₃₂)` for i = 1, 2, …
 /// `label` is given without its terminating zero, which this function adds.
-pub(crate) fn kdfa(alg: HashAlg, key: &[u8], label: &[u8], context_u: &[u8], context_v: &[u8], bytes: usize) -> Vec<u8> {
+pub(crate) fn kdfa(
+    alg: HashAlg,
+    key: &[u8],
+    label: &[u8],
+    context_u: &[u8],
+    context_v: &[u8],
+    bytes: usize,
+) -> Vec<u8> {
     let key = hmac::Key::new(hmac_alg(alg), key);
     let bits = u32::try_from(bytes.saturating_mul(8)).unwrap_or(u32::MAX);
     let mut out = Vec::with_capacity(bytes.saturating_add(alg.size()));
@@ -40,7 +47,14 @@ pub(crate) fn kdfa(alg: HashAlg, key: &[u8], label: &[u8], context_u: &[u8], con
 
 /// `KDFe(hashAlg, Z, use, partyUInfo, partyVInfo, bits)` for a whole number of bytes:
 /// `H([i]₃₂ ‖ Z ‖ use ‖ 00 ‖ partyU ‖ partyV)` for i = 1, 2, …
-pub(crate) fn kdfe(alg: HashAlg, z: &[u8], label: &[u8], party_u: &[u8], party_v: &[u8], bytes: usize) -> Vec<u8> {
+pub(crate) fn kdfe(
+    alg: HashAlg,
+    z: &[u8],
+    label: &[u8],
+    party_u: &[u8],
+    party_v: &[u8],
+    bytes: usize,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.saturating_add(alg.size()));
     let mut counter: u32 = 0;
     while out.len() < bytes {
@@ -66,7 +80,10 @@ mod tests {
         assert_eq!(long.len(), 48);
         // A different requested size changes every block ([bits] is hashed in).
         assert_ne!(long.get(..16), Some(a.as_slice()));
-        assert_ne!(kdfa(HashAlg::Sha256, b"seed", b"INTEGRITY", b"name", b"", 16), a);
+        assert_ne!(
+            kdfa(HashAlg::Sha256, b"seed", b"INTEGRITY", b"name", b"", 16),
+            a
+        );
     }
 
     #[test]

@@ -15,10 +15,13 @@ mod kdf;
 
 use aws_lc_rs::agreement::{self, EphemeralPrivateKey, UnparsedPublicKey};
 use aws_lc_rs::cipher::{AES_128, AES_256, EncryptingKey, EncryptionContext, UnboundCipherKey};
+use aws_lc_rs::hmac;
 use aws_lc_rs::iv::FixedLength;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
-use aws_lc_rs::rsa::{OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OAEP_SHA384_MGF1SHA384, OAEP_SHA512_MGF1SHA512, OaepPublicEncryptingKey, PublicEncryptingKey};
-use aws_lc_rs::hmac;
+use aws_lc_rs::rsa::{
+    OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OAEP_SHA384_MGF1SHA384, OAEP_SHA512_MGF1SHA512,
+    OaepPublicEncryptingKey, PublicEncryptingKey,
+};
 use thiserror::Error;
 
 use crate::alg::{EccCurve, HashAlg, alg_id};
@@ -85,19 +88,34 @@ impl Credential {
 /// # Errors
 /// A `CredentialError` when the EK is not a storage key with AES-CFB, the secret size is
 /// wrong, or the EK's key is malformed.
-pub fn make_credential(ek: &Public, ak_name: &[u8], secret: &[u8]) -> Result<Credential, CredentialError> {
+pub fn make_credential(
+    ek: &Public,
+    ak_name: &[u8],
+    secret: &[u8],
+) -> Result<Credential, CredentialError> {
     let name_alg = ek.name_alg;
     let storage = ObjectAttributes::RESTRICTED | ObjectAttributes::DECRYPT;
     if !ek.attributes.has(storage) || ek.attributes.has(ObjectAttributes::SIGN) {
         return Err(CredentialError::EkNotStorageKey(ek.attributes));
     }
     let sym_bytes = match ek.symmetric {
-        SymDef::Cipher { alg: alg_id::AES, key_bits: 128, mode: alg_id::CFB } => 16,
-        SymDef::Cipher { alg: alg_id::AES, key_bits: 256, mode: alg_id::CFB } => 32,
+        SymDef::Cipher {
+            alg: alg_id::AES,
+            key_bits: 128,
+            mode: alg_id::CFB,
+        } => 16,
+        SymDef::Cipher {
+            alg: alg_id::AES,
+            key_bits: 256,
+            mode: alg_id::CFB,
+        } => 32,
         _ => return Err(CredentialError::UnsupportedSymmetric),
     };
     if secret.is_empty() || secret.len() > name_alg.size() {
-        return Err(CredentialError::SecretSize { len: secret.len(), max: name_alg.size() });
+        return Err(CredentialError::SecretSize {
+            len: secret.len(),
+            max: name_alg.size(),
+        });
     }
     if ak_name.len() < 2 {
         return Err(CredentialError::BadName);
@@ -109,13 +127,22 @@ pub fn make_credential(ek: &Public, ak_name: &[u8], secret: &[u8]) -> Result<Cre
 
     let sym_key = kdf::kdfa(name_alg, &seed, b"STORAGE", ak_name, &[], sym_bytes);
     let mut enc_identity = Writer::new();
-    enc_identity.tpm2b(secret, "TPM2B_DIGEST").map_err(|_| CredentialError::SecretSize { len: secret.len(), max: name_alg.size() })?;
+    enc_identity
+        .tpm2b(secret, "TPM2B_DIGEST")
+        .map_err(|_| CredentialError::SecretSize {
+            len: secret.len(),
+            max: name_alg.size(),
+        })?;
     let mut enc_identity = enc_identity.into_bytes();
     let cipher = if sym_bytes == 16 { &AES_128 } else { &AES_256 };
-    let key = UnboundCipherKey::new(cipher, &sym_key).map_err(|_| CredentialError::Crypto("AES key"))?;
+    let key =
+        UnboundCipherKey::new(cipher, &sym_key).map_err(|_| CredentialError::Crypto("AES key"))?;
     let key = EncryptingKey::cfb128(key).map_err(|_| CredentialError::Crypto("AES-CFB key"))?;
-    key.less_safe_encrypt(&mut enc_identity, EncryptionContext::Iv128(FixedLength::from([0u8; 16])))
-        .map_err(|_| CredentialError::Crypto("AES-CFB encrypt"))?;
+    key.less_safe_encrypt(
+        &mut enc_identity,
+        EncryptionContext::Iv128(FixedLength::from([0u8; 16])),
+    )
+    .map_err(|_| CredentialError::Crypto("AES-CFB encrypt"))?;
 
     let hmac_key = kdf::kdfa(name_alg, &seed, b"INTEGRITY", &[], &[], name_alg.size());
     let mut mac = hmac::Context::with_key(&hmac::Key::new(kdf::hmac_alg(name_alg), &hmac_key));
@@ -124,16 +151,25 @@ pub fn make_credential(ek: &Public, ak_name: &[u8], secret: &[u8]) -> Result<Cre
     let outer_hmac = mac.sign();
 
     let mut id_object = Writer::new();
-    id_object.tpm2b(outer_hmac.as_ref(), "TPM2B_DIGEST").map_err(|_| CredentialError::Crypto("HMAC size"))?;
+    id_object
+        .tpm2b(outer_hmac.as_ref(), "TPM2B_DIGEST")
+        .map_err(|_| CredentialError::Crypto("HMAC size"))?;
     id_object.bytes(&enc_identity);
-    Ok(Credential { id_object: id_object.into_bytes(), encrypted_secret })
+    Ok(Credential {
+        id_object: id_object.into_bytes(),
+        encrypted_secret,
+    })
 }
 
 fn rsa_seed(ek: &Public, name_alg: HashAlg) -> Result<(Vec<u8>, Vec<u8>), CredentialError> {
     let mut seed = vec![0u8; name_alg.size()];
-    SystemRandom::new().fill(&mut seed).map_err(|_| CredentialError::Crypto("random seed"))?;
-    let key = PublicEncryptingKey::from_der(&to_spki_der(&ek.key)).map_err(|_| CredentialError::Crypto("RSA EK public key"))?;
-    let key = OaepPublicEncryptingKey::new(key).map_err(|_| CredentialError::Crypto("RSA-OAEP key"))?;
+    SystemRandom::new()
+        .fill(&mut seed)
+        .map_err(|_| CredentialError::Crypto("random seed"))?;
+    let key = PublicEncryptingKey::from_der(&to_spki_der(&ek.key))
+        .map_err(|_| CredentialError::Crypto("RSA EK public key"))?;
+    let key =
+        OaepPublicEncryptingKey::new(key).map_err(|_| CredentialError::Crypto("RSA-OAEP key"))?;
     let oaep = match name_alg {
         HashAlg::Sha1 => &OAEP_SHA1_MGF1SHA1,
         HashAlg::Sha256 => &OAEP_SHA256_MGF1SHA256,
@@ -141,23 +177,35 @@ fn rsa_seed(ek: &Public, name_alg: HashAlg) -> Result<(Vec<u8>, Vec<u8>), Creden
         HashAlg::Sha512 => &OAEP_SHA512_MGF1SHA512,
     };
     let mut out = vec![0u8; key.ciphertext_size()];
-    let encrypted = key.encrypt(oaep, &seed, &mut out, Some(b"IDENTITY\0")).map_err(|_| CredentialError::Crypto("RSA-OAEP encrypt"))?;
+    let encrypted = key
+        .encrypt(oaep, &seed, &mut out, Some(b"IDENTITY\0"))
+        .map_err(|_| CredentialError::Crypto("RSA-OAEP encrypt"))?;
     let encrypted = encrypted.to_vec();
     Ok((seed, encrypted))
 }
 
-fn ecc_seed(ek: &Public, curve: EccCurve, name_alg: HashAlg) -> Result<(Vec<u8>, Vec<u8>), CredentialError> {
+fn ecc_seed(
+    ek: &Public,
+    curve: EccCurve,
+    name_alg: HashAlg,
+) -> Result<(Vec<u8>, Vec<u8>), CredentialError> {
     let alg = match curve {
         EccCurve::P256 => &agreement::ECDH_P256,
         EccCurve::P384 => &agreement::ECDH_P384,
     };
-    let ek_point = ek.key.ec_point().ok_or(CredentialError::Crypto("ECC EK point"))?;
+    let ek_point = ek
+        .key
+        .ec_point()
+        .ok_or(CredentialError::Crypto("ECC EK point"))?;
     let PublicKey::Ecc { x: ek_x, .. } = &ek.key else {
         return Err(CredentialError::Crypto("ECC EK point"));
     };
     let rng = SystemRandom::new();
-    let ephemeral = EphemeralPrivateKey::generate(alg, &rng).map_err(|_| CredentialError::Crypto("ephemeral ECC key"))?;
-    let public = ephemeral.compute_public_key().map_err(|_| CredentialError::Crypto("ephemeral ECC public key"))?;
+    let ephemeral = EphemeralPrivateKey::generate(alg, &rng)
+        .map_err(|_| CredentialError::Crypto("ephemeral ECC key"))?;
+    let public = ephemeral
+        .compute_public_key()
+        .map_err(|_| CredentialError::Crypto("ephemeral ECC public key"))?;
     let size = curve.coordinate_size();
     // Uncompressed SEC1: 04 ‖ x ‖ y.
     let point = public.as_ref();
@@ -165,10 +213,19 @@ fn ecc_seed(ek: &Public, curve: EccCurve, name_alg: HashAlg) -> Result<(Vec<u8>,
         .get(1..)
         .and_then(|xy| xy.split_at_checked(size))
         .ok_or(CredentialError::Crypto("ephemeral ECC public key"))?;
-    let z = agreement::agree_ephemeral(ephemeral, UnparsedPublicKey::new(alg, &ek_point), CredentialError::Crypto("ECDH with the EK"), |z| Ok(z.to_vec()))?;
+    let z = agreement::agree_ephemeral(
+        ephemeral,
+        UnparsedPublicKey::new(alg, &ek_point),
+        CredentialError::Crypto("ECDH with the EK"),
+        |z| Ok(z.to_vec()),
+    )?;
     let seed = kdf::kdfe(name_alg, &z, b"IDENTITY", e_x, ek_x, name_alg.size());
     let mut secret = Writer::new();
-    secret.tpm2b(e_x, "TPMS_ECC_POINT.x").map_err(|_| CredentialError::Crypto("point size"))?;
-    secret.tpm2b(e_y, "TPMS_ECC_POINT.y").map_err(|_| CredentialError::Crypto("point size"))?;
+    secret
+        .tpm2b(e_x, "TPMS_ECC_POINT.x")
+        .map_err(|_| CredentialError::Crypto("point size"))?;
+    secret
+        .tpm2b(e_y, "TPMS_ECC_POINT.y")
+        .map_err(|_| CredentialError::Crypto("point size"))?;
     Ok((seed, secret.into_bytes()))
 }

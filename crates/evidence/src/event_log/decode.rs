@@ -91,10 +91,22 @@ impl fmt::Display for EventData {
             Self::Separator(v) => write!(f, "separator {v:#010x}"),
             Self::Text(t) if t.is_empty() => f.write_str("(empty)"),
             Self::Text(t) => f.write_str(t),
-            Self::EfiVariable { guid, name, data_len } => write!(f, "{name} ({guid}, {data_len} bytes)"),
-            Self::FirmwareBlob { base, length } => write!(f, "firmware blob at {base:#x}, {length} bytes"),
-            Self::FirmwareBlob2 { description, base, length } => write!(f, "{description} at {base:#x}, {length} bytes"),
-            Self::ImageLoad { location, length, .. } => write!(f, "image at {location:#x}, {length} bytes"),
+            Self::EfiVariable {
+                guid,
+                name,
+                data_len,
+            } => write!(f, "{name} ({guid}, {data_len} bytes)"),
+            Self::FirmwareBlob { base, length } => {
+                write!(f, "firmware blob at {base:#x}, {length} bytes")
+            }
+            Self::FirmwareBlob2 {
+                description,
+                base,
+                length,
+            } => write!(f, "{description} at {base:#x}, {length} bytes"),
+            Self::ImageLoad {
+                location, length, ..
+            } => write!(f, "image at {location:#x}, {length} bytes"),
             Self::Tagged { id, data } => write!(f, "tag {id:#010x}: {data}"),
             Self::Raw { hex, len, reason } => match reason {
                 Some(reason) => write!(f, "{len} bytes ({reason}): {hex}"),
@@ -121,7 +133,9 @@ pub fn decode(event: &Event<'_>) -> EventData {
         | EventType::EV_IPL
         | EventType::EV_S_CRTM_CONTENTS
         | EventType::EV_COMPACT_HASH
-        | EventType::EV_OMIT_BOOT_DEVICE_EVENTS => printable(data).map(EventData::Text).ok_or_else(|| "not text".to_owned()),
+        | EventType::EV_OMIT_BOOT_DEVICE_EVENTS => printable(data)
+            .map(EventData::Text)
+            .ok_or_else(|| "not text".to_owned()),
         EventType::EV_EFI_VARIABLE_DRIVER_CONFIG
         | EventType::EV_EFI_VARIABLE_BOOT
         | EventType::EV_EFI_VARIABLE_BOOT2
@@ -130,7 +144,9 @@ pub fn decode(event: &Event<'_>) -> EventData {
         EventType::EV_EFI_PLATFORM_FIRMWARE_BLOB2 => decode_blob2(data).map_err(|e| e.to_string()),
         EventType::EV_EFI_BOOT_SERVICES_APPLICATION
         | EventType::EV_EFI_BOOT_SERVICES_DRIVER
-        | EventType::EV_EFI_RUNTIME_SERVICES_DRIVER => decode_image(data).map_err(|e| e.to_string()),
+        | EventType::EV_EFI_RUNTIME_SERVICES_DRIVER => {
+            decode_image(data).map_err(|e| e.to_string())
+        }
         EventType::EV_EVENT_TAG => decode_tagged(data).map_err(|e| e.to_string()),
         _ => return raw(data, None),
     };
@@ -148,14 +164,20 @@ pub fn description(event: &Event<'_>) -> String {
         EventData::Tagged { data, .. } => data,
         EventData::NoAction(sig) => sig,
         other => match other {
-            EventData::FirmwareBlob { .. } | EventData::ImageLoad { .. } | EventData::Raw { .. } => String::new(),
+            EventData::FirmwareBlob { .. }
+            | EventData::ImageLoad { .. }
+            | EventData::Raw { .. } => String::new(),
             shown => shown.to_string(),
         },
     }
 }
 
 fn raw(data: &[u8], reason: Option<String>) -> EventData {
-    EventData::Raw { hex: hex_string(data.get(..64).unwrap_or(data)), len: data.len(), reason }
+    EventData::Raw {
+        hex: hex_string(data.get(..64).unwrap_or(data)),
+        len: data.len(),
+        reason,
+    }
 }
 
 fn decode_no_action(data: &[u8]) -> EventData {
@@ -181,19 +203,26 @@ fn cut(mut text: String) -> String {
 fn printable(data: &[u8]) -> Option<String> {
     let trimmed = data.strip_suffix(&[0]).unwrap_or(data);
     let text = core::str::from_utf8(trimmed).ok()?;
-    let ok = text.chars().all(|c| !c.is_control() || c == '\n' || c == '\t');
+    let ok = text
+        .chars()
+        .all(|c| !c.is_control() || c == '\n' || c == '\t');
     ok.then(|| cut(text.trim_end_matches('\0').to_owned()))
 }
 
 fn utf16(data: &[u8]) -> Option<String> {
-    let units: Vec<u16> = data.chunks_exact(2).map(|p| match p {
-        [a, b] => u16::from_le_bytes([*a, *b]),
-        _ => 0,
-    }).collect();
+    let units: Vec<u16> = data
+        .chunks_exact(2)
+        .map(|p| match p {
+            [a, b] => u16::from_le_bytes([*a, *b]),
+            _ => 0,
+        })
+        .collect();
     if !data.len().is_multiple_of(2) {
         return None;
     }
-    String::from_utf16(&units).ok().map(|s| cut(s.trim_end_matches('\0').to_owned()))
+    String::from_utf16(&units)
+        .ok()
+        .map(|s| cut(s.trim_end_matches('\0').to_owned()))
 }
 
 fn ucs2_or_ascii(data: &[u8]) -> String {
@@ -223,18 +252,28 @@ fn decode_variable(data: &[u8]) -> Result<EventData, ParseError> {
     let g = guid(r.take_array::<16>("UEFI_VARIABLE_DATA.VariableName")?);
     let name_len = r.u64_le("UEFI_VARIABLE_DATA.UnicodeNameLength")?;
     let data_len = r.u64_le("UEFI_VARIABLE_DATA.VariableDataLength")?;
-    let name_bytes = usize::try_from(name_len).ok().and_then(|n| n.checked_mul(2)).ok_or(ParseError::TooLarge {
-        what: "UEFI_VARIABLE_DATA.UnicodeNameLength",
-        offset: 16,
-        len: name_len,
-        max: u64::try_from(data.len()).unwrap_or(u64::MAX),
-    })?;
+    let name_bytes = usize::try_from(name_len)
+        .ok()
+        .and_then(|n| n.checked_mul(2))
+        .ok_or(ParseError::TooLarge {
+            what: "UEFI_VARIABLE_DATA.UnicodeNameLength",
+            offset: 16,
+            len: name_len,
+            max: u64::try_from(data.len()).unwrap_or(u64::MAX),
+        })?;
     let name = r.take(name_bytes, "UEFI_VARIABLE_DATA.UnicodeName")?;
-    let name = utf16(name).ok_or(ParseError::BadEncoding { what: "UEFI_VARIABLE_DATA.UnicodeName", reason: "not UTF-16" })?;
+    let name = utf16(name).ok_or(ParseError::BadEncoding {
+        what: "UEFI_VARIABLE_DATA.UnicodeName",
+        reason: "not UTF-16",
+    })?;
     let data_bytes = usize::try_from(data_len).unwrap_or(usize::MAX);
     r.take(data_bytes, "UEFI_VARIABLE_DATA.VariableData")?;
     r.finish("UEFI_VARIABLE_DATA")?;
-    Ok(EventData::EfiVariable { guid: g, name, data_len })
+    Ok(EventData::EfiVariable {
+        guid: g,
+        name,
+        data_len,
+    })
 }
 
 fn decode_blob(data: &[u8]) -> Result<EventData, ParseError> {
@@ -248,12 +287,19 @@ fn decode_blob(data: &[u8]) -> Result<EventData, ParseError> {
 fn decode_blob2(data: &[u8]) -> Result<EventData, ParseError> {
     let mut r = Reader::new(data);
     let len = r.u8("UEFI_PLATFORM_FIRMWARE_BLOB2.BlobDescriptionSize")?;
-    let desc = r.take(usize::from(len), "UEFI_PLATFORM_FIRMWARE_BLOB2.BlobDescription")?;
+    let desc = r.take(
+        usize::from(len),
+        "UEFI_PLATFORM_FIRMWARE_BLOB2.BlobDescription",
+    )?;
     let base = r.u64_le("UEFI_PLATFORM_FIRMWARE_BLOB2.BlobBase")?;
     let length = r.u64_le("UEFI_PLATFORM_FIRMWARE_BLOB2.BlobLength")?;
     r.finish("UEFI_PLATFORM_FIRMWARE_BLOB2")?;
     let description = printable(desc).unwrap_or_else(|| hex_string(desc));
-    Ok(EventData::FirmwareBlob2 { description, base, length })
+    Ok(EventData::FirmwareBlob2 {
+        description,
+        base,
+        length,
+    })
 }
 
 fn decode_image(data: &[u8]) -> Result<EventData, ParseError> {
@@ -262,9 +308,17 @@ fn decode_image(data: &[u8]) -> Result<EventData, ParseError> {
     let length = r.u64_le("UEFI_IMAGE_LOAD_EVENT.ImageLengthInMemory")?;
     let link_time_address = r.u64_le("UEFI_IMAGE_LOAD_EVENT.ImageLinkTimeAddress")?;
     let device_path_len = r.u64_le("UEFI_IMAGE_LOAD_EVENT.LengthOfDevicePath")?;
-    r.take(usize::try_from(device_path_len).unwrap_or(usize::MAX), "UEFI_IMAGE_LOAD_EVENT.DevicePath")?;
+    r.take(
+        usize::try_from(device_path_len).unwrap_or(usize::MAX),
+        "UEFI_IMAGE_LOAD_EVENT.DevicePath",
+    )?;
     r.finish("UEFI_IMAGE_LOAD_EVENT")?;
-    Ok(EventData::ImageLoad { location, length, link_time_address, device_path_len })
+    Ok(EventData::ImageLoad {
+        location,
+        length,
+        link_time_address,
+        device_path_len,
+    })
 }
 
 fn decode_tagged(data: &[u8]) -> Result<EventData, ParseError> {
@@ -272,5 +326,8 @@ fn decode_tagged(data: &[u8]) -> Result<EventData, ParseError> {
     let id = r.u32_le("TCG_PCClientTaggedEvent.taggedEventID")?;
     let body = r.sized_le32(data.len(), "TCG_PCClientTaggedEvent.taggedEventData")?;
     r.finish("TCG_PCClientTaggedEvent")?;
-    Ok(EventData::Tagged { id, data: printable(body).unwrap_or_else(|| hex_string(body.get(..64).unwrap_or(body))) })
+    Ok(EventData::Tagged {
+        id,
+        data: printable(body).unwrap_or_else(|| hex_string(body.get(..64).unwrap_or(body))),
+    })
 }

@@ -117,8 +117,16 @@ impl<'a> EventLog<'a> {
             };
             events.push(event);
         }
-        let format = if spec_id.is_some() { LogFormat::CryptoAgile } else { LogFormat::LegacySha1 };
-        Ok(Self { format, spec_id, events })
+        let format = if spec_id.is_some() {
+            LogFormat::CryptoAgile
+        } else {
+            LogFormat::LegacySha1
+        };
+        Ok(Self {
+            format,
+            spec_id,
+            events,
+        })
     }
 
     /// The banks the log carries digests for (SHA-1 only for a legacy log).
@@ -144,20 +152,35 @@ fn read_legacy_event<'a>(r: &mut Reader<'a>, number: usize) -> Result<Event<'a>,
     let event_type = EventType(r.u32_le("TCG_PCR_EVENT.eventType")?);
     let digest = Digest::read(r, HashAlg::Sha1, "TCG_PCR_EVENT.digest")?;
     let data = r.sized_le32(MAX_EVENT_DATA, "TCG_PCR_EVENT.event")?;
-    Ok(Event { number, offset, pcr, event_type, digests: vec![digest], data })
+    Ok(Event {
+        number,
+        offset,
+        pcr,
+        event_type,
+        digests: vec![digest],
+        data,
+    })
 }
 
 /// `TCG_PCR_EVENT2` (PFP §10.2.2): pcrIndex, eventType, `TPML_DIGEST_VALUES` (count, then
 /// {hashAlg, digest} with sizes from the header), eventSize, event. The digest list must
 /// carry exactly the header's algorithms, each once.
-fn read_event2<'a>(r: &mut Reader<'a>, number: usize, spec: &SpecIdEvent) -> Result<Event<'a>, ParseError> {
+fn read_event2<'a>(
+    r: &mut Reader<'a>,
+    number: usize,
+    spec: &SpecIdEvent,
+) -> Result<Event<'a>, ParseError> {
     let offset = r.offset();
     let pcr = read_pcr(r, "TCG_PCR_EVENT2.pcrIndex")?;
     let event_type = EventType(r.u32_le("TCG_PCR_EVENT2.eventType")?);
     let count_at = r.offset();
     let count = r.u32_le("TPML_DIGEST_VALUES.count")?;
     if usize::try_from(count).ok() != Some(spec.algorithms.len()) {
-        return Err(Reader::unexpected("TPML_DIGEST_VALUES.count (≠ Spec ID numberOfAlgorithms)", count_at, count));
+        return Err(Reader::unexpected(
+            "TPML_DIGEST_VALUES.count (≠ Spec ID numberOfAlgorithms)",
+            count_at,
+            count,
+        ));
     }
     let mut digests = Vec::with_capacity(spec.algorithms.len());
     let mut seen: Vec<u16> = Vec::with_capacity(spec.algorithms.len());
@@ -181,5 +204,12 @@ fn read_event2<'a>(r: &mut Reader<'a>, number: usize, spec: &SpecIdEvent) -> Res
         }
     }
     let data = r.sized_le32(MAX_EVENT_DATA, "TCG_PCR_EVENT2.event")?;
-    Ok(Event { number, offset, pcr, event_type, digests, data })
+    Ok(Event {
+        number,
+        offset,
+        pcr,
+        event_type,
+        digests,
+        data,
+    })
 }

@@ -103,29 +103,55 @@ pub struct LogMatchesQuote(());
 /// # Errors
 /// `LateStartupLocality` or `BadStartupLocality` for a malformed locality event.
 pub fn replay(log: &EventLog<'_>) -> Result<ReplayedLog, ReplayError> {
-    let drtm = log.events.iter().any(|e| e.pcr.is_drtm() && e.event_type != EventType::EV_NO_ACTION);
+    replay_banks(log, &log.banks())
+}
+
+/// Replays `log` into the given banks only (those a quote covers: a verifier need not
+/// hash banks it will not compare). Banks the log lacks are left out, and
+/// [`ReplayedLog::compare`] reports them as `MissingBank`.
+///
+/// # Errors
+/// As [`replay`].
+pub fn replay_banks(log: &EventLog<'_>, banks: &[HashAlg]) -> Result<ReplayedLog, ReplayError> {
+    let drtm = log
+        .events
+        .iter()
+        .any(|e| e.pcr.is_drtm() && e.event_type != EventType::EV_NO_ACTION);
     let mut startup_locality = None;
     let mut pcr0_extended = false;
     for event in log.events.iter().skip(1) {
-        if event.event_type == EventType::EV_NO_ACTION && event.pcr.get() == 0 && event.data.starts_with(STARTUP_LOCALITY) {
+        if event.event_type == EventType::EV_NO_ACTION
+            && event.pcr.get() == 0
+            && event.data.starts_with(STARTUP_LOCALITY)
+        {
             if pcr0_extended {
-                return Err(ReplayError::LateStartupLocality { event: event.number });
+                return Err(ReplayError::LateStartupLocality {
+                    event: event.number,
+                });
             }
             let locality = event.data.get(STARTUP_LOCALITY.len()).copied().unwrap_or(0);
             if !matches!(locality, 0 | 3 | 4) {
-                return Err(ReplayError::BadStartupLocality { event: event.number, locality });
+                return Err(ReplayError::BadStartupLocality {
+                    event: event.number,
+                    locality,
+                });
             }
             startup_locality = Some(locality);
         } else if event.pcr.get() == 0 && event.event_type != EventType::EV_NO_ACTION {
             pcr0_extended = true;
         }
     }
-    let mut banks = BTreeMap::new();
-    for alg in log.banks() {
+    let log_banks = log.banks();
+    let mut replayed = BTreeMap::new();
+    for alg in banks.iter().copied().filter(|b| log_banks.contains(b)) {
         let mut pcrs: Vec<PcrState> = (0..PCR_COUNT)
             .map(|i| {
                 let index = PcrIndex::new(i);
-                let mut value = if index.is_some_and(PcrIndex::is_drtm) && !drtm { Digest::ones(alg) } else { Digest::zero(alg) };
+                let mut value = if index.is_some_and(PcrIndex::is_drtm) && !drtm {
+                    Digest::ones(alg)
+                } else {
+                    Digest::zero(alg)
+                };
                 if i == 0
                     && let Some(locality) = startup_locality
                 {
@@ -135,7 +161,11 @@ pub fn replay(log: &EventLog<'_>) -> Result<ReplayedLog, ReplayError> {
                     }
                     value = Digest::new(alg, &bytes).unwrap_or(value);
                 }
-                PcrState { value, events: 0, last: None }
+                PcrState {
+                    value,
+                    events: 0,
+                    last: None,
+                }
             })
             .collect();
         // The header (event 0) is EV_NO_ACTION in a crypto-agile log; in a legacy log it
@@ -145,29 +175,40 @@ pub fn replay(log: &EventLog<'_>) -> Result<ReplayedLog, ReplayError> {
             if event.event_type == EventType::EV_NO_ACTION {
                 continue;
             }
-            let Some(digest) = event.digest(alg) else { continue };
+            let Some(digest) = event.digest(alg) else {
+                continue;
+            };
             if let Some(state) = pcrs.get_mut(usize::from(event.pcr.get())) {
                 state.value = alg.extend(&state.value, digest.as_bytes());
                 state.events = state.events.saturating_add(1);
                 state.last = Some((event.number, event.event_type));
             }
         }
-        banks.insert(alg, pcrs);
+        replayed.insert(alg, pcrs);
     }
-    Ok(ReplayedLog { banks, startup_locality })
+    Ok(ReplayedLog {
+        banks: replayed,
+        startup_locality,
+    })
 }
 
 impl ReplayedLog {
     /// The replayed value of one PCR.
     #[must_use]
     pub fn value(&self, bank: HashAlg, index: PcrIndex) -> Option<&Digest> {
-        self.banks.get(&bank).and_then(|pcrs| pcrs.get(usize::from(index.get()))).map(|s| &s.value)
+        self.banks
+            .get(&bank)
+            .and_then(|pcrs| pcrs.get(usize::from(index.get())))
+            .map(|s| &s.value)
     }
 
     /// Number of events extended into one PCR.
     #[must_use]
     pub fn event_count(&self, bank: HashAlg, index: PcrIndex) -> usize {
-        self.banks.get(&bank).and_then(|pcrs| pcrs.get(usize::from(index.get()))).map_or(0, |s| s.events)
+        self.banks
+            .get(&bank)
+            .and_then(|pcrs| pcrs.get(usize::from(index.get())))
+            .map_or(0, |s| s.events)
     }
 
     /// The banks replayed.
@@ -201,9 +242,14 @@ impl ReplayedLog {
     /// `MissingBank` or the first `Mismatch`, naming the PCR and its last event.
     pub fn compare(&self, pcrs: &PcrValues) -> Result<(), ReplayError> {
         for bank in pcrs.algs() {
-            let replayed = self.banks.get(&bank).ok_or(ReplayError::MissingBank { bank })?;
+            let replayed = self
+                .banks
+                .get(&bank)
+                .ok_or(ReplayError::MissingBank { bank })?;
             for (index, quoted) in pcrs.bank(bank) {
-                let Some(state) = replayed.get(usize::from(index.get())) else { continue };
+                let Some(state) = replayed.get(usize::from(index.get())) else {
+                    continue;
+                };
                 if state.value != *quoted {
                     return Err(ReplayError::Mismatch(Box::new(PcrMismatch {
                         bank,

@@ -75,7 +75,11 @@ impl SpecIdEvent {
         let sig_at = r.offset();
         let signature = r.take_array::<16>("TCG_EfiSpecIDEvent.signature")?;
         if signature != SPEC_ID_EVENT03 {
-            return Err(Reader::unexpected("TCG_EfiSpecIDEvent.signature", sig_at, 0u8));
+            return Err(Reader::unexpected(
+                "TCG_EfiSpecIDEvent.signature",
+                sig_at,
+                0u8,
+            ));
         }
         let platform_class = r.u32_le("TCG_EfiSpecIDEvent.platformClass")?;
         let minor = r.u8("TCG_EfiSpecIDEvent.specVersionMinor")?;
@@ -84,7 +88,11 @@ impl SpecIdEvent {
         let uintn_at = r.offset();
         let uintn_size = r.u8("TCG_EfiSpecIDEvent.uintnSize")?;
         if !matches!(uintn_size, 1 | 2) {
-            return Err(Reader::unexpected("TCG_EfiSpecIDEvent.uintnSize", uintn_at, uintn_size));
+            return Err(Reader::unexpected(
+                "TCG_EfiSpecIDEvent.uintnSize",
+                uintn_at,
+                uintn_size,
+            ));
         }
         let count_at = r.offset();
         let count = r.u32_le("TCG_EfiSpecIDEvent.numberOfAlgorithms")?;
@@ -104,21 +112,43 @@ impl SpecIdEvent {
             let size = r.u16_le("TCG_EfiSpecIdEventAlgorithmSize.digestSize")?;
             let alg = match HashAlg::from_tpm(id) {
                 Some(known) if usize::from(size) == known.size() => LogAlgorithm::Known(known),
-                Some(_) => return Err(Reader::unexpected("TCG_EfiSpecIdEventAlgorithmSize.digestSize", size_at, size)),
+                Some(_) => {
+                    return Err(Reader::unexpected(
+                        "TCG_EfiSpecIdEventAlgorithmSize.digestSize",
+                        size_at,
+                        size,
+                    ));
+                }
                 None if size == 0 || size > MAX_DECLARED_DIGEST => {
-                    return Err(Reader::unexpected("TCG_EfiSpecIdEventAlgorithmSize.digestSize", size_at, size));
+                    return Err(Reader::unexpected(
+                        "TCG_EfiSpecIdEventAlgorithmSize.digestSize",
+                        size_at,
+                        size,
+                    ));
                 }
                 None => LogAlgorithm::Other { id, size },
             };
             if algorithms.iter().any(|a| a.id() == id) {
-                return Err(Reader::unexpected("TCG_EfiSpecIdEventAlgorithmSize.algorithmId (listed twice)", at, id));
+                return Err(Reader::unexpected(
+                    "TCG_EfiSpecIdEventAlgorithmSize.algorithmId (listed twice)",
+                    at,
+                    id,
+                ));
             }
             algorithms.push(alg);
         }
         let vendor_len = r.u8("TCG_EfiSpecIDEvent.vendorInfoSize")?;
-        let vendor_info = r.take(usize::from(vendor_len), "TCG_EfiSpecIDEvent.vendorInfo")?.to_vec();
+        let vendor_info = r
+            .take(usize::from(vendor_len), "TCG_EfiSpecIDEvent.vendorInfo")?
+            .to_vec();
         r.finish("TCG_EfiSpecIDEvent")?;
-        Ok(Self { platform_class, spec_version: (major, minor, errata), uintn_size, algorithms, vendor_info })
+        Ok(Self {
+            platform_class,
+            spec_version: (major, minor, errata),
+            uintn_size,
+            algorithms,
+            vendor_info,
+        })
     }
 
     /// The banks this log can be replayed into.

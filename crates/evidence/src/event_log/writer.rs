@@ -30,17 +30,26 @@ impl EventLogWriter {
             }
         }
         let mut spec = Writer::new();
-        spec.bytes(SPEC_ID_EVENT03).u32_le(0).u8(0).u8(2).u8(0).u8(2);
+        spec.bytes(SPEC_ID_EVENT03)
+            .u32_le(0)
+            .u8(0)
+            .u8(2)
+            .u8(0)
+            .u8(2);
         spec.u32_le(u32::try_from(unique.len()).unwrap_or(0));
         for bank in &unique {
-            spec.u16_le(bank.tpm_id()).u16_le(u16::try_from(bank.size()).unwrap_or(0));
+            spec.u16_le(bank.tpm_id())
+                .u16_le(u16::try_from(bank.size()).unwrap_or(0));
         }
         spec.u8(0);
         let spec = spec.into_bytes();
         let mut out = Writer::new();
         // The header is a legacy TCG_PCR_EVENT with a zero SHA-1 digest (PFP §10.4.5.1).
-        out.u32_le(0).u32_le(EventType::EV_NO_ACTION.0).bytes(&[0u8; 20]);
-        out.u32_le(u32::try_from(spec.len()).unwrap_or(0)).bytes(&spec);
+        out.u32_le(0)
+            .u32_le(EventType::EV_NO_ACTION.0)
+            .bytes(&[0u8; 20]);
+        out.u32_le(u32::try_from(spec.len()).unwrap_or(0))
+            .bytes(&spec);
         Self { banks: unique, out }
     }
 
@@ -60,11 +69,23 @@ impl EventLogWriter {
     /// Appends an event with given digests (one per bank, any order) and event data; for
     /// events whose digest is not the hash of their data (firmware blobs, images).
     /// Banks without a digest get `H(data)`.
-    pub fn event(&mut self, pcr: PcrIndex, event_type: EventType, digests: &[Digest], data: &[u8]) -> &mut Self {
+    pub fn event(
+        &mut self,
+        pcr: PcrIndex,
+        event_type: EventType,
+        digests: &[Digest],
+        data: &[u8],
+    ) -> &mut Self {
         let all: Vec<Digest> = self
             .banks
             .iter()
-            .map(|b| digests.iter().find(|d| d.alg() == *b).copied().unwrap_or_else(|| b.hash(data)))
+            .map(|b| {
+                digests
+                    .iter()
+                    .find(|d| d.alg() == *b)
+                    .copied()
+                    .unwrap_or_else(|| b.hash(data))
+            })
             .collect();
         self.push(pcr, event_type, &all, data)
     }
@@ -78,13 +99,21 @@ impl EventLogWriter {
         self.push(PcrIndex::ZERO, EventType::EV_NO_ACTION, &zeros, &data)
     }
 
-    fn push(&mut self, pcr: PcrIndex, event_type: EventType, digests: &[Digest], data: &[u8]) -> &mut Self {
+    fn push(
+        &mut self,
+        pcr: PcrIndex,
+        event_type: EventType,
+        digests: &[Digest],
+        data: &[u8],
+    ) -> &mut Self {
         self.out.u32_le(u32::from(pcr.get())).u32_le(event_type.0);
         self.out.u32_le(u32::try_from(digests.len()).unwrap_or(0));
         for d in digests {
             self.out.u16_le(d.alg().tpm_id()).bytes(d.as_bytes());
         }
-        self.out.u32_le(u32::try_from(data.len()).unwrap_or(u32::MAX)).bytes(data);
+        self.out
+            .u32_le(u32::try_from(data.len()).unwrap_or(u32::MAX))
+            .bytes(data);
         self
     }
 

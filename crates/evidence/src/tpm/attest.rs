@@ -113,15 +113,26 @@ impl<'a> Attest<'a> {
             let pcr_select = PcrSelection::read(&mut r)?;
             let pcr_digest = r.tpm2b(MAX_DIGEST_SIZE, "TPMS_QUOTE_INFO.pcrDigest")?;
             r.finish("TPMS_ATTEST")?;
-            Attested::Quote(QuoteInfo { pcr_select, pcr_digest })
+            Attested::Quote(QuoteInfo {
+                pcr_select,
+                pcr_digest,
+            })
         } else {
-            Attested::Other { tag, body: r.take_rest() }
+            Attested::Other {
+                tag,
+                body: r.take_rest(),
+            }
         };
         Ok(Self {
             magic,
             qualified_signer,
             extra_data,
-            clock_info: ClockInfo { clock, reset_count, restart_count, safe },
+            clock_info: ClockInfo {
+                clock,
+                reset_count,
+                restart_count,
+                safe,
+            },
             firmware_version,
             attested,
             raw: bytes,

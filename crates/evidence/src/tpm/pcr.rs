@@ -96,7 +96,9 @@ impl PcrSet {
     /// The indices, ascending (the order in which a quote's PCR digest concatenates them,
     /// TPM 2.0 Library Part 1, §18.5.2 / Part 3, §18.4).
     pub fn iter(self) -> impl Iterator<Item = PcrIndex> {
-        (0..PCR_COUNT).filter(move |i| self.0 & (1u32 << i) != 0).map(PcrIndex)
+        (0..PCR_COUNT)
+            .filter(move |i| self.0 & (1u32 << i) != 0)
+            .map(PcrIndex)
     }
 
     /// Number of PCRs selected.
@@ -165,7 +167,11 @@ impl PcrSelection {
     /// `DuplicateBank` when a bank appears twice.
     pub fn new(banks: Vec<(HashAlg, PcrSet)>) -> Result<Self, DuplicateBank> {
         for (i, (alg, _)) in banks.iter().enumerate() {
-            if banks.iter().skip(i.saturating_add(1)).any(|(other, _)| other == alg) {
+            if banks
+                .iter()
+                .skip(i.saturating_add(1))
+                .any(|(other, _)| other == alg)
+            {
                 return Err(DuplicateBank(*alg));
             }
         }
@@ -192,7 +198,10 @@ impl PcrSelection {
     /// The set selected in `alg`, if that bank is selected.
     #[must_use]
     pub fn bank(&self, alg: HashAlg) -> Option<PcrSet> {
-        self.banks.iter().find(|(a, _)| *a == alg).map(|(_, set)| *set)
+        self.banks
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .map(|(_, set)| *set)
     }
 
     /// Total number of PCR values selected.
@@ -239,10 +248,18 @@ impl PcrSelection {
                 bits |= u32::from(*byte) << (i.saturating_mul(8) & 31);
             }
             if bits & !PcrSet::all().0 != 0 {
-                return Err(Reader::unexpected("TPMS_PCR_SELECTION.pcrSelect", bitmap_at, bits));
+                return Err(Reader::unexpected(
+                    "TPMS_PCR_SELECTION.pcrSelect",
+                    bitmap_at,
+                    bits,
+                ));
             }
             if banks.iter().any(|(a, _)| *a == alg) {
-                return Err(Reader::unexpected("TPMS_PCR_SELECTION.hash (bank listed twice)", bank_at, alg.tpm_id()));
+                return Err(Reader::unexpected(
+                    "TPMS_PCR_SELECTION.hash (bank listed twice)",
+                    bank_at,
+                    alg.tpm_id(),
+                ));
             }
             banks.push((alg, PcrSet(bits)));
         }
@@ -291,7 +308,10 @@ impl PcrValues {
 
     /// Sets one value; the digest's algorithm names the bank.
     pub fn insert(&mut self, index: PcrIndex, value: Digest) {
-        self.banks.entry(value.alg()).or_default().insert(index, value);
+        self.banks
+            .entry(value.alg())
+            .or_default()
+            .insert(index, value);
     }
 
     /// The value of one PCR in one bank.
@@ -302,7 +322,10 @@ impl PcrValues {
 
     /// Every (index, value) of a bank, ascending.
     pub fn bank(&self, alg: HashAlg) -> impl Iterator<Item = (PcrIndex, &Digest)> {
-        self.banks.get(&alg).into_iter().flat_map(|bank| bank.iter().map(|(i, d)| (*i, d)))
+        self.banks
+            .get(&alg)
+            .into_iter()
+            .flat_map(|bank| bank.iter().map(|(i, d)| (*i, d)))
     }
 
     /// The banks present.
@@ -355,19 +378,28 @@ mod tests {
     #[test]
     fn rejects_pcr_above_23() {
         let bytes = [0, 0, 0, 1, 0x00, 0x0b, 4, 0, 0, 0, 0x01];
-        assert!(matches!(PcrSelection::read(&mut Reader::new(&bytes)), Err(ParseError::UnexpectedValue { .. })));
+        assert!(matches!(
+            PcrSelection::read(&mut Reader::new(&bytes)),
+            Err(ParseError::UnexpectedValue { .. })
+        ));
     }
 
     #[test]
     fn rejects_duplicate_bank() {
         let bytes = [0, 0, 0, 2, 0x00, 0x0b, 3, 1, 0, 0, 0x00, 0x0b, 3, 2, 0, 0];
-        assert!(matches!(PcrSelection::read(&mut Reader::new(&bytes)), Err(ParseError::UnexpectedValue { .. })));
+        assert!(matches!(
+            PcrSelection::read(&mut Reader::new(&bytes)),
+            Err(ParseError::UnexpectedValue { .. })
+        ));
     }
 
     #[test]
     fn parses_tpm2_tools_lists() {
         let sel = PcrSelection::parse_list("sha256:0-3,7+sha384:all").unwrap();
-        assert_eq!(sel.to_string(), format!("sha256:0,1,2,3,7+sha384:{}", PcrSet::all()));
+        assert_eq!(
+            sel.to_string(),
+            format!("sha256:0,1,2,3,7+sha384:{}", PcrSet::all())
+        );
         assert!(PcrSelection::parse_list("sha256:24").is_none());
         assert!(PcrSelection::parse_list("md5:1").is_none());
         assert!(PcrSelection::parse_list("sha256:1+sha256:2").is_none());

@@ -60,16 +60,26 @@ impl ObjectAttributes {
             (ObjectAttributes::FIXED_TPM, "fixedtpm"),
             (ObjectAttributes::ST_CLEAR, "stclear"),
             (ObjectAttributes::FIXED_PARENT, "fixedparent"),
-            (ObjectAttributes::SENSITIVE_DATA_ORIGIN, "sensitivedataorigin"),
+            (
+                ObjectAttributes::SENSITIVE_DATA_ORIGIN,
+                "sensitivedataorigin",
+            ),
             (ObjectAttributes::USER_WITH_AUTH, "userwithauth"),
             (ObjectAttributes::ADMIN_WITH_POLICY, "adminwithpolicy"),
             (ObjectAttributes::NO_DA, "noda"),
-            (ObjectAttributes::ENCRYPTED_DUPLICATION, "encryptedduplication"),
+            (
+                ObjectAttributes::ENCRYPTED_DUPLICATION,
+                "encryptedduplication",
+            ),
             (ObjectAttributes::RESTRICTED, "restricted"),
             (ObjectAttributes::DECRYPT, "decrypt"),
             (ObjectAttributes::SIGN, "sign"),
         ];
-        NAMES.iter().filter(|(bit, _)| self.has(*bit)).map(|(_, n)| *n).collect()
+        NAMES
+            .iter()
+            .filter(|(bit, _)| self.has(*bit))
+            .map(|(_, n)| *n)
+            .collect()
     }
 }
 
@@ -136,7 +146,10 @@ impl Scheme {
                 let count = r.u16_be("TPMS_SCHEME_ECDAA.count")?;
                 Ok(Self::Ecdaa { hash, count })
             }
-            _ => Ok(Self::Hashed { scheme, hash: r.u16_be("TPMS_SCHEME_HASH.hashAlg")? }),
+            _ => Ok(Self::Hashed {
+                scheme,
+                hash: r.u16_be("TPMS_SCHEME_HASH.hashAlg")?,
+            }),
         }
     }
 }
@@ -165,7 +178,11 @@ pub enum PublicKey {
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Rsa { modulus, exponent } => write!(f, "Rsa({} bits, e={exponent})", modulus.len().saturating_mul(8)),
+            Self::Rsa { modulus, exponent } => write!(
+                f,
+                "Rsa({} bits, e={exponent})",
+                modulus.len().saturating_mul(8)
+            ),
             Self::Ecc { curve, .. } => write!(f, "Ecc({})", curve.name()),
         }
     }
@@ -177,7 +194,8 @@ impl PublicKey {
     pub fn ec_point(&self) -> Option<Vec<u8>> {
         match self {
             Self::Ecc { x, y, .. } => {
-                let mut point = Vec::with_capacity(x.len().saturating_add(y.len()).saturating_add(1));
+                let mut point =
+                    Vec::with_capacity(x.len().saturating_add(y.len()).saturating_add(1));
                 point.push(0x04);
                 point.extend_from_slice(x);
                 point.extend_from_slice(y);
@@ -270,7 +288,11 @@ impl Public {
                 let bits_at = r.offset();
                 let key_bits = r.u16_be("TPMS_RSA_PARMS.keyBits")?;
                 if !matches!(key_bits, 1024 | 2048 | 3072 | 4096) {
-                    return Err(Reader::unexpected("TPMS_RSA_PARMS.keyBits", bits_at, key_bits));
+                    return Err(Reader::unexpected(
+                        "TPMS_RSA_PARMS.keyBits",
+                        bits_at,
+                        key_bits,
+                    ));
                 }
                 let exp_at = r.offset();
                 let exponent = match r.u32_be("TPMS_RSA_PARMS.exponent")? {
@@ -282,24 +304,48 @@ impl Public {
                 let mod_at = r.offset();
                 let modulus = r.tpm2b(MAX_RSA_KEY_BYTES, "TPMT_PUBLIC.unique.rsa")?;
                 if modulus.len() != usize::from(key_bits / 8) {
-                    return Err(Reader::unexpected("TPMT_PUBLIC.unique.rsa (size ≠ keyBits/8)", mod_at, u64::try_from(modulus.len()).unwrap_or(u64::MAX)));
+                    return Err(Reader::unexpected(
+                        "TPMT_PUBLIC.unique.rsa (size ≠ keyBits/8)",
+                        mod_at,
+                        u64::try_from(modulus.len()).unwrap_or(u64::MAX),
+                    ));
                 }
-                (scheme, Scheme::Null, PublicKey::Rsa { modulus: modulus.to_vec(), exponent })
+                (
+                    scheme,
+                    Scheme::Null,
+                    PublicKey::Rsa {
+                        modulus: modulus.to_vec(),
+                        exponent,
+                    },
+                )
             }
             alg_id::ECC => {
                 let scheme = Scheme::read(
                     r,
                     "TPMS_ECC_PARMS.scheme",
-                    &[alg_id::ECDSA, alg_id::ECDH, alg_id::ECDAA, alg_id::SM2, alg_id::ECSCHNORR, alg_id::ECMQV],
+                    &[
+                        alg_id::ECDSA,
+                        alg_id::ECDH,
+                        alg_id::ECDAA,
+                        alg_id::SM2,
+                        alg_id::ECSCHNORR,
+                        alg_id::ECMQV,
+                    ],
                 )?;
                 let curve_at = r.offset();
                 let curve_id = r.u16_be("TPMS_ECC_PARMS.curveID")?;
-                let curve = EccCurve::from_tpm(curve_id)
-                    .ok_or_else(|| Reader::unexpected("TPMS_ECC_PARMS.curveID", curve_at, curve_id))?;
+                let curve = EccCurve::from_tpm(curve_id).ok_or_else(|| {
+                    Reader::unexpected("TPMS_ECC_PARMS.curveID", curve_at, curve_id)
+                })?;
                 let kdf = Scheme::read(
                     r,
                     "TPMS_ECC_PARMS.kdf",
-                    &[alg_id::MGF1, alg_id::KDF1_SP800_56A, alg_id::KDF2, alg_id::KDF1_SP800_108],
+                    &[
+                        alg_id::MGF1,
+                        alg_id::KDF1_SP800_56A,
+                        alg_id::KDF2,
+                        alg_id::KDF1_SP800_108,
+                    ],
                 )?;
                 let x_at = r.offset();
                 let x = r.tpm2b(MAX_ECC_KEY_BYTES, "TPMS_ECC_POINT.x")?;
@@ -307,16 +353,39 @@ impl Public {
                 let y = r.tpm2b(MAX_ECC_KEY_BYTES, "TPMS_ECC_POINT.y")?;
                 let size = curve.coordinate_size();
                 // A zero-length point is a template, not a key; other sizes are malformed.
-                for (coord, at, what) in [(x, x_at, "TPMS_ECC_POINT.x"), (y, y_at, "TPMS_ECC_POINT.y")] {
+                for (coord, at, what) in
+                    [(x, x_at, "TPMS_ECC_POINT.x"), (y, y_at, "TPMS_ECC_POINT.y")]
+                {
                     if coord.len() != size {
-                        return Err(Reader::unexpected(what, at, u64::try_from(coord.len()).unwrap_or(u64::MAX)));
+                        return Err(Reader::unexpected(
+                            what,
+                            at,
+                            u64::try_from(coord.len()).unwrap_or(u64::MAX),
+                        ));
                     }
                 }
-                (scheme, kdf, PublicKey::Ecc { curve, x: x.to_vec(), y: y.to_vec() })
+                (
+                    scheme,
+                    kdf,
+                    PublicKey::Ecc {
+                        curve,
+                        x: x.to_vec(),
+                        y: y.to_vec(),
+                    },
+                )
             }
             other => return Err(Reader::unexpected("TPMT_PUBLIC.type", type_at, other)),
         };
-        Ok(Self { name_alg, attributes, auth_policy, symmetric, scheme, kdf, key, raw: raw.to_vec() })
+        Ok(Self {
+            name_alg,
+            attributes,
+            auth_policy,
+            symmetric,
+            scheme,
+            kdf,
+            key,
+            raw: raw.to_vec(),
+        })
     }
 
     /// The marshalled `TPMT_PUBLIC`, exactly as received.
@@ -353,8 +422,16 @@ fn read_sym_def(r: &mut Reader<'_>) -> Result<SymDef, ParseError> {
         alg_id::AES | alg_id::SM4 | alg_id::CAMELLIA => {
             let key_bits = r.u16_be("TPMT_SYM_DEF_OBJECT.keyBits")?;
             let mode = r.u16_be("TPMT_SYM_DEF_OBJECT.mode")?;
-            Ok(SymDef::Cipher { alg, key_bits, mode })
+            Ok(SymDef::Cipher {
+                alg,
+                key_bits,
+                mode,
+            })
         }
-        other => Err(Reader::unexpected("TPMT_SYM_DEF_OBJECT.algorithm", at, other)),
+        other => Err(Reader::unexpected(
+            "TPMT_SYM_DEF_OBJECT.algorithm",
+            at,
+            other,
+        )),
     }
 }

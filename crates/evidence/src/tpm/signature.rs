@@ -89,10 +89,17 @@ impl<'a> Signature<'a> {
             SigScheme::Ecdsa => {
                 let r_value = r.tpm2b(MAX_ECC_KEY_BYTES, "TPMS_SIGNATURE_ECC.signatureR")?;
                 let s_value = r.tpm2b(MAX_ECC_KEY_BYTES, "TPMS_SIGNATURE_ECC.signatureS")?;
-                SignatureValue::Ecdsa { r: r_value, s: s_value }
+                SignatureValue::Ecdsa {
+                    r: r_value,
+                    s: s_value,
+                }
             }
         };
         r.finish("TPMT_SIGNATURE")?;
-        Ok(Self { scheme, hash, value })
+        Ok(Self {
+            scheme,
+            hash,
+            value,
+        })
     }
 }

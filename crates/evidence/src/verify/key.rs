@@ -39,7 +39,10 @@ pub struct AttestationKey {
 
 impl core::fmt::Debug for AttestationKey {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("AttestationKey").field("key", &self.key).field("scheme", &self.scheme).finish_non_exhaustive()
+        f.debug_struct("AttestationKey")
+            .field("key", &self.key)
+            .field("scheme", &self.scheme)
+            .finish_non_exhaustive()
     }
 }
 
@@ -48,7 +51,10 @@ const AK_REQUIRED: [(u32, &str); 5] = [
     (ObjectAttributes::SIGN, "sign"),
     (ObjectAttributes::FIXED_TPM, "fixedTPM"),
     (ObjectAttributes::FIXED_PARENT, "fixedParent"),
-    (ObjectAttributes::SENSITIVE_DATA_ORIGIN, "sensitiveDataOrigin"),
+    (
+        ObjectAttributes::SENSITIVE_DATA_ORIGIN,
+        "sensitiveDataOrigin",
+    ),
 ];
 
 impl AttestationKey {
@@ -70,16 +76,36 @@ impl AttestationKey {
             return Err(VerifyError::AkAttributeForbidden("decrypt"));
         }
         let scheme = match (public.scheme, &public.key) {
-            (Scheme::Hashed { scheme, hash }, PublicKey::Rsa { .. }) if scheme == SigScheme::RsaSsa.tpm_id() => (SigScheme::RsaSsa, hash),
-            (Scheme::Hashed { scheme, hash }, PublicKey::Rsa { .. }) if scheme == SigScheme::RsaPss.tpm_id() => (SigScheme::RsaPss, hash),
-            (Scheme::Hashed { scheme, hash }, PublicKey::Ecc { .. }) if scheme == SigScheme::Ecdsa.tpm_id() => (SigScheme::Ecdsa, hash),
+            (Scheme::Hashed { scheme, hash }, PublicKey::Rsa { .. })
+                if scheme == SigScheme::RsaSsa.tpm_id() =>
+            {
+                (SigScheme::RsaSsa, hash)
+            }
+            (Scheme::Hashed { scheme, hash }, PublicKey::Rsa { .. })
+                if scheme == SigScheme::RsaPss.tpm_id() =>
+            {
+                (SigScheme::RsaPss, hash)
+            }
+            (Scheme::Hashed { scheme, hash }, PublicKey::Ecc { .. })
+                if scheme == SigScheme::Ecdsa.tpm_id() =>
+            {
+                (SigScheme::Ecdsa, hash)
+            }
             _ => return Err(VerifyError::AkSchemeNotFixed),
         };
         let hash = HashAlg::from_tpm(scheme.1).ok_or(VerifyError::AkSchemeNotFixed)?;
         let key = public.key.clone();
-        let mut ak = Self { key, public: Some(public), scheme: Some((scheme.0, hash)), prepared: None, options };
+        let mut ak = Self {
+            key,
+            public: Some(public),
+            scheme: Some((scheme.0, hash)),
+            prepared: None,
+            options,
+        };
         let alg = ak.algorithm(scheme.0, hash)?;
-        ak.prepared = Some(ParsedPublicKey::new(alg, ak.key_bytes()).map_err(|_| VerifyError::SignatureInvalid)?);
+        ak.prepared = Some(
+            ParsedPublicKey::new(alg, ak.key_bytes()).map_err(|_| VerifyError::SignatureInvalid)?,
+        );
         Ok(ak)
     }
 
@@ -87,13 +113,23 @@ impl AttestationKey {
     /// the signature's own scheme is used.
     #[must_use]
     pub fn from_bare_key(key: PublicKey, options: VerifyOptions) -> Self {
-        Self { key, public: None, scheme: None, prepared: None, options }
+        Self {
+            key,
+            public: None,
+            scheme: None,
+            prepared: None,
+            options,
+        }
     }
 
     /// What is known about this key.
     #[must_use]
     pub fn provenance(&self) -> KeyProvenance {
-        if self.public.is_some() { KeyProvenance::TpmPublic } else { KeyProvenance::BareKey }
+        if self.public.is_some() {
+            KeyProvenance::TpmPublic
+        } else {
+            KeyProvenance::BareKey
+        }
     }
 
     /// The key.
@@ -109,7 +145,11 @@ impl AttestationKey {
     }
 
     /// Checks `signature` over `message`; returns the hash the signature used.
-    pub(crate) fn check_signature(&self, message: &[u8], signature: &Signature<'_>) -> Result<HashAlg, VerifyError> {
+    pub(crate) fn check_signature(
+        &self,
+        message: &[u8],
+        signature: &Signature<'_>,
+    ) -> Result<HashAlg, VerifyError> {
         if let Some((scheme, hash)) = self.scheme
             && (scheme, hash) != (signature.scheme, signature.hash)
         {
@@ -151,7 +191,11 @@ impl AttestationKey {
         }
     }
 
-    fn algorithm(&self, scheme: SigScheme, hash: HashAlg) -> Result<&'static dyn VerificationAlgorithm, VerifyError> {
+    fn algorithm(
+        &self,
+        scheme: SigScheme,
+        hash: HashAlg,
+    ) -> Result<&'static dyn VerificationAlgorithm, VerifyError> {
         if hash == HashAlg::Sha1 && !self.options.allow_sha1 {
             return Err(VerifyError::HashNotAllowed(hash));
         }
@@ -161,22 +205,88 @@ impl AttestationKey {
                 return Err(VerifyError::AkKeyTooSmall { bits });
             }
         }
-        let mismatch = || VerifyError::SchemeMismatch { expected: self.key.describe(), got: format!("{}-{}", scheme.name(), hash) };
+        let mismatch = || VerifyError::SchemeMismatch {
+            expected: self.key.describe(),
+            got: format!("{}-{}", scheme.name(), hash),
+        };
         Ok(match (scheme, hash, &self.key) {
-            (SigScheme::RsaSsa, HashAlg::Sha1, PublicKey::Rsa { .. }) => &signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
-            (SigScheme::RsaSsa, HashAlg::Sha256, PublicKey::Rsa { .. }) => &signature::RSA_PKCS1_2048_8192_SHA256,
-            (SigScheme::RsaSsa, HashAlg::Sha384, PublicKey::Rsa { .. }) => &signature::RSA_PKCS1_2048_8192_SHA384,
-            (SigScheme::RsaSsa, HashAlg::Sha512, PublicKey::Rsa { .. }) => &signature::RSA_PKCS1_2048_8192_SHA512,
-            (SigScheme::RsaPss, HashAlg::Sha256, PublicKey::Rsa { .. }) => &signature::RSA_PSS_2048_8192_SHA256,
-            (SigScheme::RsaPss, HashAlg::Sha384, PublicKey::Rsa { .. }) => &signature::RSA_PSS_2048_8192_SHA384,
-            (SigScheme::RsaPss, HashAlg::Sha512, PublicKey::Rsa { .. }) => &signature::RSA_PSS_2048_8192_SHA512,
-            (SigScheme::Ecdsa, HashAlg::Sha1, PublicKey::Ecc { curve: EccCurve::P256, .. }) => &signature::ECDSA_P256_SHA1_ASN1,
-            (SigScheme::Ecdsa, HashAlg::Sha256, PublicKey::Ecc { curve: EccCurve::P256, .. }) => &signature::ECDSA_P256_SHA256_ASN1,
-            (SigScheme::Ecdsa, HashAlg::Sha384, PublicKey::Ecc { curve: EccCurve::P256, .. }) => &signature::ECDSA_P256_SHA384_ASN1,
-            (SigScheme::Ecdsa, HashAlg::Sha512, PublicKey::Ecc { curve: EccCurve::P256, .. }) => &signature::ECDSA_P256_SHA512_ASN1,
-            (SigScheme::Ecdsa, HashAlg::Sha256, PublicKey::Ecc { curve: EccCurve::P384, .. }) => &signature::ECDSA_P384_SHA256_ASN1,
-            (SigScheme::Ecdsa, HashAlg::Sha384, PublicKey::Ecc { curve: EccCurve::P384, .. }) => &signature::ECDSA_P384_SHA384_ASN1,
-            (SigScheme::Ecdsa, HashAlg::Sha512, PublicKey::Ecc { curve: EccCurve::P384, .. }) => &signature::ECDSA_P384_SHA512_ASN1,
+            (SigScheme::RsaSsa, HashAlg::Sha1, PublicKey::Rsa { .. }) => {
+                &signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY
+            }
+            (SigScheme::RsaSsa, HashAlg::Sha256, PublicKey::Rsa { .. }) => {
+                &signature::RSA_PKCS1_2048_8192_SHA256
+            }
+            (SigScheme::RsaSsa, HashAlg::Sha384, PublicKey::Rsa { .. }) => {
+                &signature::RSA_PKCS1_2048_8192_SHA384
+            }
+            (SigScheme::RsaSsa, HashAlg::Sha512, PublicKey::Rsa { .. }) => {
+                &signature::RSA_PKCS1_2048_8192_SHA512
+            }
+            (SigScheme::RsaPss, HashAlg::Sha256, PublicKey::Rsa { .. }) => {
+                &signature::RSA_PSS_2048_8192_SHA256
+            }
+            (SigScheme::RsaPss, HashAlg::Sha384, PublicKey::Rsa { .. }) => {
+                &signature::RSA_PSS_2048_8192_SHA384
+            }
+            (SigScheme::RsaPss, HashAlg::Sha512, PublicKey::Rsa { .. }) => {
+                &signature::RSA_PSS_2048_8192_SHA512
+            }
+            (
+                SigScheme::Ecdsa,
+                HashAlg::Sha1,
+                PublicKey::Ecc {
+                    curve: EccCurve::P256,
+                    ..
+                },
+            ) => &signature::ECDSA_P256_SHA1_ASN1,
+            (
+                SigScheme::Ecdsa,
+                HashAlg::Sha256,
+                PublicKey::Ecc {
+                    curve: EccCurve::P256,
+                    ..
+                },
+            ) => &signature::ECDSA_P256_SHA256_ASN1,
+            (
+                SigScheme::Ecdsa,
+                HashAlg::Sha384,
+                PublicKey::Ecc {
+                    curve: EccCurve::P256,
+                    ..
+                },
+            ) => &signature::ECDSA_P256_SHA384_ASN1,
+            (
+                SigScheme::Ecdsa,
+                HashAlg::Sha512,
+                PublicKey::Ecc {
+                    curve: EccCurve::P256,
+                    ..
+                },
+            ) => &signature::ECDSA_P256_SHA512_ASN1,
+            (
+                SigScheme::Ecdsa,
+                HashAlg::Sha256,
+                PublicKey::Ecc {
+                    curve: EccCurve::P384,
+                    ..
+                },
+            ) => &signature::ECDSA_P384_SHA256_ASN1,
+            (
+                SigScheme::Ecdsa,
+                HashAlg::Sha384,
+                PublicKey::Ecc {
+                    curve: EccCurve::P384,
+                    ..
+                },
+            ) => &signature::ECDSA_P384_SHA384_ASN1,
+            (
+                SigScheme::Ecdsa,
+                HashAlg::Sha512,
+                PublicKey::Ecc {
+                    curve: EccCurve::P384,
+                    ..
+                },
+            ) => &signature::ECDSA_P384_SHA512_ASN1,
             _ => return Err(mismatch()),
         })
     }

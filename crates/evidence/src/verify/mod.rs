@@ -118,7 +118,11 @@ impl VerifiedQuote {
 ///
 /// # Errors
 /// The first failed check, as a [`VerifyError`] naming it.
-pub fn verify_quote(ak: &AttestationKey, challenge: &Challenge<'_>, evidence: &QuoteEvidence<'_>) -> Result<VerifiedQuote, VerifyError> {
+pub fn verify_quote(
+    ak: &AttestationKey,
+    challenge: &Challenge<'_>,
+    evidence: &QuoteEvidence<'_>,
+) -> Result<VerifiedQuote, VerifyError> {
     let attest = Attest::parse(evidence.attest)?;
     let signature = Signature::parse(evidence.signature)?;
 
@@ -139,7 +143,10 @@ pub fn verify_quote(ak: &AttestationKey, challenge: &Challenge<'_>, evidence: &Q
     let nonce = NonceMatched(());
 
     if info.pcr_select != *challenge.selection {
-        return Err(VerifyError::SelectionMismatch { asked: challenge.selection.clone(), quoted: info.pcr_select.clone() });
+        return Err(VerifyError::SelectionMismatch {
+            asked: challenge.selection.clone(),
+            quoted: info.pcr_select.clone(),
+        });
     }
 
     let pcrs = check_pcr_digest(hash, &info.pcr_select, evidence.pcrs, info.pcr_digest)?;
@@ -159,11 +166,18 @@ pub fn verify_quote(ak: &AttestationKey, challenge: &Challenge<'_>, evidence: &Q
 
 /// `pcrDigest = H_sign(PCR values of the selection, banks in selection order, indices
 /// ascending)` — TPM 2.0 Library Part 3, §18.4 (TPM2_Quote) and Part 1, §17.6.
-fn check_pcr_digest(hash: HashAlg, selection: &PcrSelection, values: &PcrValues, quoted: &[u8]) -> Result<PcrDigestMatched, VerifyError> {
+fn check_pcr_digest(
+    hash: HashAlg,
+    selection: &PcrSelection,
+    values: &PcrValues,
+    quoted: &[u8],
+) -> Result<PcrDigestMatched, VerifyError> {
     let mut parts: Vec<&[u8]> = Vec::with_capacity(selection.value_count());
     for (bank, set) in selection.banks() {
         for index in set.iter() {
-            let value = values.get(*bank, index).ok_or(VerifyError::PcrValueMissing { bank: *bank, index })?;
+            let value = values
+                .get(*bank, index)
+                .ok_or(VerifyError::PcrValueMissing { bank: *bank, index })?;
             parts.push(value.as_bytes());
         }
     }
@@ -175,7 +189,10 @@ fn check_pcr_digest(hash: HashAlg, selection: &PcrSelection, values: &PcrValues,
     }
     let computed = hash.hash_parts(&parts);
     if computed.as_bytes() != quoted {
-        return Err(VerifyError::PcrDigestMismatch { computed, quoted: hex_string(quoted) });
+        return Err(VerifyError::PcrDigestMismatch {
+            computed,
+            quoted: hex_string(quoted),
+        });
     }
     Ok(PcrDigestMatched(()))
 }

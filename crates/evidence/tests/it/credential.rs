@@ -23,10 +23,21 @@ mod on_swtpm {
     /// Creates an EK (`ek_alg` for tpm2_createek) and an AK on `tpm`; returns (EK, AK name).
     fn keys(tpm: &Swtpm, ek_alg: &str) -> (Public, Vec<u8>) {
         tpm.tpm2_ok("createek", &["-c", "ek.ctx", "-G", ek_alg, "-u", "ek.pub"]);
-        tpm.tpm2_ok("createak", &["-C", "ek.ctx", "-c", "ak.ctx", "-G", "ecc", "-g", "sha256", "-s", "ecdsa", "-u", "ak.pub", "-n", "ak.name"]);
+        tpm.tpm2_ok(
+            "createak",
+            &[
+                "-C", "ek.ctx", "-c", "ak.ctx", "-G", "ecc", "-g", "sha256", "-s", "ecdsa", "-u",
+                "ak.pub", "-n", "ak.name",
+            ],
+        );
         let ek = Public::parse_tpm2b(&std::fs::read(tpm.dir().join("ek.pub")).unwrap()).unwrap();
         let name = std::fs::read(tpm.dir().join("ak.name")).unwrap();
-        assert_eq!(Public::parse_tpm2b(&std::fs::read(tpm.dir().join("ak.pub")).unwrap()).unwrap().name(), name);
+        assert_eq!(
+            Public::parse_tpm2b(&std::fs::read(tpm.dir().join("ak.pub")).unwrap())
+                .unwrap()
+                .name(),
+            name
+        );
         (ek, name)
     }
 
@@ -40,9 +51,14 @@ mod on_swtpm {
         let _ = std::fs::remove_file(tpm.dir().join("out.bin"));
         let ek = Public::parse_tpm2b(&std::fs::read(tpm.dir().join("ek.pub")).unwrap()).unwrap();
         let policy = !ek.attributes.has(ObjectAttributes::USER_WITH_AUTH);
-        let mut args = vec!["-c", "ak.ctx", "-C", "ek.ctx", "-i", "cred.bin", "-o", "out.bin"];
+        let mut args = vec![
+            "-c", "ak.ctx", "-C", "ek.ctx", "-i", "cred.bin", "-o", "out.bin",
+        ];
         if policy {
-            tpm.tpm2_ok("startauthsession", &["--policy-session", "-S", "session.ctx"]);
+            tpm.tpm2_ok(
+                "startauthsession",
+                &["--policy-session", "-S", "session.ctx"],
+            );
             tpm.tpm2_ok("policysecret", &["-S", "session.ctx", "-c", "e"]);
             args.extend(["-P", "session:session.ctx"]);
         }
@@ -50,21 +66,44 @@ mod on_swtpm {
         if policy {
             let _ = tpm.tpm2("flushcontext", &["session.ctx"]);
         }
-        out.status.success().then(|| std::fs::read(tpm.dir().join("out.bin")).unwrap())
+        out.status
+            .success()
+            .then(|| std::fs::read(tpm.dir().join("out.bin")).unwrap())
     }
 
     fn round_trip(ek_alg: &str) {
-        assert!(trustpool_testkit::swtpm::available(), "swtpm and tpm2-tools must be installed (make test installs them)");
+        assert!(
+            trustpool_testkit::swtpm::available(),
+            "swtpm and tpm2-tools must be installed (make test installs them)"
+        );
         let tpm = Swtpm::start();
         let (ek, name) = keys(&tpm, ek_alg);
         let secret = b"trustpool enrolment secret 32b!!";
         let credential = make_credential(&ek, &name, secret).unwrap();
-        assert_eq!(activate(&tpm, &credential.to_tpm2_tools_file()).as_deref(), Some(&secret[..]), "{ek_alg}");
+        assert_eq!(
+            activate(&tpm, &credential.to_tpm2_tools_file()).as_deref(),
+            Some(&secret[..]),
+            "{ek_alg}"
+        );
 
         // The oracle agrees on the format: tpm2_makecredential -T none output activates too.
         std::fs::write(tpm.dir().join("secret.bin"), secret).unwrap();
         let name_hex: String = name.iter().map(|b| format!("{b:02x}")).collect();
-        tpm.tpm2_ok("makecredential", &["-T", "none", "-e", "ek.pub", "-s", "secret.bin", "-n", &name_hex, "-o", "tools-cred.bin"]);
+        tpm.tpm2_ok(
+            "makecredential",
+            &[
+                "-T",
+                "none",
+                "-e",
+                "ek.pub",
+                "-s",
+                "secret.bin",
+                "-n",
+                &name_hex,
+                "-o",
+                "tools-cred.bin",
+            ],
+        );
         let tools = std::fs::read(tpm.dir().join("tools-cred.bin")).unwrap();
         assert_eq!(activate(&tpm, &tools).as_deref(), Some(&secret[..]));
 
@@ -72,7 +111,11 @@ mod on_swtpm {
         let mut other = name;
         *other.last_mut().unwrap() ^= 1;
         let wrong = make_credential(&ek, &other, secret).unwrap();
-        assert_eq!(activate(&tpm, &wrong.to_tpm2_tools_file()), None, "{ek_alg}: other name");
+        assert_eq!(
+            activate(&tpm, &wrong.to_tpm2_tools_file()),
+            None,
+            "{ek_alg}: other name"
+        );
     }
 
     #[test]
@@ -121,15 +164,39 @@ mod on_swtpm {
             let message = AttestBuilder::quote(&nonce, &values, HashAlg::Sha256).build();
             let signature = ak.sign(&message);
             let public = ak.public().to_tpm2b();
-            for (file, bytes) in [("ak.pub", &public), ("quote.msg", &message), ("quote.sig", &signature), ("pcrs.bin", &raw)] {
+            for (file, bytes) in [
+                ("ak.pub", &public),
+                ("quote.msg", &message),
+                ("quote.sig", &signature),
+                ("pcrs.bin", &raw),
+            ] {
                 std::fs::write(dir.join(file), bytes).unwrap();
             }
             let status = std::process::Command::new("tpm2_checkquote")
                 .current_dir(&dir)
-                .args(["-u", "ak.pub", "-m", "quote.msg", "-s", "quote.sig", "-f", "pcrs.bin", "-l", "sha256:0,7,16", "-g", "sha256", "-q", &"42".repeat(20)])
+                .args([
+                    "-u",
+                    "ak.pub",
+                    "-m",
+                    "quote.msg",
+                    "-s",
+                    "quote.sig",
+                    "-f",
+                    "pcrs.bin",
+                    "-l",
+                    "sha256:0,7,16",
+                    "-g",
+                    "sha256",
+                    "-q",
+                    &"42".repeat(20),
+                ])
                 .output()
                 .unwrap();
-            assert!(status.status.success(), "{label}: {}", String::from_utf8_lossy(&status.stderr));
+            assert!(
+                status.status.success(),
+                "{label}: {}",
+                String::from_utf8_lossy(&status.stderr)
+            );
         }
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -2,20 +2,41 @@
 //! they verify, and every single-bit change in message, signature, PCR values or nonce
 //! is rejected.
 
-use trustpool_evidence::spki::{parse_spki_pem, to_spki_der, to_spki_pem, parse_spki_der};
+use trustpool_evidence::spki::{parse_spki_der, parse_spki_pem, to_spki_der, to_spki_pem};
 use trustpool_evidence::{
-    AttestationKey, Challenge, Digest, PcrValues, Public, QuoteEvidence, VerifyError, VerifyOptions, verify_quote,
+    AttestationKey, Challenge, Digest, PcrValues, Public, QuoteEvidence, VerifyError,
+    VerifyOptions, verify_quote,
 };
 use trustpool_testkit::fixtures::{QUOTES, QuoteFixture};
 
 fn ak(f: &QuoteFixture) -> AttestationKey {
     let public = Public::parse_tpm2b(&f.ak_pub).unwrap_or_else(|e| panic!("{}: {e}", f.name));
-    AttestationKey::new(public, VerifyOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", f.name))
+    AttestationKey::new(public, VerifyOptions::default())
+        .unwrap_or_else(|e| panic!("{}: {e}", f.name))
 }
 
-fn check(ak: &AttestationKey, f: &QuoteFixture, message: &[u8], signature: &[u8], pcrs: &PcrValues, nonce: &[u8]) -> Result<(), VerifyError> {
-    let challenge = Challenge { nonce, selection: &f.selection };
-    verify_quote(ak, &challenge, &QuoteEvidence { attest: message, signature, pcrs }).map(|_| ())
+fn check(
+    ak: &AttestationKey,
+    f: &QuoteFixture,
+    message: &[u8],
+    signature: &[u8],
+    pcrs: &PcrValues,
+    nonce: &[u8],
+) -> Result<(), VerifyError> {
+    let challenge = Challenge {
+        nonce,
+        selection: &f.selection,
+    };
+    verify_quote(
+        ak,
+        &challenge,
+        &QuoteEvidence {
+            attest: message,
+            signature,
+            pcrs,
+        },
+    )
+    .map(|_| ())
 }
 
 #[test]
@@ -23,11 +44,18 @@ fn every_tpm2_tools_quote_verifies() {
     for name in QUOTES {
         let f = QuoteFixture::load(name);
         let ak = ak(&f);
-        let q = verify_quote(&ak, &Challenge { nonce: &f.nonce, selection: &f.selection }, &QuoteEvidence {
-            attest: &f.message,
-            signature: &f.signature,
-            pcrs: &f.pcrs,
-        })
+        let q = verify_quote(
+            &ak,
+            &Challenge {
+                nonce: &f.nonce,
+                selection: &f.selection,
+            },
+            &QuoteEvidence {
+                attest: &f.message,
+                signature: &f.signature,
+                pcrs: &f.pcrs,
+            },
+        )
         .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(q.selection(), &f.selection, "{name}");
         assert!(q.clock_info().safe, "{name}");
@@ -41,7 +69,11 @@ fn ak_name_matches_tpm2_createak() {
         let public = Public::parse_tpm2b(&f.ak_pub).unwrap();
         let want = std::fs::read(f.path("ak.name")).unwrap();
         assert_eq!(public.name(), want, "{name}");
-        assert_eq!(Public::parse_tpm2b(&public.to_tpm2b()).unwrap(), public, "{name}: TPM2B round trip");
+        assert_eq!(
+            Public::parse_tpm2b(&public.to_tpm2b()).unwrap(),
+            public,
+            "{name}: TPM2B round trip"
+        );
     }
 }
 
@@ -70,7 +102,10 @@ fn every_bit_flip_in_the_message_is_rejected() {
             for bit in 0..8 {
                 let mut m = f.message.clone();
                 m[byte] ^= 1 << bit;
-                assert!(check(&ak, &f, &m, &f.signature, &f.pcrs, &f.nonce).is_err(), "{name}: byte {byte} bit {bit}");
+                assert!(
+                    check(&ak, &f, &m, &f.signature, &f.pcrs, &f.nonce).is_err(),
+                    "{name}: byte {byte} bit {bit}"
+                );
             }
         }
     }
@@ -85,7 +120,10 @@ fn every_bit_flip_in_the_signature_is_rejected() {
             for bit in 0..8 {
                 let mut s = f.signature.clone();
                 s[byte] ^= 1 << bit;
-                assert!(check(&ak, &f, &f.message, &s, &f.pcrs, &f.nonce).is_err(), "{name}: byte {byte} bit {bit}");
+                assert!(
+                    check(&ak, &f, &f.message, &s, &f.pcrs, &f.nonce).is_err(),
+                    "{name}: byte {byte} bit {bit}"
+                );
             }
         }
     }
@@ -104,8 +142,12 @@ fn every_bit_flip_in_a_pcr_value_is_rejected() {
                         bytes[byte] ^= 1 << bit;
                         let mut pcrs = f.pcrs.clone();
                         pcrs.insert(index, Digest::new(alg, &bytes).unwrap());
-                        let err = check(&ak, &f, &f.message, &f.signature, &pcrs, &f.nonce).unwrap_err();
-                        assert!(matches!(err, VerifyError::PcrDigestMismatch { .. }), "{name}: {alg}:{index} byte {byte}: {err}");
+                        let err =
+                            check(&ak, &f, &f.message, &f.signature, &pcrs, &f.nonce).unwrap_err();
+                        assert!(
+                            matches!(err, VerifyError::PcrDigestMismatch { .. }),
+                            "{name}: {alg}:{index} byte {byte}: {err}"
+                        );
                     }
                 }
             }
@@ -122,7 +164,11 @@ fn every_bit_flip_in_the_nonce_is_rejected() {
             for bit in 0..8 {
                 let mut n = f.nonce.clone();
                 n[byte] ^= 1 << bit;
-                assert_eq!(check(&ak, &f, &f.message, &f.signature, &f.pcrs, &n), Err(VerifyError::NonceMismatch), "{name}: byte {byte}");
+                assert_eq!(
+                    check(&ak, &f, &f.message, &f.signature, &f.pcrs, &n),
+                    Err(VerifyError::NonceMismatch),
+                    "{name}: byte {byte}"
+                );
             }
         }
     }

@@ -3,7 +3,13 @@
 
 // Test code: a failed unwrap is a failed test (clippy's allow-*-in-tests covers only
 // `#[test]` functions, not their helpers).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, clippy::as_conversions)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::as_conversions
+)]
 
 mod credential;
 mod event_log;

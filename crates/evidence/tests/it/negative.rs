@@ -3,8 +3,9 @@
 //! real TPM will not sign a structure with the wrong magic or type.
 
 use trustpool_evidence::{
-    AttestationKey, Challenge, Digest, HashAlg, ObjectAttributes, ParseError, PcrIndex, PcrSelection, PcrSet, PcrValues,
-    PublicKey, QuoteEvidence, Scheme, VerifiedQuote, VerifyError, VerifyOptions, verify_quote,
+    AttestationKey, Challenge, Digest, HashAlg, ObjectAttributes, ParseError, PcrIndex,
+    PcrSelection, PcrSet, PcrValues, PublicKey, QuoteEvidence, Scheme, VerifiedQuote, VerifyError,
+    VerifyOptions, verify_quote,
 };
 use trustpool_testkit::attest::AttestBuilder;
 use trustpool_testkit::soft_ak::SoftAk;
@@ -24,16 +25,41 @@ fn values() -> PcrValues {
 const NONCE: [u8; 32] = [0x5a; 32];
 
 /// Signs `attest` with `signer` and verifies it against `ak` with the given challenge.
-fn run(ak: &SoftAk, signer: &SoftAk, attest: &AttestBuilder, asked: &PcrSelection, nonce: &[u8], pcrs: &PcrValues) -> Result<VerifiedQuote, VerifyError> {
+fn run(
+    ak: &SoftAk,
+    signer: &SoftAk,
+    attest: &AttestBuilder,
+    asked: &PcrSelection,
+    nonce: &[u8],
+    pcrs: &PcrValues,
+) -> Result<VerifiedQuote, VerifyError> {
     let key = AttestationKey::new(ak.public(), VerifyOptions::default())?;
     let message = attest.build();
     let signature = signer.sign(&message);
-    verify_quote(&key, &Challenge { nonce, selection: asked }, &QuoteEvidence { attest: &message, signature: &signature, pcrs })
+    verify_quote(
+        &key,
+        &Challenge {
+            nonce,
+            selection: asked,
+        },
+        &QuoteEvidence {
+            attest: &message,
+            signature: &signature,
+            pcrs,
+        },
+    )
 }
 
 fn good(ak: &SoftAk) -> Result<VerifiedQuote, VerifyError> {
     let v = values();
-    run(ak, ak, &AttestBuilder::quote(&NONCE, &v, HashAlg::Sha256), &v.selection(), &NONCE, &v)
+    run(
+        ak,
+        ak,
+        &AttestBuilder::quote(&NONCE, &v, HashAlg::Sha256),
+        &v.selection(),
+        &NONCE,
+        &v,
+    )
 }
 
 #[test]
@@ -52,11 +78,17 @@ fn ak_attributes_each_required() {
         (ObjectAttributes::SIGN, "sign"),
         (ObjectAttributes::FIXED_TPM, "fixedTPM"),
         (ObjectAttributes::FIXED_PARENT, "fixedParent"),
-        (ObjectAttributes::SENSITIVE_DATA_ORIGIN, "sensitiveDataOrigin"),
+        (
+            ObjectAttributes::SENSITIVE_DATA_ORIGIN,
+            "sensitiveDataOrigin",
+        ),
     ] {
         let mut ak = SoftAk::p256();
         ak.attributes &= !bit;
-        assert_eq!(good(&ak).unwrap_err(), VerifyError::AkAttributeMissing(name));
+        assert_eq!(
+            good(&ak).unwrap_err(),
+            VerifyError::AkAttributeMissing(name)
+        );
     }
 }
 
@@ -64,28 +96,43 @@ fn ak_attributes_each_required() {
 fn ak_must_not_decrypt() {
     let mut ak = SoftAk::p256();
     ak.attributes |= ObjectAttributes::DECRYPT;
-    assert_eq!(good(&ak).unwrap_err(), VerifyError::AkAttributeForbidden("decrypt"));
+    assert_eq!(
+        good(&ak).unwrap_err(),
+        VerifyError::AkAttributeForbidden("decrypt")
+    );
 }
 
 #[test]
 fn ak_must_have_a_fixed_scheme() {
     let mut public = SoftAk::rsa2048().public();
     public.scheme = Scheme::Null;
-    assert_eq!(AttestationKey::new(public, VerifyOptions::default()).unwrap_err(), VerifyError::AkSchemeNotFixed);
+    assert_eq!(
+        AttestationKey::new(public, VerifyOptions::default()).unwrap_err(),
+        VerifyError::AkSchemeNotFixed
+    );
 }
 
 #[test]
 fn ak_rsa_below_2048_is_refused() {
     let mut public = SoftAk::rsa2048().public();
-    public.key = PublicKey::Rsa { modulus: vec![0xc5; 128], exponent: 65_537 };
-    assert_eq!(AttestationKey::new(public, VerifyOptions::default()).unwrap_err(), VerifyError::AkKeyTooSmall { bits: 1024 });
+    public.key = PublicKey::Rsa {
+        modulus: vec![0xc5; 128],
+        exponent: 65_537,
+    };
+    assert_eq!(
+        AttestationKey::new(public, VerifyOptions::default()).unwrap_err(),
+        VerifyError::AkKeyTooSmall { bits: 1024 }
+    );
 }
 
 #[test]
 fn sha1_needs_explicit_permission() {
     let mut ak = SoftAk::rsa2048();
     ak.hash = HashAlg::Sha1;
-    assert_eq!(AttestationKey::new(ak.public(), VerifyOptions::default()).unwrap_err(), VerifyError::HashNotAllowed(HashAlg::Sha1));
+    assert_eq!(
+        AttestationKey::new(ak.public(), VerifyOptions::default()).unwrap_err(),
+        VerifyError::HashNotAllowed(HashAlg::Sha1)
+    );
     assert!(AttestationKey::new(ak.public(), VerifyOptions { allow_sha1: true }).is_ok());
 }
 
@@ -97,15 +144,38 @@ fn signature_scheme_must_be_the_aks() {
     let mut signature = ak.sign(&message);
     signature[2..4].copy_from_slice(&HashAlg::Sha384.tpm_id().to_be_bytes());
     let key = AttestationKey::new(ak.public(), VerifyOptions::default()).unwrap();
-    let err = verify_quote(&key, &Challenge { nonce: &NONCE, selection: &v.selection() }, &QuoteEvidence { attest: &message, signature: &signature, pcrs: &v }).unwrap_err();
+    let err = verify_quote(
+        &key,
+        &Challenge {
+            nonce: &NONCE,
+            selection: &v.selection(),
+        },
+        &QuoteEvidence {
+            attest: &message,
+            signature: &signature,
+            pcrs: &v,
+        },
+    )
+    .unwrap_err();
     assert!(matches!(err, VerifyError::SchemeMismatch { .. }), "{err}");
 }
 
 #[test]
 fn signature_by_another_key_is_invalid() {
-    for (ak, other) in [(SoftAk::rsa2048(), SoftAk::rsa2048()), (SoftAk::p256(), SoftAk::p256())] {
+    for (ak, other) in [
+        (SoftAk::rsa2048(), SoftAk::rsa2048()),
+        (SoftAk::p256(), SoftAk::p256()),
+    ] {
         let v = values();
-        let err = run(&ak, &other, &AttestBuilder::quote(&NONCE, &v, HashAlg::Sha256), &v.selection(), &NONCE, &v).unwrap_err();
+        let err = run(
+            &ak,
+            &other,
+            &AttestBuilder::quote(&NONCE, &v, HashAlg::Sha256),
+            &v.selection(),
+            &NONCE,
+            &v,
+        )
+        .unwrap_err();
         assert_eq!(err, VerifyError::SignatureInvalid);
     }
 }
@@ -116,7 +186,10 @@ fn wrong_magic_is_refused_even_when_signed() {
     let v = values();
     let mut attest = AttestBuilder::quote(&NONCE, &v, HashAlg::Sha256);
     attest.magic = 0xff54_4348;
-    assert_eq!(run(&ak, &ak, &attest, &v.selection(), &NONCE, &v).unwrap_err(), VerifyError::WrongMagic { got: 0xff54_4348 });
+    assert_eq!(
+        run(&ak, &ak, &attest, &v.selection(), &NONCE, &v).unwrap_err(),
+        VerifyError::WrongMagic { got: 0xff54_4348 }
+    );
 }
 
 #[test]
@@ -125,7 +198,10 @@ fn other_attestation_types_are_not_quotes() {
     let v = values();
     let mut attest = AttestBuilder::quote(&NONCE, &v, HashAlg::Sha256);
     attest.tag = 0x8017; // TPM_ST_ATTEST_CERTIFY
-    assert_eq!(run(&ak, &ak, &attest, &v.selection(), &NONCE, &v).unwrap_err(), VerifyError::NotAQuote { got: 0x8017 });
+    assert_eq!(
+        run(&ak, &ak, &attest, &v.selection(), &NONCE, &v).unwrap_err(),
+        VerifyError::NotAQuote { got: 0x8017 }
+    );
 }
 
 #[test]
@@ -133,7 +209,10 @@ fn nonce_must_match() {
     let ak = SoftAk::p256();
     let v = values();
     let attest = AttestBuilder::quote(&NONCE, &v, HashAlg::Sha256);
-    assert_eq!(run(&ak, &ak, &attest, &v.selection(), &[0x5b; 32], &v).unwrap_err(), VerifyError::NonceMismatch);
+    assert_eq!(
+        run(&ak, &ak, &attest, &v.selection(), &[0x5b; 32], &v).unwrap_err(),
+        VerifyError::NonceMismatch
+    );
 }
 
 #[test]
@@ -143,8 +222,14 @@ fn selection_must_be_what_was_asked() {
     let attest = AttestBuilder::quote(&NONCE, &v, HashAlg::Sha256);
     let asked = PcrSelection::parse_list("sha256:0,1,2,3,4,5,6,7,8").unwrap();
     let err = run(&ak, &ak, &attest, &asked, &NONCE, &v).unwrap_err();
-    assert!(matches!(err, VerifyError::SelectionMismatch { .. }), "{err}");
-    assert_eq!(err.to_string(), "quote covers PCRs sha256:0,1,2,3,4,5,6,7, but sha256:0,1,2,3,4,5,6,7,8 were asked for");
+    assert!(
+        matches!(err, VerifyError::SelectionMismatch { .. }),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "quote covers PCRs sha256:0,1,2,3,4,5,6,7, but sha256:0,1,2,3,4,5,6,7,8 were asked for"
+    );
 }
 
 #[test]
@@ -156,7 +241,13 @@ fn every_quoted_pcr_needs_a_value() {
     for (i, d) in v.bank(HashAlg::Sha256).filter(|(i, _)| i.get() != 3) {
         sent.insert(i, *d);
     }
-    assert_eq!(run(&ak, &ak, &attest, &v.selection(), &NONCE, &sent).unwrap_err(), VerifyError::PcrValueMissing { bank: HashAlg::Sha256, index: pcr(3) });
+    assert_eq!(
+        run(&ak, &ak, &attest, &v.selection(), &NONCE, &sent).unwrap_err(),
+        VerifyError::PcrValueMissing {
+            bank: HashAlg::Sha256,
+            index: pcr(3)
+        }
+    );
 }
 
 #[test]
@@ -166,10 +257,22 @@ fn values_outside_the_quote_are_refused() {
     let attest = AttestBuilder::quote(&NONCE, &v, HashAlg::Sha256);
     let mut sent = v.clone();
     sent.insert(pcr(9), HashAlg::Sha256.hash(b"unquoted"));
-    assert_eq!(run(&ak, &ak, &attest, &v.selection(), &NONCE, &sent).unwrap_err(), VerifyError::PcrValueNotQuoted { bank: HashAlg::Sha256, index: pcr(9) });
+    assert_eq!(
+        run(&ak, &ak, &attest, &v.selection(), &NONCE, &sent).unwrap_err(),
+        VerifyError::PcrValueNotQuoted {
+            bank: HashAlg::Sha256,
+            index: pcr(9)
+        }
+    );
     let mut other_bank = v.clone();
     other_bank.insert(pcr(0), HashAlg::Sha384.hash(b"unquoted bank"));
-    assert_eq!(run(&ak, &ak, &attest, &v.selection(), &NONCE, &other_bank).unwrap_err(), VerifyError::PcrValueNotQuoted { bank: HashAlg::Sha384, index: pcr(0) });
+    assert_eq!(
+        run(&ak, &ak, &attest, &v.selection(), &NONCE, &other_bank).unwrap_err(),
+        VerifyError::PcrValueNotQuoted {
+            bank: HashAlg::Sha384,
+            index: pcr(0)
+        }
+    );
 }
 
 #[test]
@@ -180,7 +283,10 @@ fn changed_pcr_value_breaks_the_digest() {
     let mut sent = v.clone();
     sent.insert(pcr(0), Digest::zero(HashAlg::Sha256));
     let err = run(&ak, &ak, &attest, &v.selection(), &NONCE, &sent).unwrap_err();
-    assert!(matches!(err, VerifyError::PcrDigestMismatch { .. }), "{err}");
+    assert!(
+        matches!(err, VerifyError::PcrDigestMismatch { .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -191,8 +297,23 @@ fn trailing_byte_in_a_signed_quote_is_malformed() {
     message.push(0);
     let signature = ak.sign(&message);
     let key = AttestationKey::new(ak.public(), VerifyOptions::default()).unwrap();
-    let err = verify_quote(&key, &Challenge { nonce: &NONCE, selection: &v.selection() }, &QuoteEvidence { attest: &message, signature: &signature, pcrs: &v }).unwrap_err();
-    assert!(matches!(err, VerifyError::Malformed(ParseError::TrailingData { .. })), "{err}");
+    let err = verify_quote(
+        &key,
+        &Challenge {
+            nonce: &NONCE,
+            selection: &v.selection(),
+        },
+        &QuoteEvidence {
+            attest: &message,
+            signature: &signature,
+            pcrs: &v,
+        },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, VerifyError::Malformed(ParseError::TrailingData { .. })),
+        "{err}"
+    );
 }
 
 #[test]

@@ -19,11 +19,34 @@ fn parsers() -> Vec<(&'static str, Parser, Vec<Vec<u8>>)> {
     let tpmt_public: Parser = |b| Public::parse(b).map(|_| ());
     let spki: Parser = |b| parse_spki_der(b).map(|_| ());
     vec![
-        ("TPMS_ATTEST", attest, fixtures.iter().map(|f| f.message.clone()).collect()),
-        ("TPMT_SIGNATURE", signature, fixtures.iter().map(|f| f.signature.clone()).collect()),
-        ("TPM2B_PUBLIC", public, fixtures.iter().map(|f| f.ak_pub.clone()).collect()),
-        ("TPMT_PUBLIC", tpmt_public, fixtures.iter().map(|f| f.ak_pub[2..].to_vec()).collect()),
-        ("SubjectPublicKeyInfo", spki, fixtures.iter().map(|f| to_spki_der(&Public::parse_tpm2b(&f.ak_pub).unwrap().key)).collect()),
+        (
+            "TPMS_ATTEST",
+            attest,
+            fixtures.iter().map(|f| f.message.clone()).collect(),
+        ),
+        (
+            "TPMT_SIGNATURE",
+            signature,
+            fixtures.iter().map(|f| f.signature.clone()).collect(),
+        ),
+        (
+            "TPM2B_PUBLIC",
+            public,
+            fixtures.iter().map(|f| f.ak_pub.clone()).collect(),
+        ),
+        (
+            "TPMT_PUBLIC",
+            tpmt_public,
+            fixtures.iter().map(|f| f.ak_pub[2..].to_vec()).collect(),
+        ),
+        (
+            "SubjectPublicKeyInfo",
+            spki,
+            fixtures
+                .iter()
+                .map(|f| to_spki_der(&Public::parse_tpm2b(&f.ak_pub).unwrap().key))
+                .collect(),
+        ),
     ]
 }
 
@@ -42,7 +65,10 @@ fn every_truncation_is_an_error() {
         for input in &inputs {
             for len in 0..input.len() {
                 let err = parse(&input[..len]).unwrap_err();
-                assert!(matches!(err, ParseError::Truncated { .. }), "{what}: prefix of {len} bytes gave {err}");
+                assert!(
+                    matches!(err, ParseError::Truncated { .. }),
+                    "{what}: prefix of {len} bytes gave {err}"
+                );
             }
         }
     }
@@ -55,7 +81,10 @@ fn a_trailing_byte_is_an_error() {
             let mut longer = input.clone();
             longer.push(0);
             let err = parse(&longer).unwrap_err();
-            assert!(matches!(err, ParseError::TrailingData { .. }), "{what}: {err}");
+            assert!(
+                matches!(err, ParseError::TrailingData { .. }),
+                "{what}: {err}"
+            );
         }
     }
 }
@@ -66,20 +95,35 @@ fn a_lying_length_is_caught() {
     // TPMS_ATTEST: magic(4) type(2) qualifiedSigner.size at offset 6.
     let mut m = f.message.clone();
     m[6..8].copy_from_slice(&0x0100u16.to_be_bytes());
-    assert!(matches!(Attest::parse(&m), Err(ParseError::TooLarge { what: "TPMS_ATTEST.qualifiedSigner", .. })));
+    assert!(matches!(
+        Attest::parse(&m),
+        Err(ParseError::TooLarge {
+            what: "TPMS_ATTEST.qualifiedSigner",
+            ..
+        })
+    ));
     m[6..8].copy_from_slice(&0x0040u16.to_be_bytes());
     assert!(Attest::parse(&m).is_err());
     // TPMT_SIGNATURE (RSASSA): sigAlg(2) hash(2) sig.size at offset 4.
     let mut s = f.signature.clone();
     s[4..6].copy_from_slice(&0x0101u16.to_be_bytes());
-    assert!(matches!(Signature::parse(&s), Err(ParseError::Truncated { .. })));
+    assert!(matches!(
+        Signature::parse(&s),
+        Err(ParseError::Truncated { .. })
+    ));
     s[4..6].copy_from_slice(&0xffffu16.to_be_bytes());
-    assert!(matches!(Signature::parse(&s), Err(ParseError::TooLarge { .. })));
+    assert!(matches!(
+        Signature::parse(&s),
+        Err(ParseError::TooLarge { .. })
+    ));
     // TPM2B_PUBLIC's outer size larger than the data.
     let mut p = f.ak_pub;
     let too_long = u16::try_from(p.len()).unwrap();
     p[0..2].copy_from_slice(&too_long.to_be_bytes());
-    assert!(matches!(Public::parse_tpm2b(&p), Err(ParseError::Truncated { .. })));
+    assert!(matches!(
+        Public::parse_tpm2b(&p),
+        Err(ParseError::Truncated { .. })
+    ));
 }
 
 #[test]
@@ -118,9 +162,16 @@ fn pcr_files_truncated_or_flipped_never_panic() {
         let f = QuoteFixture::load(name);
         // A prefix exactly as long as the raw values would be read as the `values` format;
         // that is the format's ambiguity, and the quote's digest still decides.
-        let values_len: usize = f.pcrs.algs().map(|a| a.size() * f.pcrs.bank(a).count()).sum();
+        let values_len: usize = f
+            .pcrs
+            .algs()
+            .map(|a| a.size() * f.pcrs.bank(a).count())
+            .sum();
         for len in (0..f.pcr_file.len()).filter(|l| *l != values_len) {
-            assert!(parse_pcr_file(&f.pcr_file[..len], Some(&f.selection)).is_err(), "{name}: {len}");
+            assert!(
+                parse_pcr_file(&f.pcr_file[..len], Some(&f.selection)).is_err(),
+                "{name}: {len}"
+            );
         }
         for i in 0..f.pcr_file.len() {
             let mut b = f.pcr_file.clone();

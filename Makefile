@@ -1,0 +1,43 @@
+# trustpool — the two commands: `make test` (and, with the local-pool issue, `make demo`).
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: test deps build lint fmt bench fixtures fuzz clean
+
+## test: install what is missing, then run every check and every test (swtpm included)
+test: deps
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
+	$(CARGO) test --workspace --all-features --locked
+	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --workspace --no-deps --document-private-items --locked
+
+deps:
+	@./scripts/install-deps.sh
+
+build: deps
+	$(CARGO) build --workspace --locked
+
+lint:
+	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## bench: the criterion benchmarks recorded in BENCHMARKS.md
+bench:
+	$(CARGO) bench -p trustpool-evidence --bench verify
+
+## fixtures: regenerate testdata/ with swtpm, tpm2-tools and qemu+OVMF (review the diff)
+fixtures:
+	@FIXTURES=1 ./scripts/install-deps.sh
+	./testdata/scripts/make-quotes.sh
+	./testdata/scripts/make-ovmf-boot.sh
+
+## fuzz: run every cargo-fuzz target for FUZZ_SECONDS (needs the nightly toolchain)
+FUZZ_SECONDS ?= 60
+fuzz:
+	cd fuzz && for t in $$($(CARGO) +nightly fuzz list); do \
+	  $(CARGO) +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
+
+clean:
+	$(CARGO) clean
