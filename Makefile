@@ -36,8 +36,8 @@ fixtures:
 ## fuzz: run every cargo-fuzz target for FUZZ_SECONDS (needs the nightly toolchain)
 FUZZ_SECONDS ?= 60
 fuzz:
-	cd fuzz && for t in $$($(CARGO) +nightly fuzz list); do \
-	  $(CARGO) +nightly fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
+	cd fuzz && for t in $$($(CARGO) +nightly fuzz list); do mkdir -p corpus/$$t; \
+	  $(CARGO) +nightly fuzz run $$t corpus/$$t seeds/$$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
 
 clean:
 	$(CARGO) clean

@@ -103,7 +103,11 @@ pub fn parse_spki_der(der: &[u8]) -> Result<PublicKey, ParseError> {
     let key = bits.take_rest();
     if oid == OID_RSA_ENCRYPTION {
         // RFC 3279 §2.3.1: parameters MUST be NULL.
-        read_tlv(&mut alg, TAG_NULL, "AlgorithmIdentifier.parameters")?;
+        let null_at = alg.offset();
+        let null = read_tlv(&mut alg, TAG_NULL, "AlgorithmIdentifier.parameters")?;
+        if !null.is_empty() {
+            return Err(Reader::unexpected("AlgorithmIdentifier.parameters (NULL with content)", null_at, u64::try_from(null.len()).unwrap_or(0)));
+        }
         alg.finish("AlgorithmIdentifier")?;
         let mut k = Reader::new(key);
         let seq = read_tlv(&mut k, TAG_SEQUENCE, "RSAPublicKey")?;
