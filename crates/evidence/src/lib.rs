@@ -45,6 +45,7 @@ mod verify;
 pub use alg::{Digest, EccCurve, HashAlg};
 pub use codec::{ParseError, Reader, Writer};
 pub use tpm::attest::{Attest, Attested, ClockInfo, QuoteInfo};
+pub use tpm::clock::{ClockError, Continuity};
 pub use tpm::pcr::{PcrIndex, PcrSelection, PcrSet, PcrValues};
 pub use tpm::public::{ObjectAttributes, Public, PublicKey, Scheme, SymDef};
 pub use tpm::signature::{SigScheme, Signature, SignatureValue};
