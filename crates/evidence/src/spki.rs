@@ -106,7 +106,11 @@ pub fn parse_spki_der(der: &[u8]) -> Result<PublicKey, ParseError> {
         let null_at = alg.offset();
         let null = read_tlv(&mut alg, TAG_NULL, "AlgorithmIdentifier.parameters")?;
         if !null.is_empty() {
-            return Err(Reader::unexpected("AlgorithmIdentifier.parameters (NULL with content)", null_at, u64::try_from(null.len()).unwrap_or(0)));
+            return Err(Reader::unexpected(
+                "AlgorithmIdentifier.parameters (NULL with content)",
+                null_at,
+                u64::try_from(null.len()).unwrap_or(0),
+            ));
         }
         alg.finish("AlgorithmIdentifier")?;
         let mut k = Reader::new(key);
@@ -313,12 +317,19 @@ mod tests {
     use super::*;
 
     fn p256_key() -> PublicKey {
-        PublicKey::Ecc { curve: EccCurve::P256, x: vec![0x81; 32], y: vec![0x02; 32] }
+        PublicKey::Ecc {
+            curve: EccCurve::P256,
+            x: vec![0x81; 32],
+            y: vec![0x02; 32],
+        }
     }
 
     #[test]
     fn round_trips_both_key_types() {
-        let rsa = PublicKey::Rsa { modulus: vec![0xc1; 256], exponent: 65_537 };
+        let rsa = PublicKey::Rsa {
+            modulus: vec![0xc1; 256],
+            exponent: 65_537,
+        };
         for key in [rsa, p256_key()] {
             assert_eq!(parse_spki_der(&to_spki_der(&key)).unwrap(), key);
             assert_eq!(parse_spki_pem(&to_spki_pem(&key)).unwrap(), key);
@@ -327,27 +338,54 @@ mod tests {
 
     #[test]
     fn integers_get_a_sign_byte_and_lose_leading_zeros() {
-        assert_eq!(ecdsa_sig_der(&[0x00, 0x80], &[0x01]), vec![0x30, 0x07, 0x02, 0x02, 0x00, 0x80, 0x02, 0x01, 0x01]);
+        assert_eq!(
+            ecdsa_sig_der(&[0x00, 0x80], &[0x01]),
+            vec![0x30, 0x07, 0x02, 0x02, 0x00, 0x80, 0x02, 0x01, 0x01]
+        );
     }
 
     #[test]
     fn null_parameters_must_be_empty() {
-        let der = to_spki_der(&PublicKey::Rsa { modulus: vec![0xc1; 256], exponent: 3 });
+        let der = to_spki_der(&PublicKey::Rsa {
+            modulus: vec![0xc1; 256],
+            exponent: 3,
+        });
         // SEQ(82 len) SEQ(0d) OID(09 …) NULL(05 00): give the NULL one content byte.
-        let mut bad = der.clone();
+        let mut bad = der;
         let null = bad.windows(2).position(|w| w == [0x05, 0x00]).unwrap();
         bad[null + 1] = 0x01;
         bad.insert(null + 2, 0x00);
         bad[5] += 1; // AlgorithmIdentifier length
         bad[3] += 1; // outer SEQUENCE length (0x82 form)
         let err = parse_spki_der(&bad).unwrap_err();
-        assert!(matches!(err, ParseError::UnexpectedValue { what: "AlgorithmIdentifier.parameters (NULL with content)", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                ParseError::UnexpectedValue {
+                    what: "AlgorithmIdentifier.parameters (NULL with content)",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]
     fn pem_errors_are_named() {
-        assert_eq!(parse_spki_pem("hello"), Err(ParseError::BadEncoding { what: "PEM PUBLIC KEY", reason: "no BEGIN PUBLIC KEY line" }));
+        assert_eq!(
+            parse_spki_pem("hello"),
+            Err(ParseError::BadEncoding {
+                what: "PEM PUBLIC KEY",
+                reason: "no BEGIN PUBLIC KEY line"
+            })
+        );
         let broken = "-----BEGIN PUBLIC KEY-----\n!!!\n-----END PUBLIC KEY-----\n";
-        assert_eq!(parse_spki_pem(broken), Err(ParseError::BadEncoding { what: "PEM PUBLIC KEY", reason: "invalid base64" }));
+        assert_eq!(
+            parse_spki_pem(broken),
+            Err(ParseError::BadEncoding {
+                what: "PEM PUBLIC KEY",
+                reason: "invalid base64"
+            })
+        );
     }
 }

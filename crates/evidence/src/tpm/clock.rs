@@ -59,12 +59,21 @@ impl ClockInfo {
     pub fn since(&self, previous: &Self) -> Result<Continuity, ClockError> {
         use core::cmp::Ordering::{Equal, Greater, Less};
         match self.reset_count.cmp(&previous.reset_count) {
-            Less => Err(ClockError::ResetCountWentBackwards { previous: previous.reset_count, current: self.reset_count }),
+            Less => Err(ClockError::ResetCountWentBackwards {
+                previous: previous.reset_count,
+                current: self.reset_count,
+            }),
             Greater => Ok(Continuity::Rebooted),
             Equal => match self.restart_count.cmp(&previous.restart_count) {
-                Less => Err(ClockError::RestartCountWentBackwards { previous: previous.restart_count, current: self.restart_count }),
+                Less => Err(ClockError::RestartCountWentBackwards {
+                    previous: previous.restart_count,
+                    current: self.restart_count,
+                }),
                 Greater => Ok(Continuity::Restarted),
-                Equal if self.clock < previous.clock => Err(ClockError::ClockWentBackwards { previous: previous.clock, current: self.clock }),
+                Equal if self.clock < previous.clock => Err(ClockError::ClockWentBackwards {
+                    previous: previous.clock,
+                    current: self.clock,
+                }),
                 Equal => Ok(Continuity::SameBoot),
             },
         }
@@ -76,20 +85,50 @@ mod tests {
     use super::*;
 
     fn at(reset_count: u32, restart_count: u32, clock: u64) -> ClockInfo {
-        ClockInfo { clock, reset_count, restart_count, safe: true }
+        ClockInfo {
+            clock,
+            reset_count,
+            restart_count,
+            safe: true,
+        }
     }
 
     #[test]
     fn continuity_table() {
         let prev = at(5, 2, 10_000);
         let cases = [
-            ("later, same boot", at(5, 2, 40_000), Ok(Continuity::SameBoot)),
+            (
+                "later, same boot",
+                at(5, 2, 40_000),
+                Ok(Continuity::SameBoot),
+            ),
             ("same clock", at(5, 2, 10_000), Ok(Continuity::SameBoot)),
             ("restart", at(5, 3, 100), Ok(Continuity::Restarted)),
             ("reboot, clock back", at(6, 0, 50), Ok(Continuity::Rebooted)),
-            ("clock back", at(5, 2, 9_999), Err(ClockError::ClockWentBackwards { previous: 10_000, current: 9_999 })),
-            ("restart count back", at(5, 1, 20_000), Err(ClockError::RestartCountWentBackwards { previous: 2, current: 1 })),
-            ("reset count back", at(4, 9, 90_000), Err(ClockError::ResetCountWentBackwards { previous: 5, current: 4 })),
+            (
+                "clock back",
+                at(5, 2, 9_999),
+                Err(ClockError::ClockWentBackwards {
+                    previous: 10_000,
+                    current: 9_999,
+                }),
+            ),
+            (
+                "restart count back",
+                at(5, 1, 20_000),
+                Err(ClockError::RestartCountWentBackwards {
+                    previous: 2,
+                    current: 1,
+                }),
+            ),
+            (
+                "reset count back",
+                at(4, 9, 90_000),
+                Err(ClockError::ResetCountWentBackwards {
+                    previous: 5,
+                    current: 4,
+                }),
+            ),
         ];
         for (name, now, want) in cases {
             assert_eq!(now.since(&prev), want, "{name}");

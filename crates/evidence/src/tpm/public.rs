@@ -310,6 +310,15 @@ impl Public {
                         u64::try_from(modulus.len()).unwrap_or(u64::MAX),
                     ));
                 }
+                // A keyBits-bit modulus has its top bit set; a smaller top byte means a
+                // shorter key than declared (found by the `public` fuzz target).
+                if let Some(top) = modulus.first().filter(|b| **b < 0x80) {
+                    return Err(Reader::unexpected(
+                        "TPMT_PUBLIC.unique.rsa (shorter than keyBits)",
+                        mod_at,
+                        *top,
+                    ));
+                }
                 (
                     scheme,
                     Scheme::Null,

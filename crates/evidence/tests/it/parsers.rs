@@ -180,3 +180,28 @@ fn pcr_files_truncated_or_flipped_never_panic() {
         }
     }
 }
+
+/// Found by `cargo fuzz run public`: a TPMT_PUBLIC whose 256-byte RSA modulus starts with
+/// a zero byte (a 2040-bit key declared as 2048) parsed, and its SPKI re-encoding differed.
+/// Such a key is now refused.
+#[test]
+fn fuzz_public_rsa_modulus_leading_zero() {
+    let bytes = std::fs::read(
+        trustpool_testkit::fixtures::testdata().join("fuzz/public-rsa-modulus-leading-zero.bin"),
+    )
+    .unwrap();
+    let err = Public::parse(&bytes)
+        .map(|_| ())
+        .or_else(|_| Public::parse_tpm2b(&bytes).map(|_| ()))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ParseError::UnexpectedValue { .. }
+                | ParseError::TrailingData { .. }
+                | ParseError::Truncated { .. }
+        ),
+        "{err}"
+    );
+    assert!(Public::parse(&bytes).is_err() && Public::parse_tpm2b(&bytes).is_err());
+}
