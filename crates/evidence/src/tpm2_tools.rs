@@ -4,9 +4,9 @@
 //! Two formats exist (`-F`):
 //! - `serialized` (the default): the C structures as they sit in memory on the machine
 //!   that ran the tool (little-endian, x86-64 padding): a `TPML_PCR_SELECTION` (u32 count,
-//!   then 16 × 8-byte `TPMS_PCR_SELECTION` {u16 hash, u8 sizeofSelect, u8 pcrSelect[4], pad}),
+//!   then 16 × 8-byte `TPMS_PCR_SELECTION` `{u16 hash, u8 sizeofSelect, u8 pcrSelect[4], pad}`),
 //!   a u32 count of `TPML_DIGEST`s, then that many `TPML_DIGEST` (u32 count + 8 × 66-byte
-//!   `TPM2B_DIGEST` {u16 size, u8 buffer[64]}). Values fill the digests in selection
+//!   `TPM2B_DIGEST` `{u16 size, u8 buffer[64]}`). Values fill the digests in selection
 //!   order, eight per list.
 //! - `values`: the PCR values concatenated in selection order; the selection must come
 //!   from elsewhere (the quote or `--pcr-list`).

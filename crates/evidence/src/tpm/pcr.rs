@@ -213,7 +213,7 @@ impl PcrSelection {
     /// Reads a `TPML_PCR_SELECTION` (big-endian).
     ///
     /// # Errors
-    /// A `ParseError` for an unknown hash, a bitmap over [`PCR_SELECT_MAX`] bytes, a bit
+    /// A `ParseError` for an unknown hash, a bitmap over `PCR_SELECT_MAX` (4) bytes, a bit
     /// for a PCR ≥ 24, a bank listed twice, or truncation.
     pub fn read(r: &mut Reader<'_>) -> Result<Self, ParseError> {
         let at = r.offset();
