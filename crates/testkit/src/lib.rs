@@ -17,5 +17,6 @@
 
 pub mod attest;
 pub mod fixtures;
+pub mod pki;
 pub mod soft_ak;
 pub mod swtpm;

@@ -1,0 +1,183 @@
+//! `trustpool-agent`: runs on every compute host, owns the TPM, and never decides trust.
+//!
+//! - [`tpm`]: the TPM task (tss-esapi over libtss2): EK from the TCG default template and
+//!   its NV certificate, an AK created once and kept across restarts, quotes checked
+//!   against their PCR digest, credential activation; every transient handle flushed.
+//! - [`http`]: the HTTPS API the attestation server calls (mutual TLS).
+//! - [`measure`]: measured-boot emulation for development hosts on swtpm.
+//! - [`enroll`] and [`resources`]: registration with the attestation server, resource
+//!   heartbeats to the scheduler.
+//!
+//! It does not verify its own evidence: that is `trustpool-evidence`, on the server.
+
+pub mod cli;
+pub mod config;
+pub mod enroll;
+pub mod http;
+pub mod measure;
+pub mod resources;
+pub mod tpm;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use trustpool_api::agent::{AgentInfo, TpmInfo};
+use trustpool_api::{Base64Bytes, HexBytes};
+use trustpool_client::{ComputeClient, TlsOptions};
+
+use crate::config::Config;
+use crate::tpm::{Tpm, TpmSettings};
+
+/// "outer: inner: innermost".
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+/// The `/v1/info` answer for this agent.
+#[must_use]
+pub fn agent_info(config: &Config, tpm: &Tpm) -> AgentInfo {
+    let id = tpm.identity();
+    AgentInfo {
+        host_name: config.host_name.clone(),
+        agent_id: HexBytes(id.ak_name.clone()).to_string(),
+        ak_public: Base64Bytes(id.ak_public.clone()),
+        ak_name: HexBytes(id.ak_name.clone()),
+        ek_public: Base64Bytes(id.ek_public.clone()),
+        ek_certificate: id.ek_certificate.clone().map(Base64Bytes),
+        tpm: TpmInfo { manufacturer: id.manufacturer.clone(), vendor_string: id.vendor_string.clone(), firmware_version: id.firmware_version, software: id.is_software() },
+        agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+    }
+}
+
+/// Settings for the TPM task from the config.
+#[must_use]
+pub fn tpm_settings(config: &Config) -> TpmSettings {
+    TpmSettings { tcti: config.tcti.clone(), state_dir: config.state_dir.clone(), ek_algorithm: config.ek_algorithm, ak_algorithm: config.ak_algorithm }
+}
+
+/// A running agent (for tests and `run`): the bound address and a way to stop it.
+#[derive(Debug)]
+pub struct RunningAgent {
+    /// The HTTPS listener's address.
+    pub address: SocketAddr,
+    /// The TPM handle (tests use it to count handles).
+    pub tpm: Tpm,
+    handle: axum_server::Handle<SocketAddr>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+    task: tpm::TpmTask,
+}
+
+impl RunningAgent {
+    /// Stops serving (in-flight requests get 10 s), stops background tasks, and waits for
+    /// the TPM task to flush its handles.
+    pub async fn stop(self) {
+        self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
+        let _ = self.server.await;
+        for task in self.background {
+            task.abort();
+            let _ = task.await;
+        }
+        drop(self.tpm);
+        let task = self.task;
+        let _ = tokio::task::spawn_blocking(move || task.join()).await;
+    }
+}
+
+/// Starts the agent: the emulated boot (development hosts with `tpm.boot_manifest`), the
+/// TPM task, the HTTPS API, registration and heartbeats.
+///
+/// # Errors
+/// Anything that prevents serving, with context.
+pub async fn start(config: Config) -> anyhow::Result<RunningAgent> {
+    if let Some(manifest_path) = &config.boot_manifest {
+        let manifest = measure::Manifest::load(manifest_path)?;
+        let (tcti, log) = (config.tcti.clone(), config.event_log.clone());
+        let outcome = tokio::task::spawn_blocking(move || measure::measure_boot(&tcti, &manifest, &log)).await??;
+        tracing::info!(events = outcome.events, log = %outcome.event_log.display(), "emulated measured boot done");
+    }
+    let settings = tpm_settings(&config);
+    let (tpm, task) = tokio::task::spawn_blocking(move || Tpm::start(settings)).await?.context("opening the TPM")?;
+    let info = Arc::new(agent_info(&config, &tpm));
+    tracing::info!(agent_id = %info.agent_id, tpm = %info.tpm.vendor_string, "TPM ready");
+    let tls = http::server_config(&config.cert, &config.key, &config.client_ca)?;
+    let state = http::AppState { tpm: tpm.clone(), info, event_log: config.event_log.clone() };
+    let app = http::router(state);
+    let handle = axum_server::Handle::new();
+    let server = tokio::spawn(
+        axum_server::bind_rustls(config.listen, axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls)))
+            .handle(handle.clone())
+            .serve(app.into_make_service()),
+    );
+    let address = handle.listening().await.context("the HTTPS listener did not start")?;
+    tracing::info!(%address, url = %config.url, "serving");
+    let mut background = Vec::new();
+    if let Some(server_config) = config.server.clone() {
+        let (config, tpm) = (config.clone(), tpm.clone());
+        background.push(tokio::spawn(async move {
+            if let Err(e) = enroll::enroll(&config, &server_config, &tpm).await {
+                tracing::error!(error = %error_chain(&e), "registration stopped");
+            }
+        }));
+    }
+    if let Some(scheduler) = config.scheduler.clone() {
+        let config = config.clone();
+        background.push(tokio::spawn(async move { heartbeat(&config, &scheduler).await }));
+    }
+    Ok(RunningAgent { address, tpm, handle, server, background, task })
+}
+
+async fn heartbeat(config: &Config, scheduler: &config::SchedulerConfig) {
+    let client = match std::fs::read_to_string(&scheduler.ca)
+        .map_err(|e| e.to_string())
+        .and_then(|ca| ComputeClient::new(&scheduler.url, &TlsOptions { ca_pem: Some(ca), identity: None }, Duration::from_secs(10)).map_err(|e| e.to_string()))
+    {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::error!(error = %e, "heartbeats disabled: scheduler client");
+            return;
+        }
+    };
+    let mut failing = false;
+    let mut ticker = tokio::time::interval(scheduler.interval);
+    loop {
+        ticker.tick().await;
+        match client.report(&resources::host_report(config)).await {
+            Ok(_) if failing => {
+                tracing::info!("heartbeats reach the scheduler again");
+                failing = false;
+            }
+            Ok(_) => {}
+            Err(e) if !failing => {
+                tracing::warn!(error = %error_chain(&e), "heartbeat failed");
+                failing = true;
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// Runs until SIGINT/SIGTERM, then stops cleanly.
+///
+/// # Errors
+/// As [`start`].
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let agent = start(config).await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("stopping");
+    agent.stop().await;
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! Typed HTTPS clients for trustpool's APIs (reqwest over rustls, private CAs only). This
+//! is the only HTTP client code in the workspace.
+//!
+//! - [`AgentClient`]: the attestation server calling an agent (info, quote, activate);
+//! - [`AttestationClient`]: an agent registering with the attestation server;
+//! - [`ComputeClient`]: an agent reporting its resources to the scheduler.
+
+pub mod tls;
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use trustpool_api::agent::{ACTIVATE_PATH, ActivateRequest, ActivateResponse, AgentInfo, INFO_PATH, QUOTE_PATH, QuoteRequest, QuoteResponse};
+use trustpool_api::compute::{HOST_REPORT_PATH, HostReport};
+use trustpool_api::enrollment::{ActivationProof, EnrollmentStatus, REGISTER_PATH, RegisterRequest, RegisterResponse, activation_path};
+use trustpool_api::ErrorBody;
+
+pub use tls::{Identity, TlsOptions};
+
+/// Largest response body read (an event log with its quote fits in far less).
+const MAX_RESPONSE: usize = 32 << 20;
+
+/// A failed call.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// TLS configuration (certificates, keys).
+    #[error("TLS configuration: {0}")]
+    Tls(String),
+    /// The request could not be sent or the connection failed.
+    #[error("cannot reach {url}")]
+    Connect {
+        /// The URL.
+        url: String,
+        /// Why.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The server answered with an error status.
+    #[error("{url} answered {status}: {message}")]
+    Status {
+        /// The URL.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// The error body's code, when it had one.
+        code: Option<String>,
+        /// The error message.
+        message: String,
+    },
+    /// The response was not what the API promises.
+    #[error("unexpected response from {url}: {reason}")]
+    Decode {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A JSON-over-HTTPS client for one base URL.
+#[derive(Debug, Clone)]
+struct Http {
+    client: reqwest::Client,
+    base: String,
+}
+
+impl Http {
+    fn new(base: &str, tls: &TlsOptions, timeout: Duration) -> Result<Self, ClientError> {
+        let config = tls::client_config(tls)?;
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(config)
+            .https_only(true)
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        Ok(Self { client, base: base.trim_end_matches('/').to_owned() })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let response = self.client.get(&url).send().await.map_err(|source| ClientError::Connect { url: url.clone(), source })?;
+        Self::decode(url, response).await
+    }
+
+    async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let response = self.client.post(&url).json(body).send().await.map_err(|source| ClientError::Connect { url: url.clone(), source })?;
+        Self::decode(url, response).await
+    }
+
+    async fn decode<T: DeserializeOwned>(url: String, response: reqwest::Response) -> Result<T, ClientError> {
+        let status = response.status();
+        if response.content_length().is_some_and(|len| len > MAX_RESPONSE as u64) {
+            return Err(ClientError::Decode { url, reason: "response too large".to_owned() });
+        }
+        let bytes = response.bytes().await.map_err(|source| ClientError::Connect { url: url.clone(), source })?;
+        if bytes.len() > MAX_RESPONSE {
+            return Err(ClientError::Decode { url, reason: "response too large".to_owned() });
+        }
+        if !status.is_success() {
+            let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
+                Ok(body) => (Some(body.code), body.message),
+                Err(_) => (None, String::from_utf8_lossy(bytes.get(..512).unwrap_or(&bytes)).into_owned()),
+            };
+            return Err(ClientError::Status { url, status: status.as_u16(), code, message });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode { url, reason: e.to_string() })
+    }
+}
+
+/// The attestation server's client for one agent.
+#[derive(Debug, Clone)]
+pub struct AgentClient(Http);
+
+impl AgentClient {
+    /// A client for the agent at `base_url` (`https://host:port`).
+    ///
+    /// # Errors
+    /// `Tls` for unusable certificates.
+    pub fn new(base_url: &str, tls: &TlsOptions, timeout: Duration) -> Result<Self, ClientError> {
+        Http::new(base_url, tls, timeout).map(Self)
+    }
+
+    /// `GET /v1/info`.
+    ///
+    /// # Errors
+    /// A `ClientError` for transport, status or decoding failures.
+    pub async fn info(&self) -> Result<AgentInfo, ClientError> {
+        self.0.get(INFO_PATH).await
+    }
+
+    /// `POST /v1/quote`.
+    ///
+    /// # Errors
+    /// A `ClientError` for transport, status or decoding failures.
+    pub async fn quote(&self, request: &QuoteRequest) -> Result<QuoteResponse, ClientError> {
+        self.0.post(QUOTE_PATH, request).await
+    }
+
+    /// `POST /v1/activate`.
+    ///
+    /// # Errors
+    /// A `ClientError` for transport, status or decoding failures.
+    pub async fn activate(&self, request: &ActivateRequest) -> Result<ActivateResponse, ClientError> {
+        self.0.post(ACTIVATE_PATH, request).await
+    }
+}
+
+/// An agent's client for the attestation server's enrollment API.
+#[derive(Debug, Clone)]
+pub struct AttestationClient(Http);
+
+impl AttestationClient {
+    /// A client for the server at `base_url`.
+    ///
+    /// # Errors
+    /// `Tls` for unusable certificates.
+    pub fn new(base_url: &str, tls: &TlsOptions, timeout: Duration) -> Result<Self, ClientError> {
+        Http::new(base_url, tls, timeout).map(Self)
+    }
+
+    /// `POST /v1/agents/register`.
+    ///
+    /// # Errors
+    /// A `ClientError` for transport, status or decoding failures.
+    pub async fn register(&self, request: &RegisterRequest) -> Result<RegisterResponse, ClientError> {
+        self.0.post(REGISTER_PATH, request).await
+    }
+
+    /// `POST /v1/agents/{id}/activation`.
+    ///
+    /// # Errors
+    /// A `ClientError` for transport, status or decoding failures.
+    pub async fn prove_activation(&self, agent_id: &str, proof: &ActivationProof) -> Result<EnrollmentStatus, ClientError> {
+        self.0.post(&activation_path(agent_id), proof).await
+    }
+}
+
+/// An agent's client for the scheduler's compute API.
+#[derive(Debug, Clone)]
+pub struct ComputeClient(Http);
+
+impl ComputeClient {
+    /// A client for the scheduler at `base_url`.
+    ///
+    /// # Errors
+    /// `Tls` for unusable certificates.
+    pub fn new(base_url: &str, tls: &TlsOptions, timeout: Duration) -> Result<Self, ClientError> {
+        Http::new(base_url, tls, timeout).map(Self)
+    }
+
+    /// Reports the host's resources.
+    ///
+    /// # Errors
+    /// A `ClientError` for transport, status or decoding failures.
+    pub async fn report(&self, report: &HostReport) -> Result<serde_json::Value, ClientError> {
+        self.0.post(HOST_REPORT_PATH, report).await
+    }
+}
