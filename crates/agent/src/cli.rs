@@ -44,7 +44,12 @@ pub enum Command {
 #[derive(Debug, clap::Args)]
 pub struct ConfigArgs {
     /// Configuration file.
-    #[arg(long, short = 'c', value_name = "FILE", default_value = "/etc/trustpool/agent.toml")]
+    #[arg(
+        long,
+        short = 'c',
+        value_name = "FILE",
+        default_value = "/etc/trustpool/agent.toml"
+    )]
     pub config: PathBuf,
     /// Override `tpm.tcti`.
     #[arg(long, value_name = "TCTI")]
@@ -67,8 +72,11 @@ impl ConfigArgs {
 
 /// Initialises tracing: `RUST_LOG` (default `info`), text or JSON.
 pub fn init_tracing(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if format == "json" {
         builder.json().init();
     } else {
@@ -92,7 +100,11 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
             let config = config.load()?;
             let manifest = crate::measure::Manifest::load(&manifest)?;
             let (tcti, log) = (config.tcti.clone(), config.event_log.clone());
-            let outcome = tokio::task::spawn_blocking(move || crate::measure::measure_boot(&tcti, &manifest, &log)).await?.context("emulated measured boot")?;
+            let outcome = tokio::task::spawn_blocking(move || {
+                crate::measure::measure_boot(&tcti, &manifest, &log)
+            })
+            .await?
+            .context("emulated measured boot")?;
             tracing::info!(events = outcome.events, log = %outcome.event_log.display(), "emulated measured boot done");
             Ok(())
         }

@@ -213,7 +213,10 @@ impl Config {
     /// # Errors
     /// A `ConfigError` naming the file and key.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::parse(&text, path)
     }
 
@@ -223,44 +226,98 @@ impl Config {
     /// A `ConfigError` naming the key.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let p = path.display().to_string();
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse { path: p.clone(), message: e.to_string() })?;
-        let invalid = |key: &'static str, reason: &str| ConfigError::Invalid { path: p.clone(), key, reason: reason.to_owned() };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: p.clone(),
+            message: e.to_string(),
+        })?;
+        let invalid = |key: &'static str, reason: &str| ConfigError::Invalid {
+            path: p.clone(),
+            key,
+            reason: reason.to_owned(),
+        };
         let host_name = match raw.host_name {
             Some(name) => name,
-            None => rustix::system::uname().nodename().to_string_lossy().into_owned(),
+            None => rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned(),
         };
-        if host_name.is_empty() || host_name.len() > 255 || host_name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(invalid("host_name", "must be 1-255 characters without spaces"));
+        if host_name.is_empty()
+            || host_name.len() > 255
+            || host_name
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(invalid(
+                "host_name",
+                "must be 1-255 characters without spaces",
+            ));
         }
-        if !(raw.tpm.tcti.starts_with("device:") || raw.tpm.tcti.starts_with("swtpm:") || raw.tpm.tcti.starts_with("mssim:") || raw.tpm.tcti.starts_with("tabrmd")) {
-            return Err(invalid("tpm.tcti", "must start with device:, swtpm:, mssim: or tabrmd"));
+        if !(raw.tpm.tcti.starts_with("device:")
+            || raw.tpm.tcti.starts_with("swtpm:")
+            || raw.tpm.tcti.starts_with("mssim:")
+            || raw.tpm.tcti.starts_with("tabrmd"))
+        {
+            return Err(invalid(
+                "tpm.tcti",
+                "must start with device:, swtpm:, mssim: or tabrmd",
+            ));
         }
         let event_log = raw.tpm.event_log.unwrap_or_else(|| {
-            if raw.tpm.tcti.starts_with("device:") { PathBuf::from(KERNEL_EVENT_LOG) } else { raw.state_dir.join("boot/eventlog.bin") }
+            if raw.tpm.tcti.starts_with("device:") {
+                PathBuf::from(KERNEL_EVENT_LOG)
+            } else {
+                raw.state_dir.join("boot/eventlog.bin")
+            }
         });
         if raw.tpm.boot_manifest.is_some() && !raw.tpm.tcti.starts_with("swtpm:") {
-            return Err(invalid("tpm.boot_manifest", "measured-boot emulation needs an swtpm TCTI; a hardware TPM is measured by its firmware"));
+            return Err(invalid(
+                "tpm.boot_manifest",
+                "measured-boot emulation needs an swtpm TCTI; a hardware TPM is measured by its firmware",
+            ));
         }
-        let url = raw.listen.url.unwrap_or_else(|| format!("https://{host_name}:{}", raw.listen.address.port()));
+        let url = raw
+            .listen
+            .url
+            .unwrap_or_else(|| format!("https://{host_name}:{}", raw.listen.address.port()));
         if !url.starts_with("https://") {
             return Err(invalid("listen.url", "must be an https:// URL"));
         }
         let server = match raw.server {
-            Some(s) if !s.url.starts_with("https://") => return Err(invalid("server.url", "must be an https:// URL")),
-            Some(s) if s.retry_max_secs == 0 || s.retry_max_secs > 3600 => return Err(invalid("server.retry_max_secs", "must be 1-3600")),
-            Some(s) => Some(ServerConfig { url: s.url, ca: s.ca, retry_max: Duration::from_secs(s.retry_max_secs) }),
+            Some(s) if !s.url.starts_with("https://") => {
+                return Err(invalid("server.url", "must be an https:// URL"));
+            }
+            Some(s) if s.retry_max_secs == 0 || s.retry_max_secs > 3600 => {
+                return Err(invalid("server.retry_max_secs", "must be 1-3600"));
+            }
+            Some(s) => Some(ServerConfig {
+                url: s.url,
+                ca: s.ca,
+                retry_max: Duration::from_secs(s.retry_max_secs),
+            }),
             None => None,
         };
         let scheduler = match raw.scheduler {
-            Some(s) if !s.url.starts_with("https://") => return Err(invalid("scheduler.url", "must be an https:// URL")),
-            Some(s) if s.heartbeat_secs == 0 || s.heartbeat_secs > 3600 => return Err(invalid("scheduler.heartbeat_secs", "must be 1-3600")),
-            Some(s) => Some(SchedulerConfig { url: s.url, ca: s.ca, interval: Duration::from_secs(s.heartbeat_secs) }),
+            Some(s) if !s.url.starts_with("https://") => {
+                return Err(invalid("scheduler.url", "must be an https:// URL"));
+            }
+            Some(s) if s.heartbeat_secs == 0 || s.heartbeat_secs > 3600 => {
+                return Err(invalid("scheduler.heartbeat_secs", "must be 1-3600"));
+            }
+            Some(s) => Some(SchedulerConfig {
+                url: s.url,
+                ca: s.ca,
+                interval: Duration::from_secs(s.heartbeat_secs),
+            }),
             None => None,
         };
         let r = raw.resources;
         let availability_zone = r.availability_zone.unwrap_or_else(|| "nova".to_owned());
         if availability_zone.is_empty() || availability_zone.contains(':') {
-            return Err(invalid("resources.availability_zone", "must be non-empty and contain no ':'"));
+            return Err(invalid(
+                "resources.availability_zone",
+                "must be non-empty and contain no ':'",
+            ));
         }
         Ok(Self {
             host_name,
@@ -278,7 +335,13 @@ impl Config {
             client_ca: raw.listen.client_ca,
             server,
             scheduler,
-            resources: ResourceOverrides { memory_mb: r.memory_mb, vcpus: r.vcpus, local_gb: r.local_gb, availability_zone, disk_path: r.disk_path },
+            resources: ResourceOverrides {
+                memory_mb: r.memory_mb,
+                vcpus: r.vcpus,
+                local_gb: r.local_gb,
+                availability_zone,
+                disk_path: r.disk_path,
+            },
         })
     }
 }
@@ -306,7 +369,10 @@ ca = "/etc/trustpool/ca.crt"
     fn a_good_file_parses_with_defaults() {
         let c = Config::parse(GOOD, Path::new("agent.toml")).unwrap();
         assert_eq!(c.url, "https://compute-1:9443");
-        assert_eq!(c.event_log, PathBuf::from("/var/lib/trustpool-agent/boot/eventlog.bin"));
+        assert_eq!(
+            c.event_log,
+            PathBuf::from("/var/lib/trustpool-agent/boot/eventlog.bin")
+        );
         assert_eq!(c.resources.availability_zone, "nova");
         assert_eq!(c.server.unwrap().retry_max, Duration::from_secs(300));
         assert!(c.scheduler.is_none());
@@ -315,18 +381,34 @@ ca = "/etc/trustpool/ca.crt"
     #[test]
     fn unknown_keys_are_errors_that_name_the_key() {
         let text = GOOD.replace("[tpm]", "[tpm]\ntcit = \"x\"");
-        let err = Config::parse(&text, Path::new("agent.toml")).unwrap_err().to_string();
+        let err = Config::parse(&text, Path::new("agent.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("tcit"), "{err}");
     }
 
     #[test]
     fn bad_values_name_the_key() {
         for (from, to, key) in [
-            ("tcti = \"swtpm:path=/run/swtpm/sock\"", "tcti = \"tcp:1\"", "tpm.tcti"),
-            ("url = \"https://attest.example:8443\"", "url = \"http://attest.example\"", "server.url"),
-            ("host_name = \"compute-1\"", "host_name = \"two words\"", "host_name"),
+            (
+                "tcti = \"swtpm:path=/run/swtpm/sock\"",
+                "tcti = \"tcp:1\"",
+                "tpm.tcti",
+            ),
+            (
+                "url = \"https://attest.example:8443\"",
+                "url = \"http://attest.example\"",
+                "server.url",
+            ),
+            (
+                "host_name = \"compute-1\"",
+                "host_name = \"two words\"",
+                "host_name",
+            ),
         ] {
-            let err = Config::parse(&GOOD.replace(from, to), Path::new("agent.toml")).unwrap_err().to_string();
+            let err = Config::parse(&GOOD.replace(from, to), Path::new("agent.toml"))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(key), "{key}: {err}");
         }
     }

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use trustpool_api::enrollment::{ActivationProof, EnrollmentState, RegisterRequest};
 use trustpool_api::Base64Bytes;
+use trustpool_api::enrollment::{ActivationProof, EnrollmentState, RegisterRequest};
 use trustpool_client::{AttestationClient, ClientError, TlsOptions};
 
 use crate::config::{Config, ServerConfig};
@@ -44,11 +44,26 @@ pub fn register_request(config: &Config, tpm: &Tpm, agent_certificate: String) -
 ///
 /// # Errors
 /// An `EnrollError`.
-pub async fn enroll_once(client: &AttestationClient, tpm: &Tpm, request: &RegisterRequest) -> Result<EnrollmentState, EnrollError> {
+pub async fn enroll_once(
+    client: &AttestationClient,
+    tpm: &Tpm,
+    request: &RegisterRequest,
+) -> Result<EnrollmentState, EnrollError> {
     let response = client.register(request).await?;
-    let secret = tpm.activate(response.challenge.id_object.0, response.challenge.encrypted_secret.0).await?;
-    let proof = ActivationProof { challenge_id: response.challenge.challenge_id, secret: Base64Bytes(secret) };
-    Ok(client.prove_activation(&response.agent_id, &proof).await?.state)
+    let secret = tpm
+        .activate(
+            response.challenge.id_object.0,
+            response.challenge.encrypted_secret.0,
+        )
+        .await?;
+    let proof = ActivationProof {
+        challenge_id: response.challenge.challenge_id,
+        secret: Base64Bytes(secret),
+    };
+    Ok(client
+        .prove_activation(&response.agent_id, &proof)
+        .await?
+        .state)
 }
 
 /// Registers until it succeeds, backing off between attempts.
@@ -56,10 +71,23 @@ pub async fn enroll_once(client: &AttestationClient, tpm: &Tpm, request: &Regist
 /// # Errors
 /// `Local` when the server's CA or the agent certificate cannot be read (retrying would
 /// not help).
-pub async fn enroll(config: &Config, server: &ServerConfig, tpm: &Tpm) -> Result<EnrollmentState, EnrollError> {
-    let ca = std::fs::read_to_string(&server.ca).map_err(|e| EnrollError::Local(format!("{}: {e}", server.ca.display())))?;
-    let cert = std::fs::read_to_string(&config.cert).map_err(|e| EnrollError::Local(format!("{}: {e}", config.cert.display())))?;
-    let client = AttestationClient::new(&server.url, &TlsOptions { ca_pem: Some(ca), identity: None }, Duration::from_secs(30))?;
+pub async fn enroll(
+    config: &Config,
+    server: &ServerConfig,
+    tpm: &Tpm,
+) -> Result<EnrollmentState, EnrollError> {
+    let ca = std::fs::read_to_string(&server.ca)
+        .map_err(|e| EnrollError::Local(format!("{}: {e}", server.ca.display())))?;
+    let cert = std::fs::read_to_string(&config.cert)
+        .map_err(|e| EnrollError::Local(format!("{}: {e}", config.cert.display())))?;
+    let client = AttestationClient::new(
+        &server.url,
+        &TlsOptions {
+            ca_pem: Some(ca),
+            identity: None,
+        },
+        Duration::from_secs(30),
+    )?;
     let request = register_request(config, tpm, cert);
     let mut delay = Duration::from_secs(1);
     loop {

@@ -53,7 +53,12 @@ pub fn agent_info(config: &Config, tpm: &Tpm) -> AgentInfo {
         ak_name: HexBytes(id.ak_name.clone()),
         ek_public: Base64Bytes(id.ek_public.clone()),
         ek_certificate: id.ek_certificate.clone().map(Base64Bytes),
-        tpm: TpmInfo { manufacturer: id.manufacturer.clone(), vendor_string: id.vendor_string.clone(), firmware_version: id.firmware_version, software: id.is_software() },
+        tpm: TpmInfo {
+            manufacturer: id.manufacturer.clone(),
+            vendor_string: id.vendor_string.clone(),
+            firmware_version: id.firmware_version,
+            software: id.is_software(),
+        },
         agent_version: env!("CARGO_PKG_VERSION").to_owned(),
     }
 }
@@ -61,7 +66,12 @@ pub fn agent_info(config: &Config, tpm: &Tpm) -> AgentInfo {
 /// Settings for the TPM task from the config.
 #[must_use]
 pub fn tpm_settings(config: &Config) -> TpmSettings {
-    TpmSettings { tcti: config.tcti.clone(), state_dir: config.state_dir.clone(), ek_algorithm: config.ek_algorithm, ak_algorithm: config.ak_algorithm }
+    TpmSettings {
+        tcti: config.tcti.clone(),
+        state_dir: config.state_dir.clone(),
+        ek_algorithm: config.ek_algorithm,
+        ak_algorithm: config.ak_algorithm,
+    }
 }
 
 /// A running agent (for tests and `run`): the bound address and a way to stop it.
@@ -102,23 +112,37 @@ pub async fn start(config: Config) -> anyhow::Result<RunningAgent> {
     if let Some(manifest_path) = &config.boot_manifest {
         let manifest = measure::Manifest::load(manifest_path)?;
         let (tcti, log) = (config.tcti.clone(), config.event_log.clone());
-        let outcome = tokio::task::spawn_blocking(move || measure::measure_boot(&tcti, &manifest, &log)).await??;
+        let outcome =
+            tokio::task::spawn_blocking(move || measure::measure_boot(&tcti, &manifest, &log))
+                .await??;
         tracing::info!(events = outcome.events, log = %outcome.event_log.display(), "emulated measured boot done");
     }
     let settings = tpm_settings(&config);
-    let (tpm, task) = tokio::task::spawn_blocking(move || Tpm::start(settings)).await?.context("opening the TPM")?;
+    let (tpm, task) = tokio::task::spawn_blocking(move || Tpm::start(settings))
+        .await?
+        .context("opening the TPM")?;
     let info = Arc::new(agent_info(&config, &tpm));
     tracing::info!(agent_id = %info.agent_id, tpm = %info.tpm.vendor_string, "TPM ready");
     let tls = http::server_config(&config.cert, &config.key, &config.client_ca)?;
-    let state = http::AppState { tpm: tpm.clone(), info, event_log: config.event_log.clone() };
+    let state = http::AppState {
+        tpm: tpm.clone(),
+        info,
+        event_log: config.event_log.clone(),
+    };
     let app = http::router(state);
     let handle = axum_server::Handle::new();
     let server = tokio::spawn(
-        axum_server::bind_rustls(config.listen, axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls)))
-            .handle(handle.clone())
-            .serve(app.into_make_service()),
+        axum_server::bind_rustls(
+            config.listen,
+            axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls)),
+        )
+        .handle(handle.clone())
+        .serve(app.into_make_service()),
     );
-    let address = handle.listening().await.context("the HTTPS listener did not start")?;
+    let address = handle
+        .listening()
+        .await
+        .context("the HTTPS listener did not start")?;
     tracing::info!(%address, url = %config.url, "serving");
     let mut background = Vec::new();
     if let Some(server_config) = config.server.clone() {
@@ -131,16 +155,34 @@ pub async fn start(config: Config) -> anyhow::Result<RunningAgent> {
     }
     if let Some(scheduler) = config.scheduler.clone() {
         let config = config.clone();
-        background.push(tokio::spawn(async move { heartbeat(&config, &scheduler).await }));
+        background.push(tokio::spawn(
+            async move { heartbeat(&config, &scheduler).await },
+        ));
     }
-    Ok(RunningAgent { address, tpm, handle, server, background, task })
+    Ok(RunningAgent {
+        address,
+        tpm,
+        handle,
+        server,
+        background,
+        task,
+    })
 }
 
 async fn heartbeat(config: &Config, scheduler: &config::SchedulerConfig) {
     let client = match std::fs::read_to_string(&scheduler.ca)
         .map_err(|e| e.to_string())
-        .and_then(|ca| ComputeClient::new(&scheduler.url, &TlsOptions { ca_pem: Some(ca), identity: None }, Duration::from_secs(10)).map_err(|e| e.to_string()))
-    {
+        .and_then(|ca| {
+            ComputeClient::new(
+                &scheduler.url,
+                &TlsOptions {
+                    ca_pem: Some(ca),
+                    identity: None,
+                },
+                Duration::from_secs(10),
+            )
+            .map_err(|e| e.to_string())
+        }) {
         Ok(client) => client,
         Err(e) => {
             tracing::error!(error = %e, "heartbeats disabled: scheduler client");

@@ -29,7 +29,10 @@ pub fn host_report(config: &Config) -> HostReport {
     HostReport {
         host_name: config.host_name.clone(),
         memory_mb: r.memory_mb.or_else(memory_mb).unwrap_or(0),
-        vcpus: r.vcpus.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))),
+        vcpus: r.vcpus.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+        }),
         local_gb: r.local_gb.or_else(|| disk_gb(disk_path)).unwrap_or(0),
         availability_zone: r.availability_zone.clone(),
         agent_url: config.url.clone(),

@@ -11,10 +11,16 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use trustpool_api::agent::{ACTIVATE_PATH, ActivateRequest, ActivateResponse, AgentInfo, INFO_PATH, QUOTE_PATH, QuoteRequest, QuoteResponse};
-use trustpool_api::compute::{HOST_REPORT_PATH, HostReport};
-use trustpool_api::enrollment::{ActivationProof, EnrollmentStatus, REGISTER_PATH, RegisterRequest, RegisterResponse, activation_path};
 use trustpool_api::ErrorBody;
+use trustpool_api::agent::{
+    ACTIVATE_PATH, ActivateRequest, ActivateResponse, AgentInfo, INFO_PATH, QUOTE_PATH,
+    QuoteRequest, QuoteResponse,
+};
+use trustpool_api::compute::{HOST_REPORT_PATH, HostReport};
+use trustpool_api::enrollment::{
+    ActivationProof, EnrollmentStatus, REGISTER_PATH, RegisterRequest, RegisterResponse,
+    activation_path,
+};
 
 pub use tls::{Identity, TlsOptions};
 
@@ -76,38 +82,91 @@ impl Http {
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .build()
             .map_err(|e| ClientError::Tls(e.to_string()))?;
-        Ok(Self { client, base: base.trim_end_matches('/').to_owned() })
+        Ok(Self {
+            client,
+            base: base.trim_end_matches('/').to_owned(),
+        })
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
-        let response = self.client.get(&url).send().await.map_err(|source| ClientError::Connect { url: url.clone(), source })?;
+        let response =
+            self.client
+                .get(&url)
+                .send()
+                .await
+                .map_err(|source| ClientError::Connect {
+                    url: url.clone(),
+                    source,
+                })?;
         Self::decode(url, response).await
     }
 
-    async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
+    async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
-        let response = self.client.post(&url).json(body).send().await.map_err(|source| ClientError::Connect { url: url.clone(), source })?;
+        let response = self
+            .client
+            .post(&url)
+            .json(body)
+            .send()
+            .await
+            .map_err(|source| ClientError::Connect {
+                url: url.clone(),
+                source,
+            })?;
         Self::decode(url, response).await
     }
 
-    async fn decode<T: DeserializeOwned>(url: String, response: reqwest::Response) -> Result<T, ClientError> {
+    async fn decode<T: DeserializeOwned>(
+        url: String,
+        response: reqwest::Response,
+    ) -> Result<T, ClientError> {
         let status = response.status();
-        if response.content_length().is_some_and(|len| len > MAX_RESPONSE as u64) {
-            return Err(ClientError::Decode { url, reason: "response too large".to_owned() });
+        if response
+            .content_length()
+            .is_some_and(|len| len > MAX_RESPONSE as u64)
+        {
+            return Err(ClientError::Decode {
+                url,
+                reason: "response too large".to_owned(),
+            });
         }
-        let bytes = response.bytes().await.map_err(|source| ClientError::Connect { url: url.clone(), source })?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|source| ClientError::Connect {
+                url: url.clone(),
+                source,
+            })?;
         if bytes.len() > MAX_RESPONSE {
-            return Err(ClientError::Decode { url, reason: "response too large".to_owned() });
+            return Err(ClientError::Decode {
+                url,
+                reason: "response too large".to_owned(),
+            });
         }
         if !status.is_success() {
             let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
                 Ok(body) => (Some(body.code), body.message),
-                Err(_) => (None, String::from_utf8_lossy(bytes.get(..512).unwrap_or(&bytes)).into_owned()),
+                Err(_) => (
+                    None,
+                    String::from_utf8_lossy(bytes.get(..512).unwrap_or(&bytes)).into_owned(),
+                ),
             };
-            return Err(ClientError::Status { url, status: status.as_u16(), code, message });
+            return Err(ClientError::Status {
+                url,
+                status: status.as_u16(),
+                code,
+                message,
+            });
         }
-        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode { url, reason: e.to_string() })
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
+            url,
+            reason: e.to_string(),
+        })
     }
 }
 
@@ -144,7 +203,10 @@ impl AgentClient {
     ///
     /// # Errors
     /// A `ClientError` for transport, status or decoding failures.
-    pub async fn activate(&self, request: &ActivateRequest) -> Result<ActivateResponse, ClientError> {
+    pub async fn activate(
+        &self,
+        request: &ActivateRequest,
+    ) -> Result<ActivateResponse, ClientError> {
         self.0.post(ACTIVATE_PATH, request).await
     }
 }
@@ -166,7 +228,10 @@ impl AttestationClient {
     ///
     /// # Errors
     /// A `ClientError` for transport, status or decoding failures.
-    pub async fn register(&self, request: &RegisterRequest) -> Result<RegisterResponse, ClientError> {
+    pub async fn register(
+        &self,
+        request: &RegisterRequest,
+    ) -> Result<RegisterResponse, ClientError> {
         self.0.post(REGISTER_PATH, request).await
     }
 
@@ -174,7 +239,11 @@ impl AttestationClient {
     ///
     /// # Errors
     /// A `ClientError` for transport, status or decoding failures.
-    pub async fn prove_activation(&self, agent_id: &str, proof: &ActivationProof) -> Result<EnrollmentStatus, ClientError> {
+    pub async fn prove_activation(
+        &self,
+        agent_id: &str,
+        proof: &ActivationProof,
+    ) -> Result<EnrollmentStatus, ClientError> {
         self.0.post(&activation_path(agent_id), proof).await
     }
 }

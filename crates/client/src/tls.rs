@@ -38,7 +38,10 @@ pub struct TlsOptions {
 ///
 /// # Errors
 /// `Tls` when the PEM holds no certificate or cannot be parsed.
-pub fn certificates(pem: &str, what: &'static str) -> Result<Vec<CertificateDer<'static>>, ClientError> {
+pub fn certificates(
+    pem: &str,
+    what: &'static str,
+) -> Result<Vec<CertificateDer<'static>>, ClientError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<_, _>>()
         .map_err(|e| ClientError::Tls(format!("{what}: {e}")))?;
@@ -53,7 +56,8 @@ pub fn certificates(pem: &str, what: &'static str) -> Result<Vec<CertificateDer<
 /// # Errors
 /// `Tls` when the PEM holds no usable key.
 pub fn private_key(pem: &str, what: &'static str) -> Result<PrivateKeyDer<'static>, ClientError> {
-    PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| ClientError::Tls(format!("{what}: {e}")))
+    PrivateKeyDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| ClientError::Tls(format!("{what}: {e}")))
 }
 
 /// A root store from PEM CA certificates.
@@ -63,7 +67,9 @@ pub fn private_key(pem: &str, what: &'static str) -> Result<PrivateKeyDer<'stati
 pub fn root_store(ca_pem: &str) -> Result<RootCertStore, ClientError> {
     let mut roots = RootCertStore::empty();
     for cert in certificates(ca_pem, "CA certificate")? {
-        roots.add(cert).map_err(|e| ClientError::Tls(format!("CA certificate: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| ClientError::Tls(format!("CA certificate: {e}")))?;
     }
     Ok(roots)
 }
@@ -73,7 +79,10 @@ pub fn root_store(ca_pem: &str) -> Result<RootCertStore, ClientError> {
 /// # Errors
 /// `Tls` when a certificate or key cannot be used.
 pub fn client_config(options: &TlsOptions) -> Result<rustls::ClientConfig, ClientError> {
-    let ca = options.ca_pem.as_deref().ok_or_else(|| ClientError::Tls("no CA certificate configured".to_owned()))?;
+    let ca = options
+        .ca_pem
+        .as_deref()
+        .ok_or_else(|| ClientError::Tls("no CA certificate configured".to_owned()))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -81,7 +90,10 @@ pub fn client_config(options: &TlsOptions) -> Result<rustls::ClientConfig, Clien
         .with_root_certificates(root_store(ca)?);
     match &options.identity {
         Some(id) => builder
-            .with_client_auth_cert(certificates(&id.cert_chain_pem, "client certificate")?, private_key(&id.key_pem, "client key")?)
+            .with_client_auth_cert(
+                certificates(&id.cert_chain_pem, "client certificate")?,
+                private_key(&id.key_pem, "client key")?,
+            )
             .map_err(|e| ClientError::Tls(format!("client certificate: {e}"))),
         None => Ok(builder.with_no_client_auth()),
     }

@@ -10,9 +10,11 @@
 //!   order, eight per list.
 //! - `values`: the PCR values concatenated in selection order; the selection must come
 //!   from elsewhere (the quote or `--pcr-list`).
+//!
+//! [`write_pcr_file`] writes the serialized format, for handing our values to tpm2-tools.
 
 use crate::alg::{Digest, HashAlg, MAX_DIGEST_SIZE};
-use crate::codec::{ParseError, Reader};
+use crate::codec::{ParseError, Reader, Writer};
 use crate::tpm::pcr::{PcrSelection, PcrSet, PcrValues};
 
 /// `HASH_COUNT` slots of `TPML_PCR_SELECTION` in tpm2-tss (`TPM2_NUM_PCR_BANKS`).
@@ -51,6 +53,59 @@ pub fn parse_pcr_file(
             _ => Err(serialized_error),
         },
     }
+}
+
+/// Writes the `serialized` format (what `tpm2_quote -o` writes by default) for `values`
+/// over `selection`, so tools that take it (`tpm2_checkquote -f`) can read our PCRs.
+/// `None` when a selected value is missing or the selection has more than 16 banks.
+#[must_use]
+pub fn write_pcr_file(selection: &PcrSelection, values: &PcrValues) -> Option<Vec<u8>> {
+    let banks = selection.banks();
+    if banks.len() > SELECTION_SLOTS {
+        return None;
+    }
+    let mut out = Writer::new();
+    out.u32_le(u32::try_from(banks.len()).ok()?);
+    for slot in 0..SELECTION_SLOTS {
+        match banks.get(slot) {
+            Some((alg, set)) => {
+                let mut bitmap = [0u8; 4];
+                for index in set.iter() {
+                    let byte = bitmap.get_mut(usize::from(index.get() / 8))?;
+                    *byte |= 1 << (index.get() % 8);
+                }
+                out.u16_le(alg.tpm_id()).u8(3).bytes(&bitmap).u8(0);
+            }
+            None => {
+                out.bytes(&[0u8; SELECTION_SLOT_SIZE]);
+            }
+        }
+    }
+    let mut digests = Vec::new();
+    for (alg, set) in banks {
+        for index in set.iter() {
+            digests.push(values.get(*alg, index)?);
+        }
+    }
+    let chunks: Vec<&[&Digest]> = digests.chunks(DIGESTS_PER_LIST).collect();
+    out.u32_le(u32::try_from(chunks.len()).ok()?);
+    for chunk in chunks {
+        out.u32_le(u32::try_from(chunk.len()).ok()?);
+        for slot in 0..DIGESTS_PER_LIST {
+            let mut buffer = [0u8; MAX_DIGEST_SIZE];
+            let size = match chunk.get(slot) {
+                Some(d) => {
+                    buffer
+                        .get_mut(..d.as_bytes().len())?
+                        .copy_from_slice(d.as_bytes());
+                    d.as_bytes().len()
+                }
+                None => 0,
+            };
+            out.u16_le(u16::try_from(size).ok()?).bytes(&buffer);
+        }
+    }
+    Some(out.into_bytes())
 }
 
 fn values_size(selection: &PcrSelection) -> usize {

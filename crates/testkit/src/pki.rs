@@ -3,7 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
+};
 
 /// A CA on disk.
 pub struct TestPki {
@@ -13,7 +16,9 @@ pub struct TestPki {
 
 impl std::fmt::Debug for TestPki {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestPki").field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("TestPki")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -47,13 +52,21 @@ impl TestPki {
         std::fs::create_dir_all(dir).expect("mkdir pki");
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, name);
         params.distinguished_name = dn;
-        let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("CA key")).expect("CA cert");
+        let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().expect("CA key"))
+            .expect("CA cert");
         std::fs::write(dir.join("ca.crt"), issuer.pem()).expect("write CA");
-        Self { dir: dir.to_path_buf(), issuer }
+        Self {
+            dir: dir.to_path_buf(),
+            issuer,
+        }
     }
 
     /// The CA certificate path.
@@ -82,13 +95,22 @@ impl TestPki {
             })
             .collect();
         let mut dn = DistinguishedName::new();
-        dn.push(DnType::CommonName, names.first().copied().unwrap_or(file_stem));
+        dn.push(
+            DnType::CommonName,
+            names.first().copied().unwrap_or(file_stem),
+        );
         params.distinguished_name = dn;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
         let key = KeyPair::generate().expect("key");
         let cert = params.signed_by(&key, &self.issuer).expect("issue");
-        let issued = Issued { cert: self.dir.join(format!("{file_stem}.crt")), key: self.dir.join(format!("{file_stem}.key")) };
+        let issued = Issued {
+            cert: self.dir.join(format!("{file_stem}.crt")),
+            key: self.dir.join(format!("{file_stem}.key")),
+        };
         std::fs::write(&issued.cert, cert.pem()).expect("write cert");
         std::fs::write(&issued.key, key.serialize_pem()).expect("write key");
         issued

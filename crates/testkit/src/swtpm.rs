@@ -1,5 +1,6 @@
 //! A private swtpm per test (swtpm serves one client at a time), with an EK certificate
-//! from a private swtpm-localca, and tpm2-tools pointed at it. Stopped and removed on drop.
+//! from a private swtpm-localca, and tpm2-tools pointed at it, on a free TCP port pair.
+//! Stopped and removed on drop.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -13,6 +14,23 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 pub struct Swtpm {
     dir: PathBuf,
     child: Child,
+    port: u16,
+}
+
+/// A port N such that N and N+1 are free on 127.0.0.1 right now.
+fn free_port_pair() -> u16 {
+    loop {
+        let Ok(first) = std::net::TcpListener::bind(("127.0.0.1", 0)) else {
+            continue;
+        };
+        let Ok(addr) = first.local_addr() else {
+            continue;
+        };
+        let port = addr.port();
+        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// True when swtpm, swtpm_setup and tpm2-tools are installed.
@@ -33,7 +51,7 @@ fn which(tool: &str) -> Option<PathBuf> {
 
 impl Swtpm {
     /// Provisions a TPM (EK certificates in NV from a private CA, banks sha1+sha256+sha384)
-    /// and starts swtpm on a unix socket.
+    /// and starts swtpm on a free TCP port pair.
     #[must_use]
     pub fn start() -> Self {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
@@ -79,36 +97,53 @@ impl Swtpm {
             "swtpm_setup failed: {}",
             String::from_utf8_lossy(&setup.stderr)
         );
-        let sock = dir.join("tpm.sock");
-        let child = Command::new("swtpm")
-            .args([
-                "socket",
-                "--tpm2",
-                "--flags",
-                "not-need-init,startup-clear",
-                "--tpmstate",
-            ])
-            .arg(format!("dir={}", dir.join("state").display()))
-            .arg("--server")
-            .arg(format!("type=unixio,path={}", sock.display()))
-            .arg("--ctrl")
-            .arg(format!("type=unixio,path={}.ctrl", sock.display()))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start swtpm");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !sock.exists() {
-            assert!(Instant::now() < deadline, "swtpm did not create its socket");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self { dir, child }
+        // tss-esapi 7.7 only passes host/port to the swtpm TCTI (it drops `path=`), so the
+        // TPM listens on TCP: data on a free port N, control on N+1 (the TCTI's convention).
+        let mut attempt = 0u32;
+        let (child, port) = loop {
+            attempt += 1;
+            let port = free_port_pair();
+            let mut child = Command::new("swtpm")
+                .args([
+                    "socket",
+                    "--tpm2",
+                    "--flags",
+                    "not-need-init,startup-clear",
+                    "--tpmstate",
+                ])
+                .arg(format!("dir={}", dir.join("state").display()))
+                .arg("--server")
+                .arg(format!("type=tcp,port={port},bindaddr=127.0.0.1"))
+                .arg("--ctrl")
+                .arg(format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start swtpm");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let ready = loop {
+                if std::net::TcpStream::connect(("127.0.0.1", port + 1)).is_ok() {
+                    break true;
+                }
+                if child.try_wait().ok().flatten().is_some() || Instant::now() > deadline {
+                    break false;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            if ready {
+                break (child, port);
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            assert!(attempt < 10, "swtpm did not start");
+        };
+        Self { dir, child, port }
     }
 
     /// The TCTI string for tss-esapi and tpm2-tools.
     #[must_use]
     pub fn tcti(&self) -> String {
-        format!("swtpm:path={}", self.dir.join("tpm.sock").display())
+        format!("swtpm:host=127.0.0.1,port={}", self.port)
     }
 
     /// A scratch directory owned by this TPM (removed on drop).

@@ -23,12 +23,18 @@ pub enum ApiError {
 impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
-            Self::BadJson(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => (StatusCode::PAYLOAD_TOO_LARGE, codes::PAYLOAD_TOO_LARGE),
+            Self::BadJson(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                (StatusCode::PAYLOAD_TOO_LARGE, codes::PAYLOAD_TOO_LARGE)
+            }
             Self::BadJson(rejection) => (rejection.status(), codes::BAD_REQUEST),
             Self::Tpm(TpmError::BadRequest(_)) => (StatusCode::BAD_REQUEST, codes::BAD_REQUEST),
             // The TPM refused a command (e.g. a credential made for another key).
-            Self::Tpm(TpmError::Command { .. }) => (StatusCode::UNPROCESSABLE_ENTITY, codes::TPM_ERROR),
-            Self::Tpm(TpmError::PcrsChanged | TpmError::Stopped) => (StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE),
+            Self::Tpm(TpmError::Command { .. }) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, codes::TPM_ERROR)
+            }
+            Self::Tpm(TpmError::PcrsChanged | TpmError::Stopped) => {
+                (StatusCode::SERVICE_UNAVAILABLE, codes::UNAVAILABLE)
+            }
             Self::Tpm(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
         }
     }
@@ -49,7 +55,14 @@ impl IntoResponse for ApiError {
         if status.is_client_error() {
             tracing::warn!(%status, %message, "request refused");
         }
-        (status, Json(ErrorBody { code: code.to_owned(), message })).into_response()
+        (
+            status,
+            Json(ErrorBody {
+                code: code.to_owned(),
+                message,
+            }),
+        )
+            .into_response()
     }
 }
 
@@ -63,8 +76,14 @@ mod tests {
             (TpmError::BadRequest("x".into()), StatusCode::BAD_REQUEST),
             (TpmError::PcrsChanged, StatusCode::SERVICE_UNAVAILABLE),
             (TpmError::Stopped, StatusCode::SERVICE_UNAVAILABLE),
-            (TpmError::Unexpected("x".into()), StatusCode::INTERNAL_SERVER_ERROR),
-            (TpmError::Tcti { tcti: "x".into() }, StatusCode::INTERNAL_SERVER_ERROR),
+            (
+                TpmError::Unexpected("x".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+            (
+                TpmError::Tcti { tcti: "x".into() },
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
         ];
         for (err, want) in cases {
             assert_eq!(ApiError::Tpm(err).status_and_code().0, want);

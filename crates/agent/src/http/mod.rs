@@ -16,10 +16,13 @@ use std::time::Duration;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use tower_http::timeout::TimeoutLayer;
 use axum::{Json, Router};
-use trustpool_api::agent::{ACTIVATE_PATH, ActivateRequest, ActivateResponse, AgentInfo, INFO_PATH, QUOTE_PATH, QuoteRequest, QuoteResponse};
+use tower_http::timeout::TimeoutLayer;
 use trustpool_api::Base64Bytes;
+use trustpool_api::agent::{
+    ACTIVATE_PATH, ActivateRequest, ActivateResponse, AgentInfo, INFO_PATH, QUOTE_PATH,
+    QuoteRequest, QuoteResponse,
+};
 
 use crate::tpm::Tpm;
 
@@ -59,7 +62,10 @@ pub fn router(state: AppState) -> Router {
         .route(QUOTE_PATH, post(quote))
         .route(ACTIVATE_PATH, post(activate))
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, Duration::from_secs(60)))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            Duration::from_secs(60),
+        ))
         .with_state(state)
 }
 
@@ -67,9 +73,16 @@ async fn info(State(state): State<AppState>) -> Json<AgentInfo> {
     Json((*state.info).clone())
 }
 
-async fn quote(State(state): State<AppState>, ApiJson(request): ApiJson<QuoteRequest>) -> Result<Json<QuoteResponse>, ApiError> {
+async fn quote(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<QuoteRequest>,
+) -> Result<Json<QuoteResponse>, ApiError> {
     let out = state.tpm.quote(request.nonce, request.selection).await?;
-    let event_log = if request.include_event_log { read_event_log(&state.event_log).await } else { None };
+    let event_log = if request.include_event_log {
+        read_event_log(&state.event_log).await
+    } else {
+        None
+    };
     Ok(Json(QuoteResponse {
         attest: Base64Bytes(out.attest),
         signature: Base64Bytes(out.signature),
@@ -78,9 +91,17 @@ async fn quote(State(state): State<AppState>, ApiJson(request): ApiJson<QuoteReq
     }))
 }
 
-async fn activate(State(state): State<AppState>, ApiJson(request): ApiJson<ActivateRequest>) -> Result<Json<ActivateResponse>, ApiError> {
-    let secret = state.tpm.activate(request.id_object.0, request.encrypted_secret.0).await?;
-    Ok(Json(ActivateResponse { secret: Base64Bytes(secret) }))
+async fn activate(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<ActivateRequest>,
+) -> Result<Json<ActivateResponse>, ApiError> {
+    let secret = state
+        .tpm
+        .activate(request.id_object.0, request.encrypted_secret.0)
+        .await?;
+    Ok(Json(ActivateResponse {
+        secret: Base64Bytes(secret),
+    }))
 }
 
 /// The event log, or None (logged) when it cannot be read: the verifier then refuses a

@@ -16,16 +16,26 @@ pub struct TlsError {
 }
 
 fn read(path: &Path) -> Result<String, TlsError> {
-    std::fs::read_to_string(path).map_err(|e| TlsError { what: path.display().to_string(), reason: e.to_string() })
+    std::fs::read_to_string(path).map_err(|e| TlsError {
+        what: path.display().to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// rustls server configuration requiring client certificates chained to `client_ca`.
 ///
 /// # Errors
 /// A `TlsError` naming the file.
-pub fn server_config(cert: &Path, key: &Path, client_ca: &Path) -> Result<rustls::ServerConfig, TlsError> {
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: &Path,
+) -> Result<rustls::ServerConfig, TlsError> {
     fn wrap(what: &Path) -> impl FnOnce(trustpool_client::ClientError) -> TlsError + '_ {
-        move |e| TlsError { what: what.display().to_string(), reason: e.to_string() }
+        move |e| TlsError {
+            what: what.display().to_string(),
+            reason: e.to_string(),
+        }
     }
     let chain = certificates(&read(cert)?, "certificate").map_err(wrap(cert))?;
     let key_der = private_key(&read(key)?, "private key").map_err(wrap(key))?;
@@ -33,11 +43,20 @@ pub fn server_config(cert: &Path, key: &Path, client_ca: &Path) -> Result<rustls
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
-        .map_err(|e| TlsError { what: client_ca.display().to_string(), reason: e.to_string() })?;
+        .map_err(|e| TlsError {
+            what: client_ca.display().to_string(),
+            reason: e.to_string(),
+        })?;
     rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError { what: "TLS".to_owned(), reason: e.to_string() })?
+        .map_err(|e| TlsError {
+            what: "TLS".to_owned(),
+            reason: e.to_string(),
+        })?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key_der)
-        .map_err(|e| TlsError { what: cert.display().to_string(), reason: e.to_string() })
+        .map_err(|e| TlsError {
+            what: cert.display().to_string(),
+            reason: e.to_string(),
+        })
 }

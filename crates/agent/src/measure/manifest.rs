@@ -187,8 +187,14 @@ impl Manifest {
     /// # Errors
     /// A `ManifestError`.
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read { path: path.display().to_string(), source })?;
-        let mut manifest: Self = toml::from_str(&text).map_err(|e| ManifestError::Parse { path: path.display().to_string(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ManifestError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let mut manifest: Self = toml::from_str(&text).map_err(|e| ManifestError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         manifest.base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok(manifest)
     }
@@ -197,22 +203,51 @@ impl Manifest {
     ///
     /// # Errors
     /// `Invalid` when a file cannot be read or a declared digest is missing or malformed.
-    pub fn digests(&self, entry: &str, what: &Measured, banks: &[HashAlg]) -> Result<Vec<Digest>, ManifestError> {
-        let invalid = |reason: String| ManifestError::Invalid { entry: entry.to_owned(), reason };
+    pub fn digests(
+        &self,
+        entry: &str,
+        what: &Measured,
+        banks: &[HashAlg],
+    ) -> Result<Vec<Digest>, ManifestError> {
+        let invalid = |reason: String| ManifestError::Invalid {
+            entry: entry.to_owned(),
+            reason,
+        };
         match what {
             Measured::Text { text } => Ok(banks.iter().map(|b| b.hash(text.as_bytes())).collect()),
             Measured::File { .. } => {
                 let bytes = self.bytes(entry, what)?;
                 Ok(banks.iter().map(|b| b.hash(&bytes)).collect())
             }
-            Measured::Digests { sha1, sha256, sha384, sha512 } => {
-                let declared: BTreeMap<HashAlg, &Option<String>> =
-                    [(HashAlg::Sha1, sha1), (HashAlg::Sha256, sha256), (HashAlg::Sha384, sha384), (HashAlg::Sha512, sha512)].into_iter().collect();
+            Measured::Digests {
+                sha1,
+                sha256,
+                sha384,
+                sha512,
+            } => {
+                let declared: BTreeMap<HashAlg, &Option<String>> = [
+                    (HashAlg::Sha1, sha1),
+                    (HashAlg::Sha256, sha256),
+                    (HashAlg::Sha384, sha384),
+                    (HashAlg::Sha512, sha512),
+                ]
+                .into_iter()
+                .collect();
                 banks
                     .iter()
                     .map(|bank| {
-                        let hex = declared.get(bank).and_then(|d| d.as_deref()).ok_or_else(|| invalid(format!("no {bank} digest declared, but the TPM has a {bank} bank")))?;
-                        Digest::from_hex(*bank, hex).ok_or_else(|| invalid(format!("{bank} digest is not {} hex bytes", bank.size())))
+                        let hex =
+                            declared
+                                .get(bank)
+                                .and_then(|d| d.as_deref())
+                                .ok_or_else(|| {
+                                    invalid(format!(
+                                        "no {bank} digest declared, but the TPM has a {bank} bank"
+                                    ))
+                                })?;
+                        Digest::from_hex(*bank, hex).ok_or_else(|| {
+                            invalid(format!("{bank} digest is not {} hex bytes", bank.size()))
+                        })
                     })
                     .collect()
             }
@@ -224,18 +259,32 @@ impl Manifest {
     /// # Errors
     /// `Invalid` for declared digests or an unreadable/oversized file.
     pub fn bytes(&self, entry: &str, what: &Measured) -> Result<Vec<u8>, ManifestError> {
-        let invalid = |reason: String| ManifestError::Invalid { entry: entry.to_owned(), reason };
+        let invalid = |reason: String| ManifestError::Invalid {
+            entry: entry.to_owned(),
+            reason,
+        };
         match what {
             Measured::Text { text } => Ok(text.as_bytes().to_vec()),
             Measured::File { file } => {
-                let path = if file.is_absolute() { file.clone() } else { self.base.join(file) };
-                let len = std::fs::metadata(&path).map_err(|e| invalid(format!("{}: {e}", path.display())))?.len();
+                let path = if file.is_absolute() {
+                    file.clone()
+                } else {
+                    self.base.join(file)
+                };
+                let len = std::fs::metadata(&path)
+                    .map_err(|e| invalid(format!("{}: {e}", path.display())))?
+                    .len();
                 if len > MAX_MEASURED_FILE {
-                    return Err(invalid(format!("{} is larger than {MAX_MEASURED_FILE} bytes", path.display())));
+                    return Err(invalid(format!(
+                        "{} is larger than {MAX_MEASURED_FILE} bytes",
+                        path.display()
+                    )));
                 }
                 std::fs::read(&path).map_err(|e| invalid(format!("{}: {e}", path.display())))
             }
-            Measured::Digests { .. } => Err(invalid("must be a file or text: the TPM hashes these bytes itself".to_owned())),
+            Measured::Digests { .. } => Err(invalid(
+                "must be a file or text: the TPM hashes these bytes itself".to_owned(),
+            )),
         }
     }
 }

@@ -4,7 +4,8 @@
 //! data channel for extends at locality 2/3 (the libtss2 swtpm TCTI resets the locality to
 //! 0 when it connects, and tss-esapi 7.7 cannot set it). Development TPMs only.
 
-use std::io::{Read as _, Write as _};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,19 +31,31 @@ const TPM_ST_SESSIONS: u16 = 0x8002;
 /// `TPM_RS_PW`: the password authorization session.
 const TPM_RS_PW: u32 = 0x4000_0009;
 
+/// One swtpm channel.
+#[derive(Debug, Clone)]
+enum Channel {
+    Unix(PathBuf),
+    Tcp(String, u16),
+}
+
+trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
+
 /// Where an swtpm listens.
 #[derive(Debug, Clone)]
 pub struct SwtpmAddress {
-    data: PathBuf,
-    ctrl: PathBuf,
+    data: Channel,
+    ctrl: Channel,
 }
 
 /// A failure on an swtpm channel.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SwtpmError {
-    /// Only `swtpm:path=…` TCTIs are supported by the emulation.
-    #[error("measured-boot emulation needs an swtpm on a unix socket (tcti swtpm:path=…); got {0:?}. It never runs on a hardware TPM")]
+    /// Only `swtpm:` TCTIs are supported by the emulation.
+    #[error(
+        "measured-boot emulation needs an swtpm TCTI (swtpm:host=…,port=… or swtpm:path=…); got {0:?}. It never runs on a hardware TPM"
+    )]
     NotSwtpm(String),
     /// I/O on a socket.
     #[error("swtpm {what}")]
@@ -64,34 +77,67 @@ pub enum SwtpmError {
 }
 
 impl SwtpmAddress {
-    /// From a TCTI string `swtpm:path=/x/tpm.sock` (control channel at `/x/tpm.sock.ctrl`,
-    /// as the libtss2 swtpm TCTI expects).
+    /// From a TCTI string: `swtpm:host=H,port=N` (control channel on N+1) or
+    /// `swtpm:path=/x/tpm.sock` (control channel at `/x/tpm.sock.ctrl`), the libtss2 swtpm
+    /// TCTI's conventions.
     ///
     /// # Errors
     /// `NotSwtpm` for anything else.
     pub fn from_tcti(tcti: &str) -> Result<Self, SwtpmError> {
-        let path = tcti
-            .strip_prefix("swtpm:")
-            .and_then(|conf| conf.split(',').find_map(|kv| kv.strip_prefix("path=")))
-            .ok_or_else(|| SwtpmError::NotSwtpm(tcti.to_owned()))?;
-        Ok(Self { data: PathBuf::from(path), ctrl: PathBuf::from(format!("{path}.ctrl")) })
+        let not = || SwtpmError::NotSwtpm(tcti.to_owned());
+        let conf = tcti.strip_prefix("swtpm").ok_or_else(not)?;
+        let conf = conf.strip_prefix(':').unwrap_or(conf);
+        let get = |key: &str| {
+            conf.split(',')
+                .find_map(|kv| kv.strip_prefix(key).and_then(|v| v.strip_prefix('=')))
+        };
+        if let Some(path) = get("path") {
+            return Ok(Self {
+                data: Channel::Unix(PathBuf::from(path)),
+                ctrl: Channel::Unix(PathBuf::from(format!("{path}.ctrl"))),
+            });
+        }
+        let host = get("host").unwrap_or("localhost").to_owned();
+        let port: u16 = get("port")
+            .map_or(Ok(2321), str::parse)
+            .map_err(|_| not())?;
+        let ctrl_port = port.checked_add(1).ok_or_else(not)?;
+        Ok(Self {
+            data: Channel::Tcp(host.clone(), port),
+            ctrl: Channel::Tcp(host, ctrl_port),
+        })
     }
 
-    fn connect(path: &PathBuf, what: &'static str) -> Result<UnixStream, SwtpmError> {
-        let stream = UnixStream::connect(path).map_err(|source| SwtpmError::Io { what, source })?;
+    fn connect(channel: &Channel, what: &'static str) -> Result<Box<dyn Stream>, SwtpmError> {
+        let io = |source| SwtpmError::Io { what, source };
         let timeout = Some(Duration::from_secs(30));
-        stream.set_read_timeout(timeout).map_err(|source| SwtpmError::Io { what, source })?;
-        stream.set_write_timeout(timeout).map_err(|source| SwtpmError::Io { what, source })?;
-        Ok(stream)
+        match channel {
+            Channel::Unix(path) => {
+                let stream = UnixStream::connect(path).map_err(io)?;
+                stream.set_read_timeout(timeout).map_err(io)?;
+                stream.set_write_timeout(timeout).map_err(io)?;
+                Ok(Box::new(stream))
+            }
+            Channel::Tcp(host, port) => {
+                let stream = TcpStream::connect((host.as_str(), *port)).map_err(io)?;
+                stream.set_read_timeout(timeout).map_err(io)?;
+                stream.set_write_timeout(timeout).map_err(io)?;
+                Ok(Box::new(stream))
+            }
+        }
     }
 
     fn ctrl(&self, what: &'static str, cmd: u32, payload: &[u8]) -> Result<(), SwtpmError> {
         let mut stream = Self::connect(&self.ctrl, what)?;
         let mut request = cmd.to_be_bytes().to_vec();
         request.extend_from_slice(payload);
-        stream.write_all(&request).map_err(|source| SwtpmError::Io { what, source })?;
+        stream
+            .write_all(&request)
+            .map_err(|source| SwtpmError::Io { what, source })?;
         let mut result = [0u8; 4];
-        stream.read_exact(&mut result).map_err(|source| SwtpmError::Io { what, source })?;
+        stream
+            .read_exact(&mut result)
+            .map_err(|source| SwtpmError::Io { what, source })?;
         match u32::from_be_bytes(result) {
             0 => Ok(()),
             code => Err(SwtpmError::Failed { what, code }),
@@ -122,7 +168,10 @@ impl SwtpmAddress {
     pub fn hash_sequence(&self, data: &[u8]) -> Result<(), SwtpmError> {
         self.ctrl("CMD_HASH_START", CMD_HASH_START, &[])?;
         for chunk in data.chunks(HASH_DATA_MAX) {
-            let mut payload = u32::try_from(chunk.len()).unwrap_or(0).to_be_bytes().to_vec();
+            let mut payload = u32::try_from(chunk.len())
+                .unwrap_or(0)
+                .to_be_bytes()
+                .to_vec();
             payload.extend_from_slice(chunk);
             self.ctrl("CMD_HASH_DATA", CMD_HASH_DATA, &payload)?;
         }
@@ -140,19 +189,28 @@ impl SwtpmAddress {
         let auth = auth.into_bytes();
         let mut body = Writer::new();
         body.u32_be(u32::from(pcr));
-        body.u32_be(u32::try_from(auth.len()).unwrap_or(0)).bytes(&auth);
+        body.u32_be(u32::try_from(auth.len()).unwrap_or(0))
+            .bytes(&auth);
         body.u32_be(u32::try_from(digests.len()).unwrap_or(0));
         for d in digests {
             body.u16_be(d.alg().tpm_id()).bytes(d.as_bytes());
         }
         let body = body.into_bytes();
         let mut command = Writer::new();
-        command.u16_be(TPM_ST_SESSIONS).u32_be(u32::try_from(body.len().saturating_add(10)).unwrap_or(0)).u32_be(TPM_CC_PCR_EXTEND).bytes(&body);
+        command
+            .u16_be(TPM_ST_SESSIONS)
+            .u32_be(u32::try_from(body.len().saturating_add(10)).unwrap_or(0))
+            .u32_be(TPM_CC_PCR_EXTEND)
+            .bytes(&body);
         let what = "TPM2_PCR_Extend (raw)";
         let mut stream = Self::connect(&self.data, what)?;
-        stream.write_all(&command.into_bytes()).map_err(|source| SwtpmError::Io { what, source })?;
+        stream
+            .write_all(&command.into_bytes())
+            .map_err(|source| SwtpmError::Io { what, source })?;
         let mut header = [0u8; 10];
-        stream.read_exact(&mut header).map_err(|source| SwtpmError::Io { what, source })?;
+        stream
+            .read_exact(&mut header)
+            .map_err(|source| SwtpmError::Io { what, source })?;
         let [_, _, _, _, _, _, r0, r1, r2, r3] = header;
         match u32::from_be_bytes([r0, r1, r2, r3]) {
             0 => Ok(()),

@@ -8,15 +8,17 @@ use std::str::FromStr as _;
 
 use trustpool_api::{HexBytes, Nonce, PcrBankValues, PcrSelection};
 use trustpool_evidence::{Attest, Attested, Digest as EvDigest, PcrIndex, PcrValues};
+use tss_esapi::Context;
 use tss_esapi::attributes::SessionAttributesBuilder;
 use tss_esapi::constants::{CapabilityType, PropertyTag, SessionType};
 use tss_esapi::handles::{AuthHandle, KeyHandle, ObjectHandle, SessionHandle, TpmHandle};
 use tss_esapi::interface_types::algorithm::HashingAlgorithm;
 use tss_esapi::interface_types::session_handles::{AuthSession, PolicySession};
-use tss_esapi::structures::{CapabilityData, Data, EncryptedSecret, IdObject, SignatureScheme, SymmetricDefinition};
+use tss_esapi::structures::{
+    CapabilityData, Data, EncryptedSecret, IdObject, SignatureScheme, SymmetricDefinition,
+};
 use tss_esapi::tcti_ldr::TctiNameConf;
 use tss_esapi::traits::Marshall;
-use tss_esapi::Context;
 
 use crate::config::KeyAlgorithm;
 use crate::tpm::convert;
@@ -59,7 +61,9 @@ impl Identity {
     /// swtpm identifies itself as manufacturer "IBM" with vendor string "SW TPM".
     #[must_use]
     pub fn is_software(&self) -> bool {
-        self.vendor_string.replace(' ', "").eq_ignore_ascii_case("SWTPM")
+        self.vendor_string
+            .replace(' ', "")
+            .eq_ignore_ascii_case("SWTPM")
     }
 }
 
@@ -79,35 +83,63 @@ pub(crate) struct Device {
     settings: TpmSettings,
     ak: KeyHandle,
     identity: Identity,
+    active_banks: Vec<HashingAlgorithm>,
 }
 
 impl Device {
     pub(crate) fn open(settings: TpmSettings) -> Result<Self, TpmError> {
-        let tcti = TctiNameConf::from_str(&settings.tcti).map_err(|_| TpmError::Tcti { tcti: settings.tcti.clone() })?;
+        let tcti = TctiNameConf::from_str(&settings.tcti).map_err(|_| TpmError::Tcti {
+            tcti: settings.tcti.clone(),
+        })?;
         let mut ctx = Context::new(tcti).map_err(cmd("open TCTI"))?;
         flush_stale(&mut ctx)?;
         let ek = keys::create_ek(&mut ctx, settings.ek_algorithm)?;
         let loaded = (|| {
             let (ek_public, _, _) = ctx.read_public(ek).map_err(cmd("ReadPublic(EK)"))?;
             let ek_public = keys::tpm2b_public(&ek_public)?;
-            let (ak, ak_public) = keys::load_or_create_ak(&mut ctx, ek, &settings.state_dir, settings.ak_algorithm)?;
+            let (ak, ak_public) =
+                keys::load_or_create_ak(&mut ctx, ek, &settings.state_dir, settings.ak_algorithm)?;
             Ok::<_, TpmError>((ek_public, ak, ak_public))
         })();
-        let flushed = ctx.flush_context(ek.into()).map_err(cmd("FlushContext(EK)"));
+        let flushed = ctx
+            .flush_context(ek.into())
+            .map_err(cmd("FlushContext(EK)"));
         let (ek_public, ak, ak_public) = loaded?;
         flushed?;
         let ak_public = keys::tpm2b_public(&ak_public)?;
-        let ak_name = trustpool_evidence::Public::parse_tpm2b(&ak_public).map_err(|e| TpmError::Unexpected(format!("AK public: {e}")))?.name();
+        let ak_name = trustpool_evidence::Public::parse_tpm2b(&ak_public)
+            .map_err(|e| TpmError::Unexpected(format!("AK public: {e}")))?
+            .name();
         let ek_certificate = keys::ek_certificate(&mut ctx, settings.ek_algorithm);
         let manufacturer = ascii(property(&mut ctx, PropertyTag::Manufacturer)?);
         let mut vendor_string = String::new();
-        for tag in [PropertyTag::VendorString1, PropertyTag::VendorString2, PropertyTag::VendorString3, PropertyTag::VendorString4] {
+        for tag in [
+            PropertyTag::VendorString1,
+            PropertyTag::VendorString2,
+            PropertyTag::VendorString3,
+            PropertyTag::VendorString4,
+        ] {
             vendor_string.push_str(&ascii(property(&mut ctx, tag)?));
         }
         let fw1 = u64::from(property(&mut ctx, PropertyTag::FirmwareVersion1)?);
         let fw2 = u64::from(property(&mut ctx, PropertyTag::FirmwareVersion2)?);
-        let identity = Identity { ak_public, ak_name, ek_public, ek_certificate, manufacturer, vendor_string: vendor_string.trim().to_owned(), firmware_version: (fw1 << 32) | fw2 };
-        Ok(Self { ctx, settings, ak, identity })
+        let identity = Identity {
+            ak_public,
+            ak_name,
+            ek_public,
+            ek_certificate,
+            manufacturer,
+            vendor_string: vendor_string.trim().to_owned(),
+            firmware_version: (fw1 << 32) | fw2,
+        };
+        let active_banks = convert::active_banks(&mut ctx).map_err(cmd("GetCapability(PCRS)"))?;
+        Ok(Self {
+            ctx,
+            settings,
+            ak,
+            identity,
+            active_banks,
+        })
     }
 
     pub(crate) fn identity(&self) -> &Identity {
@@ -116,36 +148,66 @@ impl Device {
 
     /// Quotes, reads the PCRs, and checks the values against the quote's digest; retries
     /// once if a PCR was extended between the two (they are separate TPM commands).
-    pub(crate) fn quote(&mut self, nonce: &Nonce, selection: &PcrSelection) -> Result<QuoteOutput, TpmError> {
+    pub(crate) fn quote(
+        &mut self,
+        nonce: &Nonce,
+        selection: &PcrSelection,
+    ) -> Result<QuoteOutput, TpmError> {
+        if let Some(bank) = selection
+            .banks()
+            .iter()
+            .find(|b| !self.active_banks.contains(&convert::hashing(b.bank)))
+        {
+            return Err(TpmError::BadRequest(format!(
+                "the TPM has no active {} PCR bank",
+                bank.bank.name()
+            )));
+        }
         let list = convert::selection_list(selection)?;
         for _attempt in 0..2 {
             let data = Data::try_from(nonce.as_bytes().to_vec()).map_err(cmd("nonce"))?;
             let ak = self.ak;
             let (attest, signature) = self
                 .ctx
-                .execute_with_nullauth_session(|ctx| ctx.quote(ak, data, SignatureScheme::Null, list.clone()))
+                .execute_with_nullauth_session(|ctx| {
+                    ctx.quote(ak, data, SignatureScheme::Null, list.clone())
+                })
                 .map_err(cmd("Quote"))?;
             let attest = attest.marshall().map_err(cmd("marshal TPMS_ATTEST"))?;
-            let signature = signature.marshall().map_err(cmd("marshal TPMT_SIGNATURE"))?;
-            let data = self.ctx.execute_without_session(|ctx| tss_esapi::abstraction::pcr::read_all(ctx, list.clone())).map_err(cmd("PCR_Read"))?;
+            let signature = signature
+                .marshall()
+                .map_err(cmd("marshal TPMT_SIGNATURE"))?;
+            let data = convert::read_pcrs(&mut self.ctx, list.clone())?;
             let mut pcrs = Vec::new();
             let mut values = PcrValues::new();
             for bank in selection.banks() {
-                let tss_bank = data.pcr_bank(convert::hashing(bank.bank)).ok_or_else(|| TpmError::BadRequest(format!("the TPM has no active {} bank", bank.bank.name())))?;
+                let tss_bank = data.pcr_bank(convert::hashing(bank.bank)).ok_or_else(|| {
+                    TpmError::BadRequest(format!("the TPM has no active {} bank", bank.bank.name()))
+                })?;
                 let mut bank_values = std::collections::BTreeMap::new();
                 for index in &bank.pcrs {
-                    let digest = tss_bank.get_digest(convert::slot(*index)?).ok_or_else(|| TpmError::Unexpected(format!("no value for PCR {index}")))?;
+                    let digest = tss_bank
+                        .get_digest(convert::slot(*index)?)
+                        .ok_or_else(|| TpmError::Unexpected(format!("no value for PCR {index}")))?;
                     let bytes = digest.value().to_vec();
-                    let ev = EvDigest::new(convert::evidence_alg(bank.bank), &bytes).ok_or_else(|| TpmError::Unexpected("PCR value size".to_owned()))?;
+                    let ev = EvDigest::new(convert::evidence_alg(bank.bank), &bytes)
+                        .ok_or_else(|| TpmError::Unexpected("PCR value size".to_owned()))?;
                     if let Some(i) = PcrIndex::new(*index) {
                         values.insert(i, ev);
                     }
                     bank_values.insert(*index, HexBytes(bytes));
                 }
-                pcrs.push(PcrBankValues { bank: bank.bank, values: bank_values });
+                pcrs.push(PcrBankValues {
+                    bank: bank.bank,
+                    values: bank_values,
+                });
             }
             if digest_matches(&attest, &signature, &values)? {
-                return Ok(QuoteOutput { attest, signature, pcrs });
+                return Ok(QuoteOutput {
+                    attest,
+                    signature,
+                    pcrs,
+                });
             }
             tracing::warn!("PCRs changed between quote and read; retrying once");
         }
@@ -154,29 +216,62 @@ impl Device {
 
     /// `TPM2_ActivateCredential` with the AK (password) and the EK (PolicySecret on the
     /// endorsement hierarchy, as the default EK templates require).
-    pub(crate) fn activate(&mut self, id_object: &[u8], encrypted_secret: &[u8]) -> Result<Vec<u8>, TpmError> {
-        let id_object = IdObject::try_from(id_object.to_vec()).map_err(|e| TpmError::BadRequest(format!("id_object: {e}")))?;
-        let secret = EncryptedSecret::try_from(encrypted_secret.to_vec()).map_err(|e| TpmError::BadRequest(format!("encrypted_secret: {e}")))?;
+    pub(crate) fn activate(
+        &mut self,
+        id_object: &[u8],
+        encrypted_secret: &[u8],
+    ) -> Result<Vec<u8>, TpmError> {
+        let id_object = IdObject::try_from(id_object.to_vec())
+            .map_err(|e| TpmError::BadRequest(format!("id_object: {e}")))?;
+        let secret = EncryptedSecret::try_from(encrypted_secret.to_vec())
+            .map_err(|e| TpmError::BadRequest(format!("encrypted_secret: {e}")))?;
         let ek = keys::create_ek(&mut self.ctx, self.settings.ek_algorithm)?;
         let ak = self.ak;
         let result = (|| {
             let session = self
                 .ctx
-                .start_auth_session(None, None, None, SessionType::Policy, SymmetricDefinition::AES_128_CFB, HashingAlgorithm::Sha256)
+                .start_auth_session(
+                    None,
+                    None,
+                    None,
+                    SessionType::Policy,
+                    SymmetricDefinition::AES_128_CFB,
+                    HashingAlgorithm::Sha256,
+                )
                 .map_err(cmd("StartAuthSession"))?
                 .ok_or_else(|| TpmError::Unexpected("no session handle".to_owned()))?;
-            let (attrs, mask) = SessionAttributesBuilder::new().with_decrypt(true).with_encrypt(true).build();
-            self.ctx.tr_sess_set_attributes(session, attrs, mask).map_err(cmd("TRSess_SetAttributes"))?;
+            let (attrs, mask) = SessionAttributesBuilder::new()
+                .with_decrypt(true)
+                .with_encrypt(true)
+                .build();
+            self.ctx
+                .tr_sess_set_attributes(session, attrs, mask)
+                .map_err(cmd("TRSess_SetAttributes"))?;
             let session_object: ObjectHandle = SessionHandle::from(session).into();
             self.ctx
                 .execute_with_temporary_object(session_object, |ctx, _| {
                     let policy = PolicySession::try_from(session)?;
-                    ctx.execute_with_nullauth_session(|ctx| ctx.policy_secret(policy, AuthHandle::Endorsement, Default::default(), Default::default(), Default::default(), None))?;
-                    ctx.execute_with_sessions((Some(AuthSession::Password), Some(session), None), |ctx| ctx.activate_credential(ak, ek, id_object, secret))
+                    ctx.execute_with_nullauth_session(|ctx| {
+                        ctx.policy_secret(
+                            policy,
+                            AuthHandle::Endorsement,
+                            Default::default(),
+                            Default::default(),
+                            Default::default(),
+                            None,
+                        )
+                    })?;
+                    ctx.execute_with_sessions(
+                        (Some(AuthSession::Password), Some(session), None),
+                        |ctx| ctx.activate_credential(ak, ek, id_object, secret),
+                    )
                 })
                 .map_err(cmd("ActivateCredential"))
         })();
-        let flushed = self.ctx.flush_context(ek.into()).map_err(cmd("FlushContext(EK)"));
+        let flushed = self
+            .ctx
+            .flush_context(ek.into())
+            .map_err(cmd("FlushContext(EK)"));
         let digest = result?;
         flushed?;
         Ok(digest.value().to_vec())
@@ -184,7 +279,11 @@ impl Device {
 
     /// Transient objects currently loaded (the AK alone, when nothing leaks).
     pub(crate) fn transient_objects(&mut self) -> Result<usize, TpmError> {
-        Ok(handles(&mut self.ctx, tss_esapi::constants::tss::TPM2_TRANSIENT_FIRST)?.len())
+        Ok(handles(
+            &mut self.ctx,
+            tss_esapi::constants::tss::TPM2_TRANSIENT_FIRST,
+        )?
+        .len())
     }
 }
 
@@ -197,18 +296,36 @@ impl Drop for Device {
 }
 
 fn property(ctx: &mut Context, tag: PropertyTag) -> Result<u32, TpmError> {
-    Ok(ctx.get_tpm_property(tag).map_err(cmd("GetCapability(TPM_PROPERTIES)"))?.unwrap_or(0))
+    Ok(ctx
+        .get_tpm_property(tag)
+        .map_err(cmd("GetCapability(TPM_PROPERTIES)"))?
+        .unwrap_or(0))
 }
 
 fn ascii(value: u32) -> String {
-    value.to_be_bytes().iter().filter(|b| b.is_ascii_graphic() || **b == b' ').map(|b| char::from(*b)).collect::<String>().trim_end().to_owned()
+    value
+        .to_be_bytes()
+        .iter()
+        .filter(|b| b.is_ascii_graphic() || **b == b' ')
+        .map(|b| char::from(*b))
+        .collect::<String>()
+        .trim_end()
+        .to_owned()
 }
 
 fn handles(ctx: &mut Context, first: u32) -> Result<Vec<TpmHandle>, TpmError> {
-    let (data, _) = ctx.get_capability(CapabilityType::Handles, first, 64).map_err(cmd("GetCapability(HANDLES)"))?;
+    let (data, _) = ctx
+        .get_capability(CapabilityType::Handles, first, 64)
+        .map_err(cmd("GetCapability(HANDLES)"))?;
     match data {
-        CapabilityData::Handles(list) => Ok(list.iter().copied().filter(|h| (u32::from(*h) & 0xff00_0000) == (first & 0xff00_0000)).collect()),
-        _ => Err(TpmError::Unexpected("GetCapability(HANDLES) returned another capability".to_owned())),
+        CapabilityData::Handles(list) => Ok(list
+            .iter()
+            .copied()
+            .filter(|h| (u32::from(*h) & 0xff00_0000) == (first & 0xff00_0000))
+            .collect()),
+        _ => Err(TpmError::Unexpected(
+            "GetCapability(HANDLES) returned another capability".to_owned(),
+        )),
     }
 }
 
@@ -218,9 +335,15 @@ fn flush_stale(ctx: &mut Context) -> Result<(), TpmError> {
     use tss_esapi::constants::tss::{TPM2_LOADED_SESSION_FIRST, TPM2_TRANSIENT_FIRST};
     for first in [TPM2_TRANSIENT_FIRST, TPM2_LOADED_SESSION_FIRST] {
         for handle in handles(ctx, first)? {
-            let object = ctx.execute_without_session(|ctx| ctx.tr_from_tpm_public(handle)).map_err(cmd("TR_FromTPMPublic"))?;
-            ctx.flush_context(object).map_err(cmd("FlushContext(stale)"))?;
-            tracing::info!(handle = format_args!("{:#010x}", u32::from(handle)), "flushed a stale TPM handle");
+            let object = ctx
+                .execute_without_session(|ctx| ctx.tr_from_tpm_public(handle))
+                .map_err(cmd("TR_FromTPMPublic"))?;
+            ctx.flush_context(object)
+                .map_err(cmd("FlushContext(stale)"))?;
+            tracing::info!(
+                handle = format_args!("{:#010x}", u32::from(handle)),
+                "flushed a stale TPM handle"
+            );
         }
     }
     Ok(())
@@ -228,10 +351,14 @@ fn flush_stale(ctx: &mut Context) -> Result<(), TpmError> {
 
 /// Whether `values` hash to the quote's `pcrDigest` (with the signature's hash).
 fn digest_matches(attest: &[u8], signature: &[u8], values: &PcrValues) -> Result<bool, TpmError> {
-    let parsed = Attest::parse(attest).map_err(|e| TpmError::Unexpected(format!("TPMS_ATTEST: {e}")))?;
-    let sig = trustpool_evidence::Signature::parse(signature).map_err(|e| TpmError::Unexpected(format!("TPMT_SIGNATURE: {e}")))?;
+    let parsed =
+        Attest::parse(attest).map_err(|e| TpmError::Unexpected(format!("TPMS_ATTEST: {e}")))?;
+    let sig = trustpool_evidence::Signature::parse(signature)
+        .map_err(|e| TpmError::Unexpected(format!("TPMT_SIGNATURE: {e}")))?;
     let Attested::Quote(info) = parsed.attested else {
-        return Err(TpmError::Unexpected("TPM2_Quote returned a non-quote".to_owned()));
+        return Err(TpmError::Unexpected(
+            "TPM2_Quote returned a non-quote".to_owned(),
+        ));
     };
     let mut parts: Vec<&[u8]> = Vec::new();
     for (alg, set) in info.pcr_select.banks() {

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use tss_esapi::Context;
 use tss_esapi::abstraction::{AsymmetricAlgorithmSelection, ak, ek};
 use tss_esapi::handles::KeyHandle;
-use tss_esapi::interface_types::algorithm::{AsymmetricAlgorithm, HashingAlgorithm, SignatureSchemeAlgorithm};
+use tss_esapi::interface_types::algorithm::{
+    AsymmetricAlgorithm, HashingAlgorithm, SignatureSchemeAlgorithm,
+};
 use tss_esapi::interface_types::ecc::EccCurve;
 use tss_esapi::interface_types::key_bits::RsaKeyBits;
 use tss_esapi::structures::{Private, Public};
@@ -34,13 +36,16 @@ pub(crate) fn ek_certificate(ctx: &mut Context, alg: KeyAlgorithm) -> Option<Vec
         KeyAlgorithm::Rsa => AsymmetricAlgorithmSelection::Rsa(RsaKeyBits::Rsa2048),
         KeyAlgorithm::Ecc => AsymmetricAlgorithmSelection::Ecc(EccCurve::NistP256),
     };
-    ek::retrieve_ek_pubcert(ctx, selection).ok().filter(|der| !der.is_empty())
+    ek::retrieve_ek_pubcert(ctx, selection)
+        .ok()
+        .filter(|der| !der.is_empty())
 }
 
 /// `TPM2B_PUBLIC` bytes of a `Public`.
 pub(crate) fn tpm2b_public(public: &Public) -> Result<Vec<u8>, TpmError> {
     let body = public.marshall().map_err(cmd("marshal TPMT_PUBLIC"))?;
-    let len = u16::try_from(body.len()).map_err(|_| TpmError::Unexpected("public area too large".to_owned()))?;
+    let len = u16::try_from(body.len())
+        .map_err(|_| TpmError::Unexpected("public area too large".to_owned()))?;
     let mut out = len.to_be_bytes().to_vec();
     out.extend_from_slice(&body);
     Ok(out)
@@ -57,20 +62,35 @@ fn ak_files(state_dir: &Path, alg: KeyAlgorithm) -> AkFiles {
         KeyAlgorithm::Rsa => "ak-rsa",
         KeyAlgorithm::Ecc => "ak-ecc",
     };
-    AkFiles { public: state_dir.join(format!("{stem}.pub")), private: state_dir.join(format!("{stem}.priv")) }
+    AkFiles {
+        public: state_dir.join(format!("{stem}.pub")),
+        private: state_dir.join(format!("{stem}.priv")),
+    }
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TpmError> {
-    std::fs::read(path).map_err(|source| TpmError::State { path: path.display().to_string(), source })
+    std::fs::read(path).map_err(|source| TpmError::State {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// Writes a file atomically (temporary file, fsync, rename) with mode 0600.
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TpmError> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let err = |source| TpmError::State { path: path.display().to_string(), source };
+    let err = |source| TpmError::State {
+        path: path.display().to_string(),
+        source,
+    };
     let tmp = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(err)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(err)?;
     file.write_all(bytes).map_err(err)?;
     file.sync_all().map_err(err)?;
     std::fs::rename(&tmp, path).map_err(err)
@@ -79,12 +99,20 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), TpmError> {
 /// Loads the AK saved in `state_dir`, or creates and saves one (restricted, sign-only,
 /// fixedTPM, fixedParent: tss-esapi's AK template, as `tpm2_createak`). Returns its
 /// handle and public area. `ek` must be loaded; the caller flushes it afterwards.
-pub(crate) fn load_or_create_ak(ctx: &mut Context, ek: KeyHandle, state_dir: &Path, alg: KeyAlgorithm) -> Result<(KeyHandle, Public), TpmError> {
+pub(crate) fn load_or_create_ak(
+    ctx: &mut Context,
+    ek: KeyHandle,
+    state_dir: &Path,
+    alg: KeyAlgorithm,
+) -> Result<(KeyHandle, Public), TpmError> {
     let files = ak_files(state_dir, alg);
     if files.public.exists() && files.private.exists() {
         let public_bytes = read(&files.public)?;
         let private_bytes = read(&files.private)?;
-        let bad = |reason: String| TpmError::BadState { path: files.public.display().to_string(), reason };
+        let bad = |reason: String| TpmError::BadState {
+            path: files.public.display().to_string(),
+            reason,
+        };
         let public = Public::unmarshall(&public_bytes).map_err(|e| bad(e.to_string()))?;
         let private = Private::try_from(private_bytes).map_err(|e| bad(e.to_string()))?;
         let handle = ak::load_ak(ctx, ek, None, private, public.clone())
@@ -96,9 +124,25 @@ pub(crate) fn load_or_create_ak(ctx: &mut Context, ek: KeyHandle, state_dir: &Pa
         KeyAlgorithm::Ecc => (HashingAlgorithm::Sha256, SignatureSchemeAlgorithm::EcDsa),
     };
     let created = ak::create_ak(ctx, ek, hash, scheme, None, None).map_err(cmd("Create(AK)"))?;
-    std::fs::create_dir_all(state_dir).map_err(|source| TpmError::State { path: state_dir.display().to_string(), source })?;
+    std::fs::create_dir_all(state_dir).map_err(|source| TpmError::State {
+        path: state_dir.display().to_string(),
+        source,
+    })?;
     write_atomic(&files.private, created.out_private.value())?;
-    write_atomic(&files.public, &created.out_public.marshall().map_err(cmd("marshal AK public"))?)?;
-    let handle = ak::load_ak(ctx, ek, None, created.out_private, created.out_public.clone()).map_err(cmd("Load(AK)"))?;
+    write_atomic(
+        &files.public,
+        &created
+            .out_public
+            .marshall()
+            .map_err(cmd("marshal AK public"))?,
+    )?;
+    let handle = ak::load_ak(
+        ctx,
+        ek,
+        None,
+        created.out_private,
+        created.out_public.clone(),
+    )
+    .map_err(cmd("Load(AK)"))?;
     Ok((handle, created.out_public))
 }

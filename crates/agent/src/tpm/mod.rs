@@ -7,6 +7,7 @@ mod device;
 mod error;
 mod keys;
 
+pub(crate) use convert::{active_banks, read_pcrs};
 pub use device::{Identity, QuoteOutput, TpmSettings};
 pub use error::TpmError;
 
@@ -19,9 +20,19 @@ use device::Device;
 const QUEUE_DEPTH: usize = 64;
 
 enum Request {
-    Quote { nonce: Nonce, selection: PcrSelection, reply: oneshot::Sender<Result<QuoteOutput, TpmError>> },
-    Activate { id_object: Vec<u8>, encrypted_secret: Vec<u8>, reply: oneshot::Sender<Result<Vec<u8>, TpmError>> },
-    TransientObjects { reply: oneshot::Sender<Result<usize, TpmError>> },
+    Quote {
+        nonce: Nonce,
+        selection: PcrSelection,
+        reply: oneshot::Sender<Result<QuoteOutput, TpmError>>,
+    },
+    Activate {
+        id_object: Vec<u8>,
+        encrypted_secret: Vec<u8>,
+        reply: oneshot::Sender<Result<Vec<u8>, TpmError>>,
+    },
+    TransientObjects {
+        reply: oneshot::Sender<Result<usize, TpmError>>,
+    },
 }
 
 /// The TPM thread. [`TpmTask::join`] waits for it after every [`Tpm`] handle is dropped,
@@ -80,10 +91,18 @@ impl Tpm {
                 };
                 while let Some(request) = rx.blocking_recv() {
                     match request {
-                        Request::Quote { nonce, selection, reply } => {
+                        Request::Quote {
+                            nonce,
+                            selection,
+                            reply,
+                        } => {
                             let _ = reply.send(device.quote(&nonce, &selection));
                         }
-                        Request::Activate { id_object, encrypted_secret, reply } => {
+                        Request::Activate {
+                            id_object,
+                            encrypted_secret,
+                            reply,
+                        } => {
                             let _ = reply.send(device.activate(&id_object, &encrypted_secret));
                         }
                         Request::TransientObjects { reply } => {
@@ -94,7 +113,13 @@ impl Tpm {
             })
             .map_err(|e| TpmError::Unexpected(format!("cannot start the TPM thread: {e}")))?;
         let identity = ready_rx.recv().map_err(|_| TpmError::Stopped)??;
-        Ok((Self { tx, identity: std::sync::Arc::new(identity) }, TpmTask { join }))
+        Ok((
+            Self {
+                tx,
+                identity: std::sync::Arc::new(identity),
+            },
+            TpmTask { join },
+        ))
     }
 
     /// The TPM's identity and keys.
@@ -103,10 +128,15 @@ impl Tpm {
         &self.identity
     }
 
-    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T, TpmError>>) -> Request) -> Result<T, TpmError> {
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, TpmError>>) -> Request,
+    ) -> Result<T, TpmError> {
         let (reply, rx) = oneshot::channel();
         self.tx.try_send(make(reply)).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => TpmError::BadRequest("the TPM is busy; retry later".to_owned()),
+            mpsc::error::TrySendError::Full(_) => {
+                TpmError::BadRequest("the TPM is busy; retry later".to_owned())
+            }
             mpsc::error::TrySendError::Closed(_) => TpmError::Stopped,
         })?;
         rx.await.map_err(|_| TpmError::Stopped)?
@@ -116,16 +146,34 @@ impl Tpm {
     ///
     /// # Errors
     /// A `TpmError`.
-    pub async fn quote(&self, nonce: Nonce, selection: PcrSelection) -> Result<QuoteOutput, TpmError> {
-        self.call(|reply| Request::Quote { nonce, selection, reply }).await
+    pub async fn quote(
+        &self,
+        nonce: Nonce,
+        selection: PcrSelection,
+    ) -> Result<QuoteOutput, TpmError> {
+        self.call(|reply| Request::Quote {
+            nonce,
+            selection,
+            reply,
+        })
+        .await
     }
 
     /// Activates a credential made for this TPM's EK and AK.
     ///
     /// # Errors
     /// A `TpmError` (the TPM refuses credentials made for another key).
-    pub async fn activate(&self, id_object: Vec<u8>, encrypted_secret: Vec<u8>) -> Result<Vec<u8>, TpmError> {
-        self.call(|reply| Request::Activate { id_object, encrypted_secret, reply }).await
+    pub async fn activate(
+        &self,
+        id_object: Vec<u8>,
+        encrypted_secret: Vec<u8>,
+    ) -> Result<Vec<u8>, TpmError> {
+        self.call(|reply| Request::Activate {
+            id_object,
+            encrypted_secret,
+            reply,
+        })
+        .await
     }
 
     /// How many transient objects the TPM holds (for leak checks).

@@ -205,3 +205,16 @@ fn fuzz_public_rsa_modulus_leading_zero() {
     );
     assert!(Public::parse(&bytes).is_err() && Public::parse_tpm2b(&bytes).is_err());
 }
+
+#[test]
+fn written_pcr_files_are_what_tpm2_tools_writes() {
+    for name in QUOTES {
+        let f = QuoteFixture::load(name);
+        let written =
+            trustpool_evidence::tpm2_tools::write_pcr_file(&f.selection, &f.pcrs).unwrap();
+        assert_eq!(
+            written, f.pcr_file,
+            "{name}: byte-identical to tpm2_quote -o"
+        );
+    }
+}
