@@ -12,6 +12,8 @@
 #[cfg(feature = "swtpm")]
 mod harness;
 #[cfg(feature = "swtpm")]
+mod register;
+#[cfg(feature = "swtpm")]
 mod swtpm;
 
 mod config_checks;
