@@ -20,7 +20,14 @@ fn summary(label: &str, mut samples: Vec<Duration>) {
     samples.sort();
     let pct = |p: usize| samples[(samples.len() * p / 100).min(samples.len() - 1)];
     let mean = samples.iter().sum::<Duration>() / u32::try_from(samples.len()).unwrap();
-    println!("{label:<32} n={:<4} mean={:>7.2?} p50={:>7.2?} p99={:>7.2?} max={:>7.2?}", samples.len(), mean, pct(50), pct(99), samples[samples.len() - 1]);
+    println!(
+        "{label:<32} n={:<4} mean={:>7.2?} p50={:>7.2?} p99={:>7.2?} max={:>7.2?}",
+        samples.len(),
+        mean,
+        pct(50),
+        pct(99),
+        samples[samples.len() - 1]
+    );
 }
 
 #[tokio::main]
@@ -31,7 +38,8 @@ async fn main() {
     let pki = TestPki::new(&dir.join("pki"), "latency CA");
     let _ = pki.issue("agent", &["127.0.0.1"]);
     let server = pki.issue("server", &["attestation.test"]);
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/boot/known-good.toml");
+    let manifest =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/boot/known-good.toml");
     let text = format!(
         "host_name = \"bench\"\nstate_dir = \"{}\"\n[tpm]\ntcti = \"{}\"\nboot_manifest = \"{}\"\n[listen]\naddress = \"127.0.0.1:0\"\nurl = \"https://127.0.0.1:1\"\ncert = \"{p}/agent.crt\"\nkey = \"{p}/agent.key\"\nclient_ca = \"{p}/ca.crt\"\n",
         dir.join("state").display(),
@@ -42,11 +50,20 @@ async fn main() {
     let config = trustpool_agent::config::Config::parse(&text, Path::new("bench.toml")).unwrap();
     for (label, alg) in [("rsa", "rsa"), ("ecc", "ecc")] {
         let mut config = config.clone();
-        config.ak_algorithm = if alg == "rsa" { trustpool_agent::config::KeyAlgorithm::Rsa } else { trustpool_agent::config::KeyAlgorithm::Ecc };
+        config.ak_algorithm = if alg == "rsa" {
+            trustpool_agent::config::KeyAlgorithm::Rsa
+        } else {
+            trustpool_agent::config::KeyAlgorithm::Ecc
+        };
         let started = Instant::now();
         let agent = trustpool_agent::start(config).await.unwrap();
-        println!("{label}: agent start (emulated boot + EK + AK load/create) {:.2?}", started.elapsed());
-        let selection: PcrSelection = serde_json::from_str(r#"[{"bank":"sha256","pcrs":[0,1,2,3,4,5,6,7,17,18,19]}]"#).unwrap();
+        println!(
+            "{label}: agent start (emulated boot + EK + AK load/create) {:.2?}",
+            started.elapsed()
+        );
+        let selection: PcrSelection =
+            serde_json::from_str(r#"[{"bank":"sha256","pcrs":[0,1,2,3,4,5,6,7,17,18,19]}]"#)
+                .unwrap();
         let mut direct = Vec::with_capacity(n);
         for i in 0..n {
             let nonce = Nonce::new(u32::try_from(i).unwrap().to_be_bytes().repeat(8)).unwrap();
@@ -55,13 +72,31 @@ async fn main() {
             direct.push(t.elapsed());
         }
         summary(&format!("{label}: TPM task quote + PCR read"), direct);
-        let tls = TlsOptions { ca_pem: Some(pki.ca_pem()), identity: Some(Identity { cert_chain_pem: server.cert_pem(), key_pem: server.key_pem() }) };
-        let client = AgentClient::new(&format!("https://127.0.0.1:{}", agent.address.port()), &tls, Duration::from_secs(30)).unwrap();
+        let tls = TlsOptions {
+            ca_pem: Some(pki.ca_pem()),
+            identity: Some(Identity {
+                cert_chain_pem: server.cert_pem(),
+                key_pem: server.key_pem(),
+            }),
+        };
+        let client = AgentClient::new(
+            &format!("https://127.0.0.1:{}", agent.address.port()),
+            &tls,
+            Duration::from_secs(30),
+        )
+        .unwrap();
         let mut https = Vec::with_capacity(n);
         for i in 0..n {
             let nonce = Nonce::new(u32::try_from(i).unwrap().to_be_bytes().repeat(8)).unwrap();
             let t = Instant::now();
-            client.quote(&QuoteRequest { nonce, selection: selection.clone(), include_event_log: true }).await.unwrap();
+            client
+                .quote(&QuoteRequest {
+                    nonce,
+                    selection: selection.clone(),
+                    include_event_log: true,
+                })
+                .await
+                .unwrap();
             https.push(t.elapsed());
         }
         summary(&format!("{label}: HTTPS /v1/quote + event log"), https);

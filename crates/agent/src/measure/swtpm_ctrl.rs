@@ -161,7 +161,7 @@ impl SwtpmAddress {
     }
 
     /// `_TPM_Hash_Start`, `_TPM_Hash_Data(data)`, `_TPM_Hash_End`: what the CPU does in
-    /// GETSEC[SENTER] with the SINIT ACM (`swtpm_ioctl -h`).
+    /// `GETSEC[SENTER]` with the SINIT ACM (`swtpm_ioctl -h`).
     ///
     /// # Errors
     /// An `SwtpmError`.

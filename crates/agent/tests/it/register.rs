@@ -12,7 +12,10 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use trustpool_api::Base64Bytes;
-use trustpool_api::enrollment::{ActivationProof, CredentialChallenge, EnrollmentState, EnrollmentStatus, RegisterRequest, RegisterResponse};
+use trustpool_api::enrollment::{
+    ActivationProof, CredentialChallenge, EnrollmentState, EnrollmentStatus, RegisterRequest,
+    RegisterResponse,
+};
 use trustpool_evidence::{AttestationKey, Public, VerifyOptions, make_credential};
 
 use crate::harness::Harness;
@@ -26,39 +29,70 @@ struct Registry {
 
 type Shared = Arc<Mutex<Registry>>;
 
-async fn register(State(reg): State<Shared>, Json(req): Json<RegisterRequest>) -> Result<Json<RegisterResponse>, StatusCode> {
-    let ek = Public::parse_tpm2b(req.ek_public.as_slice()).map_err(|_| StatusCode::UNPROCESSABLE_ENTITY)?;
-    let ak = Public::parse_tpm2b(req.ak_public.as_slice()).map_err(|_| StatusCode::UNPROCESSABLE_ENTITY)?;
+async fn register(
+    State(reg): State<Shared>,
+    Json(req): Json<RegisterRequest>,
+) -> Result<Json<RegisterResponse>, StatusCode> {
+    let ek = Public::parse_tpm2b(req.ek_public.as_slice())
+        .map_err(|_| StatusCode::UNPROCESSABLE_ENTITY)?;
+    let ak = Public::parse_tpm2b(req.ak_public.as_slice())
+        .map_err(|_| StatusCode::UNPROCESSABLE_ENTITY)?;
     let name = ak.name();
-    AttestationKey::new(ak, VerifyOptions::default()).map_err(|_| StatusCode::UNPROCESSABLE_ENTITY)?;
-    assert!(req.ek_certificate.is_some(), "swtpm's EK certificate is sent");
+    AttestationKey::new(ak, VerifyOptions::default())
+        .map_err(|_| StatusCode::UNPROCESSABLE_ENTITY)?;
+    assert!(
+        req.ek_certificate.is_some(),
+        "swtpm's EK certificate is sent"
+    );
     assert!(req.agent_certificate.contains("BEGIN CERTIFICATE"));
-    let secret: Vec<u8> = (0..32u8).map(|i| i.wrapping_mul(37).wrapping_add(name[5])).collect();
-    let credential = make_credential(&ek, &name, &secret).map_err(|_| StatusCode::UNPROCESSABLE_ENTITY)?;
+    let secret: Vec<u8> = (0..32u8)
+        .map(|i| i.wrapping_mul(37).wrapping_add(name[5]))
+        .collect();
+    let credential =
+        make_credential(&ek, &name, &secret).map_err(|_| StatusCode::UNPROCESSABLE_ENTITY)?;
     let agent_id: String = name.iter().map(|b| format!("{b:02x}")).collect();
     let mut r = reg.lock().unwrap();
     r.attempts += 1;
     r.pending.insert(agent_id.clone(), secret);
     Ok(Json(RegisterResponse {
         agent_id: agent_id.clone(),
-        challenge: CredentialChallenge { challenge_id: format!("c-{agent_id}"), id_object: Base64Bytes(credential.id_object), encrypted_secret: Base64Bytes(credential.encrypted_secret) },
+        challenge: CredentialChallenge {
+            challenge_id: format!("c-{agent_id}"),
+            id_object: Base64Bytes(credential.id_object),
+            encrypted_secret: Base64Bytes(credential.encrypted_secret),
+        },
     }))
 }
 
-async fn activation(State(reg): State<Shared>, Path(id): Path<String>, Json(proof): Json<ActivationProof>) -> Result<Json<EnrollmentStatus>, StatusCode> {
+async fn activation(
+    State(reg): State<Shared>,
+    Path(id): Path<String>,
+    Json(proof): Json<ActivationProof>,
+) -> Result<Json<EnrollmentStatus>, StatusCode> {
     let mut r = reg.lock().unwrap();
     let secret = r.pending.remove(&id).ok_or(StatusCode::NOT_FOUND)?;
     if secret != proof.secret.as_slice() || proof.challenge_id != format!("c-{id}") {
         return Err(StatusCode::FORBIDDEN);
     }
     r.enrolled.push(id.clone());
-    Ok(Json(EnrollmentStatus { agent_id: id, state: EnrollmentState::Enrolled }))
+    Ok(Json(EnrollmentStatus {
+        agent_id: id,
+        state: EnrollmentState::Enrolled,
+    }))
 }
 
 async fn serve(h: &Harness, addr: SocketAddr, reg: Shared) -> axum_server::Handle<SocketAddr> {
     let pki = h.dir.join("pki");
-    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(pki.join("server.crt"), pki.join("server.key")).await.unwrap();
-    let app = Router::new().route("/v1/agents/register", post(register)).route("/v1/agents/{id}/activation", post(activation)).with_state(reg);
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(
+        pki.join("server.crt"),
+        pki.join("server.key"),
+    )
+    .await
+    .unwrap();
+    let app = Router::new()
+        .route("/v1/agents/register", post(register))
+        .route("/v1/agents/{id}/activation", post(activation))
+        .with_state(reg);
     let handle = axum_server::Handle::new();
     let server = axum_server::bind_rustls(addr, tls).handle(handle.clone());
     tokio::spawn(server.serve(app.into_make_service()));
@@ -69,25 +103,47 @@ async fn serve(h: &Harness, addr: SocketAddr, reg: Shared) -> axum_server::Handl
 #[tokio::test(flavor = "multi_thread")]
 async fn the_agent_registers_and_proves_its_ak_after_the_server_comes_up() {
     let h = Harness::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let extra = format!("[server]\nurl = \"https://127.0.0.1:{port}\"\nca = \"{}\"\nretry_max_secs = 1\n", h.pki.ca_cert().display());
-    let agent = trustpool_agent::start(h.config(None, &extra)).await.unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let extra = format!(
+        "[server]\nurl = \"https://127.0.0.1:{port}\"\nca = \"{}\"\nretry_max_secs = 1\n",
+        h.pki.ca_cert().display()
+    );
+    let agent = trustpool_agent::start(h.config(None, &extra))
+        .await
+        .unwrap();
     // The server is away for a while: the agent keeps retrying.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let registry: Shared = Arc::default();
-    let server = serve(&h, SocketAddr::from(([127, 0, 0, 1], port)), registry.clone()).await;
+    let server = serve(
+        &h,
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        registry.clone(),
+    )
+    .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         if !registry.lock().unwrap().enrolled.is_empty() {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the agent did not enroll");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the agent did not enroll"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let r = registry.lock().unwrap();
-    assert_eq!(r.enrolled.len(), 1);
-    assert_eq!(r.attempts, 1, "one successful registration once the server was up");
-    drop(r);
+    let (enrolled, attempts) = {
+        let r = registry.lock().unwrap();
+        (r.enrolled.len(), r.attempts)
+    };
+    assert_eq!(enrolled, 1);
+    assert_eq!(
+        attempts, 1,
+        "one successful registration once the server was up"
+    );
     server.shutdown();
     agent.stop().await;
 }
@@ -98,25 +154,40 @@ async fn the_agent_reports_its_resources_to_the_scheduler() {
     let h = Harness::new();
     let reports: Arc<Mutex<Vec<HostReport>>> = Arc::default();
     let pki = h.dir.join("pki");
-    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(pki.join("server.crt"), pki.join("server.key")).await.unwrap();
-    let app = Router::new()
-        .route(
-            trustpool_api::compute::HOST_REPORT_PATH,
-            post(|State(r): State<Arc<Mutex<Vec<HostReport>>>>, Json(report): Json<HostReport>| async move {
-                r.lock().unwrap().push(report);
-                Json(serde_json::json!({}))
-            }),
-        )
-        .with_state(reports.clone());
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(
+        pki.join("server.crt"),
+        pki.join("server.key"),
+    )
+    .await
+    .unwrap();
+    let app =
+        Router::new()
+            .route(
+                trustpool_api::compute::HOST_REPORT_PATH,
+                post(
+                    |State(r): State<Arc<Mutex<Vec<HostReport>>>>,
+                     Json(report): Json<HostReport>| async move {
+                        r.lock().unwrap().push(report);
+                        Json(serde_json::json!({}))
+                    },
+                ),
+            )
+            .with_state(reports.clone());
     let handle = axum_server::Handle::new();
-    tokio::spawn(axum_server::bind_rustls(SocketAddr::from(([127, 0, 0, 1], 0)), tls).handle(handle.clone()).serve(app.into_make_service()));
+    tokio::spawn(
+        axum_server::bind_rustls(SocketAddr::from(([127, 0, 0, 1], 0)), tls)
+            .handle(handle.clone())
+            .serve(app.into_make_service()),
+    );
     let addr = handle.listening().await.unwrap();
     let extra = format!(
         "[scheduler]\nurl = \"https://127.0.0.1:{}\"\nca = \"{}\"\nheartbeat_secs = 1\n[resources]\navailability_zone = \"az-trusted\"\nvcpus = 48\n",
         addr.port(),
         h.pki.ca_cert().display()
     );
-    let agent = trustpool_agent::start(h.config(None, &extra)).await.unwrap();
+    let agent = trustpool_agent::start(h.config(None, &extra))
+        .await
+        .unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while reports.lock().unwrap().len() < 2 {
         assert!(tokio::time::Instant::now() < deadline, "no heartbeats");
