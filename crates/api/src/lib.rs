@@ -15,6 +15,7 @@ pub mod compute;
 pub mod enrollment;
 pub mod error;
 pub mod nonce;
+pub mod oat;
 pub mod pcr;
 
 pub use bytes::{Base64Bytes, HexBytes};
