@@ -25,9 +25,10 @@ impl<'a> VerifiedLog<'a> {
         Self { log, _proof: proof }
     }
 
-    /// The events.
-    pub fn events(&self) -> impl Iterator<Item = &'a trustpool_evidence::Event<'a>> {
-        self.log.events.iter()
+    /// The log.
+    #[must_use]
+    pub fn log(&self) -> &'a EventLog<'a> {
+        self.log
     }
 }
 

@@ -26,5 +26,5 @@ mod model;
 
 pub use appraise::{Evidence, Reason, Verdict, VerifiedLog, appraise, appraise_one};
 pub use document::{EventDocument, PartDocument, PcrDocument, PolicyDocument};
-pub use import::{ImportOptions, from_evidence};
+pub use import::{ImportOptions, from_evidence, from_values};
 pub use model::{EventRule, Part, PartPolicy, PcrRule, Policy, PolicyError};

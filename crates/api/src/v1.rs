@@ -1,0 +1,56 @@
+//! The attestation server's native v1 API (JSON; admin bearer tokens for writes, read
+//! tokens for reads).
+
+use serde::{Deserialize, Serialize};
+
+use crate::oat::TrustLevel;
+
+/// A host as `GET /v1/hosts` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostView {
+    /// Name as Nova knows it.
+    pub host_name: String,
+    /// Hex of the AK Name.
+    pub agent_id: String,
+    /// Other names.
+    pub aliases: Vec<String>,
+    /// `enrolled`, `pending_approval`.
+    pub state: String,
+    /// Current trust level (unknown when the verdict is older than the TTL).
+    pub trust_lvl: TrustLevel,
+    /// When the latest verdict was made (RFC 3339), if any.
+    pub vtime: Option<String>,
+    /// The policy that matched (`name@version`) when trusted.
+    pub policy: Option<String>,
+    /// Why not trusted.
+    pub reasons: Vec<String>,
+    /// Accepted policies.
+    pub policies: Vec<String>,
+    /// Software TPM (development).
+    pub software_tpm: bool,
+    /// Agent URL.
+    pub agent_url: String,
+}
+
+/// One verdict in a host's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerdictView {
+    /// RFC 3339.
+    pub at: String,
+    /// Level.
+    pub trust_lvl: TrustLevel,
+    /// Matching policy.
+    pub policy: Option<String>,
+    /// Reasons.
+    pub reasons: Vec<String>,
+    /// TPM resetCount.
+    pub reset_count: Option<i64>,
+}
+
+/// `PUT /v1/hosts/{name}/policies`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignPolicies {
+    /// Accepted policy names (any-of).
+    pub policies: Vec<String>,
+}

@@ -1,0 +1,203 @@
+//! The server's configuration (TOML), validated once at start; errors name the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: SocketAddr,
+    database_url: String,
+    server_id: Option<String>,
+    tls: RawTls,
+    agents: RawAgents,
+    enrollment: RawEnrollment,
+    #[serde(default)]
+    attestation: RawAttestation,
+    #[serde(default)]
+    auth: RawAuth,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgents {
+    ca: PathBuf,
+    client_cert: PathBuf,
+    client_key: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnrollment {
+    #[serde(default)]
+    ek_ca: Vec<PathBuf>,
+    #[serde(default)]
+    dev_ek_ca: Vec<PathBuf>,
+    #[serde(default)]
+    allow_software_tpm: bool,
+    #[serde(default)]
+    require_approval: bool,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAttestation {
+    interval_secs: Option<u64>,
+    verdict_ttl_secs: Option<u64>,
+    agent_timeout_secs: Option<u64>,
+    max_concurrency: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawAuth {
+    #[serde(default)]
+    admin_token_sha256: Vec<String>,
+    #[serde(default)]
+    read_token_sha256: Vec<String>,
+    poll_hosts_auth_blob: Option<String>,
+}
+
+/// A string that never reaches a log line.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// HTTPS listener.
+    pub listen: SocketAddr,
+    /// `sqlite:///path` (default) or `postgres://…`.
+    pub database_url: Secret,
+    /// This server's name in leases (several servers may share a database).
+    pub server_id: String,
+    /// Server certificate chain (PEM); its SAN lists what operators write in
+    /// `[trusted_computing] server`. Served also to clients that send no SNI.
+    pub tls_cert: PathBuf,
+    /// Its key.
+    pub tls_key: PathBuf,
+    /// CA of the agents' TLS certificates.
+    pub agents_ca: PathBuf,
+    /// Client certificate presented to agents.
+    pub agents_client_cert: PathBuf,
+    /// Its key.
+    pub agents_client_key: PathBuf,
+    /// Manufacturer EK CA certificates (roots and intermediates).
+    pub ek_ca: Vec<PathBuf>,
+    /// Software-TPM EK CAs (swtpm-localca): accepted only with `allow_software_tpm`.
+    pub dev_ek_ca: Vec<PathBuf>,
+    /// Accept software TPMs (development pools only).
+    pub allow_software_tpm: bool,
+    /// New hosts wait for an administrator's approval.
+    pub require_approval: bool,
+    /// Challenge interval per host.
+    pub interval: Duration,
+    /// Verdicts older than this are `unknown`.
+    pub verdict_ttl: Duration,
+    /// Per-agent timeout.
+    pub agent_timeout: Duration,
+    /// Concurrent challenges.
+    pub max_concurrency: usize,
+    /// SHA-256 (hex) of admin bearer tokens.
+    pub admin_tokens: Vec<Vec<u8>>,
+    /// SHA-256 (hex) of read-only bearer tokens.
+    pub read_tokens: Vec<Vec<u8>>,
+    /// The `x-auth-blob` PollHosts requires, when set.
+    pub poll_hosts_auth_blob: Option<Secret>,
+}
+
+/// A configuration problem.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct ConfigError {
+    path: String,
+    message: String,
+}
+
+fn hashes(list: &[String], key: &str, path: &str) -> Result<Vec<Vec<u8>>, ConfigError> {
+    list.iter()
+        .map(|h| {
+            trustpool_api::bytes::from_hex(h.trim_start_matches("sha256:"))
+                .filter(|b| b.len() == 32)
+                .ok_or_else(|| ConfigError { path: path.to_owned(), message: format!("{key}: not a hex SHA-256") })
+        })
+        .collect()
+}
+
+impl Config {
+    /// Reads and validates a file.
+    ///
+    /// # Errors
+    /// A `ConfigError` naming the key.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError { path: p.clone(), message: e.to_string() })?;
+        Self::parse(&text, &p)
+    }
+
+    /// Parses and validates TOML text.
+    ///
+    /// # Errors
+    /// A `ConfigError` naming the key.
+    pub fn parse(text: &str, path: &str) -> Result<Self, ConfigError> {
+        let err = |message: String| ConfigError { path: path.to_owned(), message };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        if !(raw.database_url.starts_with("sqlite:") || raw.database_url.starts_with("postgres://") || raw.database_url.starts_with("postgresql://")) {
+            return Err(err("database_url: must be sqlite:… or postgres://…".to_owned()));
+        }
+        if raw.enrollment.ek_ca.is_empty() && raw.enrollment.dev_ek_ca.is_empty() {
+            return Err(err("enrollment.ek_ca: at least one EK CA certificate is needed (no host can enroll otherwise)".to_owned()));
+        }
+        let a = raw.attestation;
+        let interval = a.interval_secs.unwrap_or(30);
+        if !(1..=3600).contains(&interval) {
+            return Err(err("attestation.interval_secs: must be 1-3600".to_owned()));
+        }
+        let ttl = a.verdict_ttl_secs.unwrap_or(interval.saturating_mul(3));
+        if ttl < interval {
+            return Err(err("attestation.verdict_ttl_secs: must be at least interval_secs".to_owned()));
+        }
+        let timeout = a.agent_timeout_secs.unwrap_or(20);
+        if timeout == 0 || timeout > 300 {
+            return Err(err("attestation.agent_timeout_secs: must be 1-300".to_owned()));
+        }
+        let server_id = raw.server_id.unwrap_or_else(|| format!("attestation-{}", std::process::id()));
+        Ok(Self {
+            listen: raw.listen,
+            database_url: Secret(raw.database_url),
+            server_id,
+            tls_cert: raw.tls.cert,
+            tls_key: raw.tls.key,
+            agents_ca: raw.agents.ca,
+            agents_client_cert: raw.agents.client_cert,
+            agents_client_key: raw.agents.client_key,
+            ek_ca: raw.enrollment.ek_ca,
+            dev_ek_ca: raw.enrollment.dev_ek_ca,
+            allow_software_tpm: raw.enrollment.allow_software_tpm,
+            require_approval: raw.enrollment.require_approval,
+            interval: Duration::from_secs(interval),
+            verdict_ttl: Duration::from_secs(ttl),
+            agent_timeout: Duration::from_secs(timeout),
+            max_concurrency: a.max_concurrency.unwrap_or(64).clamp(1, 4096),
+            admin_tokens: hashes(&raw.auth.admin_token_sha256, "auth.admin_token_sha256", path)?,
+            read_tokens: hashes(&raw.auth.read_token_sha256, "auth.read_token_sha256", path)?,
+            poll_hosts_auth_blob: raw.auth.poll_hosts_auth_blob.map(Secret),
+        })
+    }
+}

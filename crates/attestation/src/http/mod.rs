@@ -1,0 +1,155 @@
+//! The HTTPS API: agent enrollment, OAT `PollHosts` (at the three prefixes Nova deployments
+//! use), and the v1 API. Handlers are thin: extractors in, one service call, `ApiError` out.
+
+mod auth;
+mod error;
+
+pub use error::ApiError;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use tower_http::timeout::TimeoutLayer;
+use trustpool_api::enrollment::{ActivationProof, EnrollmentStatus, REGISTER_PATH, RegisterRequest, RegisterResponse};
+use trustpool_api::oat::{HostTrust, POLL_HOSTS_PREFIXES, PollHostsRequest, PollHostsResponse};
+use trustpool_api::v1::{AssignPolicies, HostView, VerdictView};
+use trustpool_policy::PolicyDocument;
+
+use auth::{Admin, Reader};
+use crate::service::cache::rfc3339;
+use crate::service::policies::ImportRequest;
+use crate::service::{Service, ServiceError};
+use crate::store::{HostRecord, VerdictRecord, now_ms};
+
+/// Largest body: a registration with an EK certificate, or a policy document.
+const MAX_BODY: usize = 1 << 20;
+
+/// JSON extractor whose rejections become [`ApiError`].
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// The router (tests call this).
+pub fn router(service: Arc<Service>) -> Router {
+    let mut router = Router::new()
+        .route(REGISTER_PATH, post(register))
+        .route("/v1/agents/{agent_id}/activation", post(activation))
+        .route("/v1/hosts", get(list_hosts))
+        .route("/v1/hosts/{name}", get(show_host).delete(delete_host))
+        .route("/v1/hosts/{name}/verdicts", get(host_verdicts))
+        .route("/v1/hosts/{name}/policies", put(assign_policies))
+        .route("/v1/hosts/{name}/approve", post(approve))
+        .route("/v1/hosts/{name}/attest", post(attest_now))
+        .route("/v1/policies", get(list_policies).post(create_policy))
+        .route("/v1/policies/import", post(import_policy));
+    for prefix in POLL_HOSTS_PREFIXES {
+        router = router.route(&format!("{prefix}/PollHosts"), post(poll_hosts));
+    }
+    router.layer(DefaultBodyLimit::max(MAX_BODY)).layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, Duration::from_secs(60))).with_state(service)
+}
+
+async fn register(State(s): State<Arc<Service>>, ApiJson(req): ApiJson<RegisterRequest>) -> Result<(StatusCode, Json<RegisterResponse>), ApiError> {
+    Ok((StatusCode::CREATED, Json(s.register(&req).await?)))
+}
+
+async fn activation(State(s): State<Arc<Service>>, Path(agent_id): Path<String>, ApiJson(proof): ApiJson<ActivationProof>) -> Result<Json<EnrollmentStatus>, ApiError> {
+    Ok(Json(s.prove(&agent_id, &proof).await?))
+}
+
+/// OAT `PollHosts`: answered from the trust cache, never by attesting inline (Nova's client
+/// has no timeout). One entry per requested name, echoed unchanged; `vtime` = now.
+async fn poll_hosts(State(s): State<Arc<Service>>, headers: HeaderMap, body: Bytes) -> Result<Json<PollHostsResponse>, ApiError> {
+    if let Some(blob) = &s.config.poll_hosts_auth_blob {
+        let sent = headers.get("x-auth-blob").or_else(|| headers.get("auth_blob")).map(|v| v.as_bytes()).unwrap_or_default();
+        if verify_slices_are_equal(sent, blob.0.as_bytes()).is_err() {
+            return Err(ApiError::Unauthorized("x-auth-blob does not match"));
+        }
+    }
+    let request: PollHostsRequest = serde_json::from_slice(&body).map_err(|e| ApiError::Service(ServiceError::Rejected(format!("PollHosts body: {e}"))))?;
+    let vtime = rfc3339(now_ms());
+    let hosts = request.hosts.into_iter().map(|name| HostTrust { trust_lvl: s.cache.level(&name, s.config.verdict_ttl), host_name: name, vtime: vtime.clone() }).collect();
+    Ok(Json(PollHostsResponse { hosts }))
+}
+
+async fn host_view(s: &Service, host: HostRecord) -> Result<HostView, ApiError> {
+    let latest = s.store.verdict_history(&host.agent_id, 1).await.map_err(ServiceError::from)?;
+    let latest = latest.first();
+    Ok(HostView {
+        trust_lvl: s.cache.level(&host.host_name, s.config.verdict_ttl),
+        vtime: latest.map(|v| rfc3339(v.at)),
+        policy: latest.and_then(|v| v.policy.clone()),
+        reasons: latest.map(|v| v.reasons.clone()).unwrap_or_default(),
+        host_name: host.host_name,
+        agent_id: host.agent_id,
+        aliases: host.aliases,
+        state: host.state.as_str().to_owned(),
+        policies: host.policies,
+        software_tpm: host.software_tpm,
+        agent_url: host.agent_url,
+    })
+}
+
+async fn list_hosts(State(s): State<Arc<Service>>, _: Reader) -> Result<Json<Vec<HostView>>, ApiError> {
+    let mut views = Vec::new();
+    for host in s.store.hosts().await.map_err(ServiceError::from)? {
+        views.push(host_view(&s, host).await?);
+    }
+    Ok(Json(views))
+}
+
+async fn show_host(State(s): State<Arc<Service>>, _: Reader, Path(name): Path<String>) -> Result<Json<HostView>, ApiError> {
+    let host = s.host_named(&name).await?;
+    Ok(Json(host_view(&s, host).await?))
+}
+
+fn verdict_view(v: VerdictRecord) -> VerdictView {
+    VerdictView { at: rfc3339(v.at), trust_lvl: v.level, policy: v.policy, reasons: v.reasons, reset_count: v.reset_count }
+}
+
+async fn host_verdicts(State(s): State<Arc<Service>>, _: Reader, Path(name): Path<String>) -> Result<Json<Vec<VerdictView>>, ApiError> {
+    let host = s.host_named(&name).await?;
+    Ok(Json(s.store.verdict_history(&host.agent_id, 100).await.map_err(ServiceError::from)?.into_iter().map(verdict_view).collect()))
+}
+
+async fn delete_host(State(s): State<Arc<Service>>, _: Admin, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+    s.delete_host("admin", &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn assign_policies(State(s): State<Arc<Service>>, _: Admin, Path(name): Path<String>, ApiJson(body): ApiJson<AssignPolicies>) -> Result<Json<HostView>, ApiError> {
+    let host = s.assign_policies("admin", &name, body.policies).await?;
+    Ok(Json(host_view(&s, host).await?))
+}
+
+async fn approve(State(s): State<Arc<Service>>, _: Admin, Path(name): Path<String>) -> Result<Json<HostView>, ApiError> {
+    let host = s.approve("admin", &name).await?;
+    Ok(Json(host_view(&s, host).await?))
+}
+
+async fn attest_now(State(s): State<Arc<Service>>, _: Admin, Path(name): Path<String>) -> Result<Json<VerdictView>, ApiError> {
+    Ok(Json(verdict_view(s.attest_now(&name).await?)))
+}
+
+async fn list_policies(State(s): State<Arc<Service>>, _: Reader) -> Result<Json<Vec<PolicyDocument>>, ApiError> {
+    Ok(Json(s.policies().await?.iter().map(PolicyDocument::from).collect()))
+}
+
+async fn create_policy(State(s): State<Arc<Service>>, _: Admin, ApiJson(doc): ApiJson<PolicyDocument>) -> Result<(StatusCode, Json<PolicyDocument>), ApiError> {
+    Ok((StatusCode::CREATED, Json(s.create_policy("admin", doc).await?)))
+}
+
+async fn import_policy(State(s): State<Arc<Service>>, _: Admin, ApiJson(req): ApiJson<ImportRequest>) -> Result<Json<PolicyDocument>, ApiError> {
+    Ok(Json(s.import_from_host(&req).await?))
+}

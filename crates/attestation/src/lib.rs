@@ -1,0 +1,110 @@
+//! `trustpool-attestation`: the remote attestation server of a trusted compute pool.
+//!
+//! It enrolls hosts (EK certificate chain + AK credential activation), challenges every
+//! enrolled agent each interval with a fresh nonce, verifies quotes and event logs with
+//! `trustpool-evidence`, appraises them against the known-good database with
+//! `trustpool-policy`, keeps verdicts with reasons and history in SQLite or PostgreSQL, and
+//! answers the scheduler: OAT `PollHosts` (what Nova's `TrustedFilter` sends) and its v1 API.
+//!
+//! - [`config`]: the TOML configuration;
+//! - [`store`]: the database (the only SQL);
+//! - [`service`]: use cases (enroll, attest, the challenge scheduler, policies, the trust
+//!   cache);
+//! - [`http`]: the HTTPS API;
+//! - [`ekcert`]: EK certificate validation.
+
+pub mod config;
+pub mod ekcert;
+pub mod http;
+pub mod service;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use trustpool_client::tls::{certificates, private_key};
+
+use crate::config::Config;
+use crate::service::Service;
+
+/// "outer: inner: innermost".
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+/// TLS 1.2 and 1.3 with one certificate, served whatever SNI the client sends (or none:
+/// old Nova clients send none). Client certificates are not requested: Nova cannot
+/// present one.
+fn tls_config(config: &Config) -> anyhow::Result<rustls::ServerConfig> {
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+    let chain = certificates(&read(&config.tls_cert)?, "tls.cert")?;
+    let key = private_key(&read(&config.tls_key)?, "tls.key")?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ServerConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?.with_no_client_auth().with_single_cert(chain, key)?)
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// Where it listens.
+    pub address: SocketAddr,
+    /// Its services (tests inspect the store).
+    pub service: Arc<Service>,
+    handle: axum_server::Handle<SocketAddr>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    challenger: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stops the challenger and the listener (in-flight requests get 10 s).
+    pub async fn stop(self) {
+        self.challenger.abort();
+        let _ = self.challenger.await;
+        self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
+        let _ = self.server.await;
+    }
+}
+
+/// Opens the database (running migrations), starts the HTTPS API and the challenger.
+///
+/// # Errors
+/// What prevented starting, with context.
+pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
+    let tls = tls_config(&config)?;
+    let listen = config.listen;
+    let service = Service::new(config).await?;
+    let handle = axum_server::Handle::new();
+    let app = http::router(service.clone());
+    let server = tokio::spawn(
+        axum_server::bind_rustls(listen, axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls))).handle(handle.clone()).serve(app.into_make_service()),
+    );
+    let address = handle.listening().await.context("the HTTPS listener did not start")?;
+    let challenger = tokio::spawn(service::challenger::run(service.clone()));
+    tracing::info!(%address, server_id = %service.config.server_id, "attestation server ready");
+    Ok(RunningServer { address, service, handle, server, challenger })
+}
+
+/// Runs until SIGINT/SIGTERM.
+///
+/// # Errors
+/// As [`start`].
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let server = start(config).await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("stopping");
+    server.stop().await;
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! `trustpool-attestation`. Exit codes: 0 success, 1 failure (reason on stderr), 2 usage.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use trustpool_attestation::config::Config;
+
+/// trustpool-attestation: the remote attestation server of a trusted compute pool.
+#[derive(Debug, Parser)]
+#[command(name = "trustpool-attestation", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server until SIGTERM or Ctrl-C.
+    Run {
+        /// Configuration file.
+        #[arg(long, short = 'c', default_value = "/etc/trustpool/attestation.toml")]
+        config: PathBuf,
+    },
+    /// Validate the configuration and exit.
+    CheckConfig {
+        /// Configuration file.
+        #[arg(long, short = 'c', default_value = "/etc/trustpool/attestation.toml")]
+        config: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let result = match cli.command {
+        Command::Run { config } => match Config::load(&config) {
+            Ok(c) => trustpool_attestation::run(c).await,
+            Err(e) => Err(e.into()),
+        },
+        Command::CheckConfig { config } => Config::load(&config).map(|c| tracing::info!(listen = %c.listen, "configuration is valid")).map_err(Into::into),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("trustpool-attestation: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

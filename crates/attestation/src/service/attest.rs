@@ -1,0 +1,233 @@
+//! Attesting one host: a fresh single-use nonce, the agent's quote, `trustpool-evidence`
+//! (signature under the enrolled AK, nonce, selection, PCR digest, event log replay, clock
+//! continuity) and `trustpool-policy` (both parts of an accepted policy). Every failure
+//! becomes a verdict: `unknown` when nothing current is known (agent unreachable),
+//! `untrusted` with the reason otherwise. Never a stale `trusted`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use trustpool_api::agent::{QuoteRequest, QuoteResponse};
+use trustpool_api::oat::TrustLevel;
+use trustpool_api::{HashAlgorithm, Nonce, PcrBankSelection, PcrSelection as ApiSelection};
+use trustpool_client::AgentClient;
+use trustpool_evidence::{
+    AttestationKey, Challenge, ClockInfo, Digest, EventLog, HashAlg, PcrIndex, PcrSelection, PcrSet, PcrValues, Public, QuoteEvidence,
+    VerifyOptions, replay_banks, verify_quote,
+};
+use trustpool_policy::{Evidence, Policy, Verdict, VerifiedLog, appraise};
+
+use super::Service;
+use crate::store::{HostRecord, VerdictRecord, new_id, now_ms};
+
+/// PCRs always quoted (so a golden host can be imported): SRTM 0–7, the UEFI OS loader
+/// 8–9, and the DRTM 17–19.
+const DEFAULT_PCRS: [u8; 13] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 18, 19];
+
+fn api_bank(alg: HashAlg) -> HashAlgorithm {
+    match alg {
+        HashAlg::Sha1 => HashAlgorithm::Sha1,
+        HashAlg::Sha384 => HashAlgorithm::Sha384,
+        HashAlg::Sha512 => HashAlgorithm::Sha512,
+        _ => HashAlgorithm::Sha256,
+    }
+}
+
+/// The selection to ask for: the default PCRs in SHA-256, plus every PCR the host's
+/// policies name (in their banks).
+#[must_use]
+pub fn selection_for(policies: &[Policy]) -> PcrSelection {
+    let mut banks: BTreeMap<HashAlg, PcrSet> = BTreeMap::new();
+    banks.insert(HashAlg::Sha256, PcrSet::from_indices(DEFAULT_PCRS.iter().filter_map(|i| PcrIndex::new(*i))));
+    for policy in policies {
+        for (bank, pcr) in policy.required_pcrs() {
+            let set = banks.entry(bank).or_default();
+            *set = set.with(pcr);
+        }
+    }
+    PcrSelection::new(banks.into_iter().collect()).unwrap_or_default()
+}
+
+fn api_selection(selection: &PcrSelection) -> Option<ApiSelection> {
+    ApiSelection::new(selection.banks().iter().map(|(alg, set)| PcrBankSelection { bank: api_bank(*alg), pcrs: set.iter().map(PcrIndex::get).collect() }).collect()).ok()
+}
+
+fn values(response: &QuoteResponse) -> Result<PcrValues, String> {
+    let mut values = PcrValues::new();
+    for bank in &response.pcrs {
+        let alg = HashAlg::from_name(bank.bank.name()).ok_or("unknown bank")?;
+        for (i, v) in &bank.values {
+            let index = PcrIndex::new(*i).ok_or_else(|| format!("PCR {i} does not exist"))?;
+            values.insert(index, Digest::new(alg, v.as_slice()).ok_or_else(|| format!("PCR {alg}:{i} has the wrong size"))?);
+        }
+    }
+    Ok(values)
+}
+
+fn pcrs_json(values: &PcrValues) -> String {
+    let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for alg in values.algs() {
+        out.insert(alg.name().to_owned(), values.bank(alg).map(|(i, d)| (i.to_string(), d.to_hex())).collect());
+    }
+    serde_json::to_string(&out).unwrap_or_default()
+}
+
+/// What one attestation concluded, before it is stored.
+struct Outcome {
+    level: TrustLevel,
+    policy: Option<String>,
+    reasons: Vec<String>,
+    clock: Option<ClockInfo>,
+    pcrs: Option<String>,
+}
+
+impl Outcome {
+    fn unknown(reason: String) -> Self {
+        Self { level: TrustLevel::Unknown, policy: None, reasons: vec![reason], clock: None, pcrs: None }
+    }
+    fn untrusted(reason: String) -> Self {
+        Self { level: TrustLevel::Untrusted, policy: None, reasons: vec![reason], clock: None, pcrs: None }
+    }
+}
+
+impl Service {
+    fn attestation_key(&self, host: &HostRecord) -> Result<Arc<AttestationKey>, String> {
+        if let Some(key) = self.keys.read().ok().and_then(|k| k.get(&host.agent_id).cloned()) {
+            return Ok(key);
+        }
+        let public = Public::parse_tpm2b(&host.ak_public).map_err(|e| format!("enrolled AK: {e}"))?;
+        let key = Arc::new(AttestationKey::new(public, VerifyOptions::default()).map_err(|e| format!("enrolled AK: {e}"))?);
+        if let Ok(mut keys) = self.keys.write() {
+            keys.insert(host.agent_id.clone(), key.clone());
+        }
+        Ok(key)
+    }
+
+    /// The accepted policies of a host (latest versions), parsed.
+    async fn host_policies(&self, host: &HostRecord) -> Result<Vec<Policy>, String> {
+        let all = self.policies().await.map_err(|e| format!("loading policies: {e}"))?;
+        Ok(all.into_iter().filter(|p| host.policies.contains(&p.name)).collect())
+    }
+
+    /// Challenges and appraises one host, stores and returns the verdict.
+    pub async fn attest(&self, host: &HostRecord) -> VerdictRecord {
+        let outcome = self.challenge(host).await;
+        let verdict = VerdictRecord {
+            id: new_id(),
+            agent_id: host.agent_id.clone(),
+            at: now_ms(),
+            level: outcome.level,
+            policy: outcome.policy,
+            reasons: outcome.reasons,
+            reset_count: outcome.clock.map(|c| i64::from(c.reset_count)),
+            restart_count: outcome.clock.map(|c| i64::from(c.restart_count)),
+            clock: outcome.clock.map(|c| i64::try_from(c.clock).unwrap_or(i64::MAX)),
+            pcrs: outcome.pcrs,
+        };
+        if let Err(e) = self.store.insert_verdict(&verdict).await {
+            tracing::error!(error = %crate::error_chain(&e), host = %host.host_name, "verdict not stored");
+        }
+        self.cache.record(&verdict);
+        tracing::info!(host = %host.host_name, level = verdict.level.as_str(), reasons = verdict.reasons.len(), "attestation decided");
+        verdict
+    }
+
+    async fn challenge(&self, host: &HostRecord) -> Outcome {
+        let key = match self.attestation_key(host) {
+            Ok(k) => k,
+            Err(e) => return Outcome::untrusted(e),
+        };
+        let policies = match self.host_policies(host).await {
+            Ok(p) => p,
+            Err(e) => return Outcome::unknown(e),
+        };
+        let selection = selection_for(&policies);
+        let Some(wire_selection) = api_selection(&selection) else {
+            return Outcome::unknown("no PCR selection".to_owned());
+        };
+        let mut nonce = [0u8; 32];
+        if aws_lc_rs::rand::fill(&mut nonce).is_err() {
+            return Outcome::unknown("no randomness".to_owned());
+        }
+        let Ok(wire_nonce) = Nonce::new(nonce.to_vec()) else {
+            return Outcome::unknown("nonce".to_owned());
+        };
+        let client = match AgentClient::new(&host.agent_url, &self.agent_tls, self.config.agent_timeout) {
+            Ok(c) => c,
+            Err(e) => return Outcome::unknown(format!("agent client: {e}")),
+        };
+        let request = QuoteRequest { nonce: wire_nonce, selection: wire_selection, include_event_log: true };
+        let response = match tokio::time::timeout(self.config.agent_timeout, client.quote(&request)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return Outcome::unknown(format!("agent did not answer the challenge: {}", crate::error_chain(&e))),
+            Err(_) => return Outcome::unknown("agent did not answer the challenge in time".to_owned()),
+        };
+        let pcrs = match values(&response) {
+            Ok(v) => v,
+            Err(e) => return Outcome::untrusted(format!("PCR values: {e}")),
+        };
+        // The nonce was used once, here, and is dropped with this function.
+        let quote = match verify_quote(&key, &Challenge { nonce: &nonce, selection: &selection }, &QuoteEvidence {
+            attest: response.attest.as_slice(),
+            signature: response.signature.as_slice(),
+            pcrs: &pcrs,
+        }) {
+            Ok(q) => q,
+            Err(e) => return Outcome::untrusted(format!("quote rejected: {}", crate::error_chain(&e))),
+        };
+        let mut outcome = Outcome { level: TrustLevel::Untrusted, policy: None, reasons: Vec::new(), clock: Some(quote.clock_info()), pcrs: Some(pcrs_json(quote.pcrs())) };
+        if let Some(previous) = self.last_clock(host).await
+            && let Err(e) = quote.clock_info().since(&previous)
+        {
+            outcome.reasons.push(format!("quote rejected: {e}"));
+            return outcome;
+        }
+        let log_bytes = response.event_log.as_ref().map(|l| l.0.clone());
+        let log = match &log_bytes {
+            Some(bytes) => match EventLog::parse(bytes) {
+                Ok(log) => Some(log),
+                Err(e) => {
+                    outcome.reasons.push(format!("event log rejected: {e}"));
+                    return outcome;
+                }
+            },
+            None => None,
+        };
+        let banks: Vec<HashAlg> = selection.banks().iter().map(|(alg, _)| *alg).collect();
+        let proof = match &log {
+            Some(log) => match replay_banks(log, &banks).and_then(|r| r.verify_against(&quote)) {
+                Ok(proof) => Some(proof),
+                Err(e) => {
+                    outcome.reasons.push(format!("event log rejected: {e}"));
+                    return outcome;
+                }
+            },
+            None => None,
+        };
+        let _ = self.store.put_evidence(&host.agent_id, &selection.to_string(), outcome.pcrs.as_deref().unwrap_or("{}"), if proof.is_some() { log_bytes.as_deref() } else { None }).await;
+        let verified_log = match (&log, proof) {
+            (Some(log), Some(proof)) => Some(VerifiedLog::new(log, proof)),
+            _ => None,
+        };
+        let verdict = appraise(&policies, &Evidence { quote: &quote, log: verified_log });
+        match &verdict {
+            Verdict::Trusted { policy, version } => {
+                outcome.level = TrustLevel::Trusted;
+                outcome.policy = Some(format!("{policy}@{version}"));
+            }
+            _ => outcome.reasons = verdict.reasons(),
+        }
+        outcome
+    }
+
+    async fn last_clock(&self, host: &HostRecord) -> Option<ClockInfo> {
+        let history = self.store.verdict_history(&host.agent_id, 10).await.ok()?;
+        let last = history.iter().find(|v| v.clock.is_some())?;
+        Some(ClockInfo {
+            clock: u64::try_from(last.clock?).ok()?,
+            reset_count: u32::try_from(last.reset_count?).ok()?,
+            restart_count: u32::try_from(last.restart_count?).ok()?,
+            safe: true,
+        })
+    }
+}

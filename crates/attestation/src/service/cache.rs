@@ -1,0 +1,120 @@
+//! The trust levels PollHosts answers from: an in-memory map from every host name and alias
+//! to the latest verdict, reloaded from the database every second (so verdicts written by
+//! other servers on the same PostgreSQL appear) and updated on every new verdict. PollHosts
+//! never touches the database and never attests inline.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use trustpool_api::oat::TrustLevel;
+
+use crate::store::{HostRecord, HostState, Store, StoreError, VerdictRecord, now_ms};
+
+#[derive(Debug, Clone)]
+struct Entry {
+    agent_id: String,
+    level: TrustLevel,
+    at: i64,
+}
+
+/// Name → latest verdict.
+#[derive(Debug, Default)]
+pub struct TrustCache {
+    by_name: RwLock<HashMap<String, Entry>>,
+    names: RwLock<HashMap<String, Vec<String>>>,
+}
+
+impl TrustCache {
+    /// Rebuilds from the database.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
+        let hosts = store.hosts().await?;
+        let verdicts: HashMap<String, VerdictRecord> = store.latest_verdicts().await?.into_iter().map(|v| (v.agent_id.clone(), v)).collect();
+        let mut by_name = HashMap::with_capacity(hosts.len().saturating_mul(2));
+        let mut names = HashMap::with_capacity(hosts.len());
+        for host in hosts.iter().filter(|h| h.state == HostState::Enrolled) {
+            let (level, at) = verdicts.get(&host.agent_id).map_or((TrustLevel::Unknown, 0), |v| (v.level, v.at));
+            for name in host_names(host) {
+                by_name.insert(name, Entry { agent_id: host.agent_id.clone(), level, at });
+            }
+            names.insert(host.agent_id.clone(), host_names(host));
+        }
+        if let (Ok(mut b), Ok(mut n)) = (self.by_name.write(), self.names.write()) {
+            *b = by_name;
+            *n = names;
+        }
+        Ok(())
+    }
+
+    /// Records a new verdict for a host already known.
+    pub fn record(&self, verdict: &VerdictRecord) {
+        let names = self.names.read().ok().and_then(|n| n.get(&verdict.agent_id).cloned()).unwrap_or_default();
+        if let Ok(mut b) = self.by_name.write() {
+            for name in names {
+                b.insert(name, Entry { agent_id: verdict.agent_id.clone(), level: verdict.level, at: verdict.at });
+            }
+        }
+    }
+
+    /// The level of a host name now: the latest verdict if younger than `ttl`, else
+    /// unknown; unknown for names nobody enrolled.
+    #[must_use]
+    pub fn level(&self, name: &str, ttl: Duration) -> TrustLevel {
+        let now = now_ms();
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        self.by_name
+            .read()
+            .ok()
+            .and_then(|b| b.get(name).cloned())
+            .filter(|e| now.saturating_sub(e.at) <= ttl_ms)
+            .map_or(TrustLevel::Unknown, |e| e.level)
+    }
+
+    /// The agent id of a name, if enrolled.
+    #[must_use]
+    pub fn agent_id(&self, name: &str) -> Option<String> {
+        self.by_name.read().ok().and_then(|b| b.get(name).map(|e| e.agent_id.clone()))
+    }
+}
+
+fn host_names(host: &HostRecord) -> Vec<String> {
+    let mut names = vec![host.host_name.clone()];
+    names.extend(host.aliases.iter().cloned());
+    if let Some((short, _)) = host.host_name.split_once('.') {
+        names.push(short.to_owned());
+    }
+    names
+}
+
+/// RFC 3339 UTC with seconds (`2017-05-07T10:56:07Z`) for Unix milliseconds.
+#[must_use]
+pub fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm), proleptic Gregorian.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem / 60) % 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_494_154_567_000), "2017-05-07T10:56:07Z");
+        assert_eq!(super::rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(super::rfc3339(1_795_651_199_999), "2026-11-25T23:59:59Z");
+    }
+}

@@ -1,0 +1,76 @@
+//! The scheduler of attestations: every enrolled host is challenged every interval, with
+//! jitter (so a fleet does not stampede), bounded concurrency, per-agent timeouts, and a
+//! lease in the database so that each host is challenged by one server at a time; a dead
+//! server's leases expire within one interval and another takes over.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use super::Service;
+use crate::store::{HostState, now_ms};
+
+/// A random delay in `0..max`.
+fn jitter(max: Duration) -> Duration {
+    let mut bytes = [0u8; 8];
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    let max_ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX).max(1);
+    Duration::from_millis(u64::from_le_bytes(bytes) % max_ms)
+}
+
+/// Runs until the task is aborted.
+pub async fn run(service: Arc<Service>) {
+    let interval = service.config.interval;
+    let permits = Arc::new(Semaphore::new(service.config.max_concurrency));
+    let mut due: HashMap<String, Instant> = HashMap::new();
+    let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        ticker.tick().await;
+        // Verdicts from other servers sharing the database.
+        if let Err(e) = service.cache.reload(&service.store).await {
+            tracing::error!(error = %crate::error_chain(&e), "cannot reload verdicts");
+        }
+        let hosts = match service.store.hosts().await {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!(error = %crate::error_chain(&e), "cannot list hosts");
+                continue;
+            }
+        };
+        let now = Instant::now();
+        due.retain(|id, _| hosts.iter().any(|h| h.agent_id == *id));
+        for host in hosts.into_iter().filter(|h| h.state == HostState::Enrolled) {
+            // A new host is attested soon after enrollment, then every interval.
+            let next = *due.entry(host.agent_id.clone()).or_insert_with(|| now + jitter(Duration::from_secs(1)));
+            if next > now {
+                continue;
+            }
+            let lease_until = now_ms().saturating_add(i64::try_from((interval * 2).as_millis()).unwrap_or(i64::MAX));
+            match service.store.lease(&host.agent_id, &service.config.server_id, lease_until).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    due.insert(host.agent_id.clone(), now + interval);
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(error = %crate::error_chain(&e), "lease");
+                    continue;
+                }
+            }
+            due.insert(host.agent_id.clone(), now + interval + jitter(interval / 10));
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                // Saturated: try again next tick rather than queueing without bound.
+                due.insert(host.agent_id.clone(), now);
+                break;
+            };
+            let service = service.clone();
+            tokio::spawn(async move {
+                service.attest(&host).await;
+                drop(permit);
+            });
+        }
+    }
+}

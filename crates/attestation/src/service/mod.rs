@@ -1,0 +1,83 @@
+//! Use cases, with no HTTP types: enrollment ([`enroll`]), attestation of one host
+//! ([`attest`]), the scheduler of challenges ([`challenger`]), the trust cache PollHosts
+//! reads ([`cache`]), and the known-good database ([`policies`]).
+
+pub mod attest;
+pub mod cache;
+pub mod challenger;
+pub mod enroll;
+pub mod policies;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use trustpool_client::{Identity, TlsOptions};
+use trustpool_evidence::AttestationKey;
+
+use crate::config::Config;
+use crate::ekcert::EkCaStore;
+use crate::store::{Store, StoreError};
+
+/// What a use case can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The request's evidence or keys are unusable.
+    #[error("{0}")]
+    Rejected(String),
+    /// The EK certificate is refused.
+    #[error("EK certificate refused")]
+    EkCertificate(#[from] crate::ekcert::EkCertError),
+    /// Policy says no (software TPM, unknown CA kind …).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Conflicts with the current state (host bound to another EK …).
+    #[error("{0}")]
+    Conflict(String),
+    /// No such thing.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A policy document is invalid.
+    #[error("invalid policy")]
+    Policy(#[from] trustpool_policy::PolicyError),
+    /// Storage failed.
+    #[error("storage failure")]
+    Store(#[from] StoreError),
+}
+
+/// Shared by handlers and background tasks.
+#[derive(Debug)]
+pub struct Service {
+    /// The database.
+    pub store: Store,
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// EK CAs.
+    pub ek_cas: EkCaStore,
+    /// PollHosts' view.
+    pub cache: cache::TrustCache,
+    /// TLS towards agents.
+    pub agent_tls: TlsOptions,
+    /// Prepared AKs per agent id (attribute checks and key parsing done once).
+    pub keys: RwLock<HashMap<String, Arc<AttestationKey>>>,
+}
+
+impl Service {
+    /// Opens the database and loads CA files.
+    ///
+    /// # Errors
+    /// What failed, with context.
+    pub async fn new(config: Config) -> anyhow::Result<Arc<Self>> {
+        use anyhow::Context as _;
+        let store = Store::connect(&config.database_url.0).await.context("opening the database")?;
+        let ek_cas = EkCaStore::load(&config.ek_ca, &config.dev_ek_ca)?;
+        let read = |p: &std::path::Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+        let agent_tls = TlsOptions {
+            ca_pem: Some(read(&config.agents_ca)?),
+            identity: Some(Identity { cert_chain_pem: read(&config.agents_client_cert)?, key_pem: read(&config.agents_client_key)? }),
+        };
+        let service = Arc::new(Self { store, config: Arc::new(config), ek_cas, cache: cache::TrustCache::default(), agent_tls, keys: RwLock::default() });
+        service.cache.reload(&service.store).await?;
+        Ok(service)
+    }
+}

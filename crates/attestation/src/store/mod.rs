@@ -1,0 +1,146 @@
+//! Storage: the only module with SQL ([`sql`]). One schema (`migrations/`) for SQLite (the
+//! default: one file, WAL, created on first start) and PostgreSQL (several servers sharing
+//! one database), through sqlx's `Any` driver with portable SQL.
+
+mod sql;
+
+pub use sql::Store;
+
+use trustpool_api::oat::TrustLevel;
+
+/// Where a host's enrollment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostState {
+    /// Registered; the credential challenge is not answered yet.
+    Challenged,
+    /// Proven and accepted: attested every interval.
+    Enrolled,
+    /// Proven; an administrator must approve it.
+    PendingApproval,
+}
+
+impl HostState {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Challenged => "challenged",
+            Self::Enrolled => "enrolled",
+            Self::PendingApproval => "pending_approval",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        match text {
+            "challenged" => Some(Self::Challenged),
+            "enrolled" => Some(Self::Enrolled),
+            "pending_approval" => Some(Self::PendingApproval),
+            _ => None,
+        }
+    }
+}
+
+/// A registered host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRecord {
+    /// Hex of the AK Name.
+    pub agent_id: String,
+    /// Name as Nova knows it.
+    pub host_name: String,
+    /// Other names.
+    pub aliases: Vec<String>,
+    /// Agent base URL.
+    pub agent_url: String,
+    /// Agent TLS certificate (PEM).
+    pub agent_certificate: String,
+    /// EK `TPM2B_PUBLIC`.
+    pub ek_public: Vec<u8>,
+    /// EK certificate (DER).
+    pub ek_certificate: Option<Vec<u8>>,
+    /// AK `TPM2B_PUBLIC`.
+    pub ak_public: Vec<u8>,
+    /// Enrollment state.
+    pub state: HostState,
+    /// Names of the accepted policies (any-of).
+    pub policies: Vec<String>,
+    /// The TPM is a software TPM.
+    pub software_tpm: bool,
+    /// Unix ms.
+    pub created_at: i64,
+    /// Unix ms.
+    pub updated_at: i64,
+}
+
+/// One appraisal outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerdictRecord {
+    /// Random id.
+    pub id: String,
+    /// The host.
+    pub agent_id: String,
+    /// Unix ms.
+    pub at: i64,
+    /// The level.
+    pub level: TrustLevel,
+    /// The matching policy (`name@version`) when trusted.
+    pub policy: Option<String>,
+    /// Why not trusted.
+    pub reasons: Vec<String>,
+    /// TPM resetCount of the quote.
+    pub reset_count: Option<i64>,
+    /// TPM restartCount.
+    pub restart_count: Option<i64>,
+    /// TPM clock.
+    pub clock: Option<i64>,
+    /// The quoted PCR values (JSON).
+    pub pcrs: Option<String>,
+}
+
+/// A pending enrollment challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// The agent id it was made for.
+    pub agent_id: String,
+    /// Hex SHA-256 of the secret.
+    pub secret_hash: String,
+    /// The registration request (JSON).
+    pub registration: String,
+    /// Unix ms.
+    pub expires_at: i64,
+}
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database operation {op} failed")]
+    Query {
+        /// The operation.
+        op: &'static str,
+        /// Why.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Migrations failed.
+    #[error("database migration failed")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value does not decode (a corrupted row).
+    #[error("stored {what} is corrupt")]
+    Corrupt {
+        /// What.
+        what: &'static str,
+    },
+}
+
+/// Now, Unix milliseconds.
+#[must_use]
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A random 128-bit id, hex.
+#[must_use]
+pub fn new_id() -> String {
+    let mut bytes = [0u8; 16];
+    let _ = aws_lc_rs::rand::fill(&mut bytes);
+    trustpool_api::bytes::to_hex(&bytes)
+}

@@ -1,0 +1,403 @@
+//! Every SQL statement of the attestation server. Portable between SQLite and PostgreSQL:
+//! `$N` parameters, `ON CONFLICT … DO UPDATE`, no backend-specific types. The few
+//! `AssertSqlSafe` strings are assembled only from the column-list constants below; every
+//! value is a bind parameter.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, AssertSqlSafe, Executor as _, Row as _};
+use trustpool_api::oat::TrustLevel;
+
+use super::{Challenge, HostRecord, HostState, StoreError, VerdictRecord, new_id, now_ms};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { op, source }
+}
+
+/// The database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+}
+
+fn level_str(level: TrustLevel) -> &'static str {
+    level.as_str()
+}
+
+fn parse_level(text: &str) -> Result<TrustLevel, StoreError> {
+    match text {
+        "trusted" => Ok(TrustLevel::Trusted),
+        "untrusted" => Ok(TrustLevel::Untrusted),
+        "unknown" => Ok(TrustLevel::Unknown),
+        _ => Err(StoreError::Corrupt { what: "verdict level" }),
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
+}
+
+fn unb64(text: &str, what: &'static str) -> Result<Vec<u8>, StoreError> {
+    STANDARD.decode(text).map_err(|_| StoreError::Corrupt { what })
+}
+
+fn json_list(list: &[String]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn parse_list(text: &str, what: &'static str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(text).map_err(|_| StoreError::Corrupt { what })
+}
+
+fn host_from_row(row: &AnyRow) -> Result<HostRecord, StoreError> {
+    let get = |col: &'static str| row.try_get::<String, _>(col).map_err(q("read host"));
+    let ek_cert: Option<String> = row.try_get("ek_certificate").map_err(q("read host"))?;
+    Ok(HostRecord {
+        agent_id: get("agent_id")?,
+        host_name: get("host_name")?,
+        aliases: parse_list(&get("aliases")?, "host aliases")?,
+        agent_url: get("agent_url")?,
+        agent_certificate: get("agent_certificate")?,
+        ek_public: unb64(&get("ek_public")?, "EK public")?,
+        ek_certificate: ek_cert.map(|c| unb64(&c, "EK certificate")).transpose()?,
+        ak_public: unb64(&get("ak_public")?, "AK public")?,
+        state: HostState::parse(&get("state")?).ok_or(StoreError::Corrupt { what: "host state" })?,
+        policies: parse_list(&get("policies")?, "host policies")?,
+        software_tpm: row.try_get::<i64, _>("software_tpm").map_err(q("read host"))? != 0,
+        created_at: row.try_get("created_at").map_err(q("read host"))?,
+        updated_at: row.try_get("updated_at").map_err(q("read host"))?,
+    })
+}
+
+fn verdict_from_row(row: &AnyRow) -> Result<VerdictRecord, StoreError> {
+    let op = q("read verdict");
+    Ok(VerdictRecord {
+        id: row.try_get("id").map_err(q("read verdict"))?,
+        agent_id: row.try_get("agent_id").map_err(q("read verdict"))?,
+        at: row.try_get("at").map_err(q("read verdict"))?,
+        level: parse_level(&row.try_get::<String, _>("level").map_err(q("read verdict"))?)?,
+        policy: row.try_get("policy").map_err(q("read verdict"))?,
+        reasons: parse_list(&row.try_get::<String, _>("reasons").map_err(q("read verdict"))?, "verdict reasons")?,
+        reset_count: row.try_get("reset_count").map_err(q("read verdict"))?,
+        restart_count: row.try_get("restart_count").map_err(q("read verdict"))?,
+        clock: row.try_get("clock").map_err(q("read verdict"))?,
+        pcrs: row.try_get("pcrs").map_err(op)?,
+    })
+}
+
+const HOST_COLUMNS: &str = "agent_id, host_name, aliases, agent_url, agent_certificate, ek_public, ek_certificate, ak_public, state, policies, software_tpm, created_at, updated_at";
+const VERDICT_COLUMNS: &str = "id, agent_id, at, level, policy, reasons, reset_count, restart_count, clock, pcrs";
+
+impl Store {
+    /// Connects (creating a SQLite file if needed) and runs the migrations.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let sqlite = url.starts_with("sqlite:");
+        let url = if sqlite && !url.contains("mode=") && !url.contains(":memory:") {
+            format!("{url}{}mode=rwc", if url.contains('?') { "&" } else { "?" })
+        } else {
+            url.to_owned()
+        };
+        let options = AnyPoolOptions::new().max_connections(if sqlite { 4 } else { 16 }).after_connect(move |conn, _| {
+            Box::pin(async move {
+                if sqlite {
+                    conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                }
+                Ok(())
+            })
+        });
+        let pool = options.connect(&url).await.map_err(q("connect"))?;
+        if sqlite {
+            pool.execute("PRAGMA journal_mode = WAL").await.map_err(q("enable WAL"))?;
+        }
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Inserts or replaces a host (by agent id).
+    ///
+    /// # Errors
+    /// A `StoreError` (a host name held by another agent id violates uniqueness).
+    pub async fn put_host(&self, h: &HostRecord) -> Result<(), StoreError> {
+        let sql = format!(
+            "INSERT INTO hosts ({HOST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT (agent_id) DO UPDATE SET host_name = $2, aliases = $3, agent_url = $4, agent_certificate = $5, \
+             ek_public = $6, ek_certificate = $7, ak_public = $8, state = $9, policies = $10, software_tpm = $11, updated_at = $13"
+        );
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(&h.agent_id)
+            .bind(&h.host_name)
+            .bind(json_list(&h.aliases))
+            .bind(&h.agent_url)
+            .bind(&h.agent_certificate)
+            .bind(b64(&h.ek_public))
+            .bind(h.ek_certificate.as_deref().map(b64))
+            .bind(b64(&h.ak_public))
+            .bind(h.state.as_str())
+            .bind(json_list(&h.policies))
+            .bind(i64::from(h.software_tpm))
+            .bind(h.created_at)
+            .bind(h.updated_at)
+            .execute(&self.pool)
+            .await
+            .map_err(q("put host"))?;
+        Ok(())
+    }
+
+    /// A host by agent id.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn host(&self, agent_id: &str) -> Result<Option<HostRecord>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {HOST_COLUMNS} FROM hosts WHERE agent_id = $1"))).bind(agent_id).fetch_optional(&self.pool).await.map_err(q("get host"))?;
+        row.as_ref().map(host_from_row).transpose()
+    }
+
+    /// A host by name.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn host_by_name(&self, name: &str) -> Result<Option<HostRecord>, StoreError> {
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {HOST_COLUMNS} FROM hosts WHERE host_name = $1"))).bind(name).fetch_optional(&self.pool).await.map_err(q("get host by name"))?;
+        row.as_ref().map(host_from_row).transpose()
+    }
+
+    /// Every host.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn hosts(&self) -> Result<Vec<HostRecord>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!("SELECT {HOST_COLUMNS} FROM hosts ORDER BY host_name"))).fetch_all(&self.pool).await.map_err(q("list hosts"))?;
+        rows.iter().map(host_from_row).collect()
+    }
+
+    /// Deletes a host and its challenges (verdict history is kept for audit).
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn delete_host(&self, agent_id: &str) -> Result<bool, StoreError> {
+        sqlx::query("DELETE FROM enrollment_challenges WHERE agent_id = $1").bind(agent_id).execute(&self.pool).await.map_err(q("delete challenges"))?;
+        let done = sqlx::query("DELETE FROM hosts WHERE agent_id = $1").bind(agent_id).execute(&self.pool).await.map_err(q("delete host"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Stores an enrollment challenge.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn put_challenge(&self, challenge_id: &str, agent_id: &str, secret_hash: &str, registration: &str, expires_at: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO enrollment_challenges (challenge_id, agent_id, secret_hash, registration, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(challenge_id)
+            .bind(agent_id)
+            .bind(secret_hash)
+            .bind(registration)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(q("put challenge"))?;
+        Ok(())
+    }
+
+    /// Removes and returns a challenge (single use).
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn take_challenge(&self, challenge_id: &str) -> Result<Option<Challenge>, StoreError> {
+        let row = sqlx::query("SELECT agent_id, secret_hash, registration, expires_at FROM enrollment_challenges WHERE challenge_id = $1")
+            .bind(challenge_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("get challenge"))?;
+        let done = sqlx::query("DELETE FROM enrollment_challenges WHERE challenge_id = $1").bind(challenge_id).execute(&self.pool).await.map_err(q("delete challenge"))?;
+        // Another server may have taken it between the two statements: only one delete wins.
+        if done.rows_affected() == 0 {
+            return Ok(None);
+        }
+        row.map(|r| {
+            let op = || q("read challenge");
+            Ok(Challenge {
+                agent_id: r.try_get("agent_id").map_err(op())?,
+                secret_hash: r.try_get("secret_hash").map_err(op())?,
+                registration: r.try_get("registration").map_err(op())?,
+                expires_at: r.try_get("expires_at").map_err(op())?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Stores a policy version.
+    ///
+    /// # Errors
+    /// A `StoreError` (the version exists already).
+    pub async fn put_policy(&self, name: &str, version: u32, document: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO policies (name, version, document, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(name)
+            .bind(i64::from(version))
+            .bind(document)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(q("put policy"))?;
+        Ok(())
+    }
+
+    /// The latest version of every policy: (name, version, document).
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn latest_policies(&self) -> Result<Vec<(String, i64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT p.name, p.version, p.document FROM policies p \
+             JOIN (SELECT name, MAX(version) AS version FROM policies GROUP BY name) m ON p.name = m.name AND p.version = m.version ORDER BY p.name",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("list policies"))?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("name").map_err(q("read policy"))?, r.try_get("version").map_err(q("read policy"))?, r.try_get("document").map_err(q("read policy"))?)))
+            .collect()
+    }
+
+    /// Records a verdict.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn insert_verdict(&self, v: &VerdictRecord) -> Result<(), StoreError> {
+        sqlx::query(AssertSqlSafe(format!("INSERT INTO verdicts ({VERDICT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")))
+            .bind(&v.id)
+            .bind(&v.agent_id)
+            .bind(v.at)
+            .bind(level_str(v.level))
+            .bind(v.policy.as_deref())
+            .bind(json_list(&v.reasons))
+            .bind(v.reset_count)
+            .bind(v.restart_count)
+            .bind(v.clock)
+            .bind(v.pcrs.as_deref())
+            .execute(&self.pool)
+            .await
+            .map_err(q("insert verdict"))?;
+        Ok(())
+    }
+
+    /// The latest verdict of every host.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn latest_verdicts(&self) -> Result<Vec<VerdictRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {cols} FROM verdicts v JOIN (SELECT agent_id AS a, MAX(at) AS m FROM verdicts GROUP BY agent_id) l ON v.agent_id = l.a AND v.at = l.m",
+            cols = VERDICT_COLUMNS.split(", ").map(|c| format!("v.{c}")).collect::<Vec<_>>().join(", ")
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.pool).await.map_err(q("latest verdicts"))?;
+        rows.iter().map(verdict_from_row).collect()
+    }
+
+    /// A host's verdicts, newest first.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn verdict_history(&self, agent_id: &str, limit: i64) -> Result<Vec<VerdictRecord>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!("SELECT {VERDICT_COLUMNS} FROM verdicts WHERE agent_id = $1 ORDER BY at DESC LIMIT $2")))
+            .bind(agent_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("verdict history"))?;
+        rows.iter().map(verdict_from_row).collect()
+    }
+
+    /// Replaces a host's latest verified evidence (for import-from-host).
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn put_evidence(&self, agent_id: &str, selection: &str, pcrs: &str, event_log: Option<&[u8]>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO latest_evidence (agent_id, at, selection, pcrs, event_log) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (agent_id) DO UPDATE SET at = $2, selection = $3, pcrs = $4, event_log = $5",
+        )
+        .bind(agent_id)
+        .bind(now_ms())
+        .bind(selection)
+        .bind(pcrs)
+        .bind(event_log.map(b64))
+        .execute(&self.pool)
+        .await
+        .map_err(q("put evidence"))?;
+        Ok(())
+    }
+
+    /// A host's latest verified evidence: (at, selection, pcrs JSON, event log).
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn evidence(&self, agent_id: &str) -> Result<Option<(i64, String, String, Option<Vec<u8>>)>, StoreError> {
+        let row = sqlx::query("SELECT at, selection, pcrs, event_log FROM latest_evidence WHERE agent_id = $1").bind(agent_id).fetch_optional(&self.pool).await.map_err(q("get evidence"))?;
+        row.map(|r| {
+            let op = || q("read evidence");
+            let log: Option<String> = r.try_get("event_log").map_err(op())?;
+            Ok((r.try_get("at").map_err(op())?, r.try_get("selection").map_err(op())?, r.try_get("pcrs").map_err(op())?, log.map(|l| unb64(&l, "event log")).transpose()?))
+        })
+        .transpose()
+    }
+
+    /// Appends to the audit log.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn audit(&self, actor: &str, action: &str, subject: &str, detail: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO audit (id, at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(new_id())
+            .bind(now_ms())
+            .bind(actor)
+            .bind(action)
+            .bind(subject)
+            .bind(detail)
+            .execute(&self.pool)
+            .await
+            .map_err(q("audit"))?;
+        Ok(())
+    }
+
+    /// The audit log, newest first: (at, actor, action, subject, detail).
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn audit_log(&self, limit: i64) -> Result<Vec<(i64, String, String, String, String)>, StoreError> {
+        let rows = sqlx::query("SELECT at, actor, action, subject, detail FROM audit ORDER BY at DESC LIMIT $1").bind(limit).fetch_all(&self.pool).await.map_err(q("audit log"))?;
+        rows.iter()
+            .map(|r| {
+                let op = || q("read audit");
+                Ok((r.try_get("at").map_err(op())?, r.try_get("actor").map_err(op())?, r.try_get("action").map_err(op())?, r.try_get("subject").map_err(op())?, r.try_get("detail").map_err(op())?))
+            })
+            .collect()
+    }
+
+    /// Takes or renews the lease on a host's challenges for `owner` until `expires_at`:
+    /// true when this server holds it (nobody did, it expired, or it was already ours).
+    /// How several servers on one PostgreSQL share the challenge work.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn lease(&self, agent_id: &str, owner: &str, expires_at: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO leases (agent_id, owner, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (agent_id) DO UPDATE SET owner = $2, expires_at = $3 WHERE leases.owner = $2 OR leases.expires_at < $4",
+        )
+        .bind(agent_id)
+        .bind(owner)
+        .bind(expires_at)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(q("lease"))?;
+        Ok(done.rows_affected() > 0)
+    }
+}
