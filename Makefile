@@ -8,7 +8,7 @@ CARGO ?= cargo
 test: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
-	$(CARGO) test --workspace --all-features --locked
+	TRUSTPOOL_REQUIRE_POSTGRES=1 ./scripts/with-postgres.sh $(CARGO) test --workspace --all-features --locked
 	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --workspace --no-deps --document-private-items --locked
 
 deps:

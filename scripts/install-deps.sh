@@ -7,11 +7,12 @@
 #   libtss2-dev         libtss2 (tss-esapi in the agent)
 #   pkg-config          finds libtss2 at build time
 #   xxd                 used by the fixture scripts
+#   postgresql          a throwaway server for the PostgreSQL store tests (scripts/with-postgres.sh)
 # With FIXTURES=1 also what regenerating the OVMF boot fixture needs:
 #   qemu-system-x86 ovmf
 set -euo pipefail
 
-packages=(swtpm swtpm-tools tpm2-tools libtss2-dev pkg-config xxd)
+packages=(swtpm swtpm-tools tpm2-tools libtss2-dev pkg-config xxd postgresql)
 if [ "${FIXTURES:-0}" = 1 ]; then packages+=(qemu-system-x86 ovmf); fi
 
 missing=()

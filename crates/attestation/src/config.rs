@@ -135,7 +135,10 @@ fn hashes(list: &[String], key: &str, path: &str) -> Result<Vec<Vec<u8>>, Config
         .map(|h| {
             trustpool_api::bytes::from_hex(h.trim_start_matches("sha256:"))
                 .filter(|b| b.len() == 32)
-                .ok_or_else(|| ConfigError { path: path.to_owned(), message: format!("{key}: not a hex SHA-256") })
+                .ok_or_else(|| ConfigError {
+                    path: path.to_owned(),
+                    message: format!("{key}: not a hex SHA-256"),
+                })
         })
         .collect()
 }
@@ -147,7 +150,10 @@ impl Config {
     /// A `ConfigError` naming the key.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError { path: p.clone(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: p.clone(),
+            message: e.to_string(),
+        })?;
         Self::parse(&text, &p)
     }
 
@@ -156,10 +162,18 @@ impl Config {
     /// # Errors
     /// A `ConfigError` naming the key.
     pub fn parse(text: &str, path: &str) -> Result<Self, ConfigError> {
-        let err = |message: String| ConfigError { path: path.to_owned(), message };
+        let err = |message: String| ConfigError {
+            path: path.to_owned(),
+            message,
+        };
         let raw: RawConfig = toml::from_str(text).map_err(|e| err(e.to_string()))?;
-        if !(raw.database_url.starts_with("sqlite:") || raw.database_url.starts_with("postgres://") || raw.database_url.starts_with("postgresql://")) {
-            return Err(err("database_url: must be sqlite:… or postgres://…".to_owned()));
+        if !(raw.database_url.starts_with("sqlite:")
+            || raw.database_url.starts_with("postgres://")
+            || raw.database_url.starts_with("postgresql://"))
+        {
+            return Err(err(
+                "database_url: must be sqlite:… or postgres://…".to_owned()
+            ));
         }
         if raw.enrollment.ek_ca.is_empty() && raw.enrollment.dev_ek_ca.is_empty() {
             return Err(err("enrollment.ek_ca: at least one EK CA certificate is needed (no host can enroll otherwise)".to_owned()));
@@ -171,13 +185,19 @@ impl Config {
         }
         let ttl = a.verdict_ttl_secs.unwrap_or(interval.saturating_mul(3));
         if ttl < interval {
-            return Err(err("attestation.verdict_ttl_secs: must be at least interval_secs".to_owned()));
+            return Err(err(
+                "attestation.verdict_ttl_secs: must be at least interval_secs".to_owned(),
+            ));
         }
         let timeout = a.agent_timeout_secs.unwrap_or(20);
         if timeout == 0 || timeout > 300 {
-            return Err(err("attestation.agent_timeout_secs: must be 1-300".to_owned()));
+            return Err(err(
+                "attestation.agent_timeout_secs: must be 1-300".to_owned()
+            ));
         }
-        let server_id = raw.server_id.unwrap_or_else(|| format!("attestation-{}", std::process::id()));
+        let server_id = raw
+            .server_id
+            .unwrap_or_else(|| format!("attestation-{}", std::process::id()));
         Ok(Self {
             listen: raw.listen,
             database_url: Secret(raw.database_url),
@@ -195,7 +215,11 @@ impl Config {
             verdict_ttl: Duration::from_secs(ttl),
             agent_timeout: Duration::from_secs(timeout),
             max_concurrency: a.max_concurrency.unwrap_or(64).clamp(1, 4096),
-            admin_tokens: hashes(&raw.auth.admin_token_sha256, "auth.admin_token_sha256", path)?,
+            admin_tokens: hashes(
+                &raw.auth.admin_token_sha256,
+                "auth.admin_token_sha256",
+                path,
+            )?,
             read_tokens: hashes(&raw.auth.read_token_sha256, "auth.read_token_sha256", path)?,
             poll_hosts_auth_blob: raw.auth.poll_hosts_auth_blob.map(Secret),
         })

@@ -72,14 +72,32 @@ impl EkCaStore {
     ///
     /// # Errors
     /// A `CaFileError` naming the file.
-    pub fn load(manufacturer: &[impl AsRef<Path>], software: &[impl AsRef<Path>]) -> Result<Self, CaFileError> {
+    pub fn load(
+        manufacturer: &[impl AsRef<Path>],
+        software: &[impl AsRef<Path>],
+    ) -> Result<Self, CaFileError> {
         let mut store = Self::default();
-        for (paths, kind) in [(manufacturer.iter().map(AsRef::as_ref).collect::<Vec<_>>(), EkCaKind::Manufacturer), (software.iter().map(AsRef::as_ref).collect(), EkCaKind::Software)] {
+        for (paths, kind) in [
+            (
+                manufacturer.iter().map(AsRef::as_ref).collect::<Vec<_>>(),
+                EkCaKind::Manufacturer,
+            ),
+            (
+                software.iter().map(AsRef::as_ref).collect(),
+                EkCaKind::Software,
+            ),
+        ] {
             for path in paths {
-                let err = |reason: String| CaFileError { path: path.display().to_string(), reason };
+                let err = |reason: String| CaFileError {
+                    path: path.display().to_string(),
+                    reason,
+                };
                 let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
                 let ders: Vec<Vec<u8>> = if bytes.starts_with(b"-----BEGIN") {
-                    x509_parser::pem::Pem::iter_from_buffer(&bytes).map(|p| p.map(|p| p.contents)).collect::<Result<_, _>>().map_err(|e| err(e.to_string()))?
+                    x509_parser::pem::Pem::iter_from_buffer(&bytes)
+                        .map(|p| p.map(|p| p.contents))
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| err(e.to_string()))?
                 } else {
                     vec![bytes]
                 };
@@ -99,12 +117,19 @@ impl EkCaStore {
     ///
     /// # Errors
     /// The `EkCertError` of the first failed check.
-    pub fn validate(&self, ek_cert_der: &[u8], ek_public: &Public, now_unix: i64) -> Result<EkCaKind, EkCertError> {
-        let (rest, leaf) = X509Certificate::from_der(ek_cert_der).map_err(|_| EkCertError::Malformed)?;
+    pub fn validate(
+        &self,
+        ek_cert_der: &[u8],
+        ek_public: &Public,
+        now_unix: i64,
+    ) -> Result<EkCaKind, EkCertError> {
+        let (rest, leaf) =
+            X509Certificate::from_der(ek_cert_der).map_err(|_| EkCertError::Malformed)?;
         if !rest.is_empty() {
             return Err(EkCertError::Malformed);
         }
-        let cert_key = parse_spki_der(leaf.public_key().raw).map_err(|_| EkCertError::KeyMismatch)?;
+        let cert_key =
+            parse_spki_der(leaf.public_key().raw).map_err(|_| EkCertError::KeyMismatch)?;
         if !same_key(&cert_key, &ek_public.key) {
             return Err(EkCertError::KeyMismatch);
         }
@@ -114,7 +139,11 @@ impl EkCaStore {
                 return Err(EkCertError::WrongEku);
             }
         }
-        let parsed: Vec<(X509Certificate<'_>, EkCaKind)> = self.certs.iter().filter_map(|(der, kind)| X509Certificate::from_der(der).ok().map(|(_, c)| (c, *kind))).collect();
+        let parsed: Vec<(X509Certificate<'_>, EkCaKind)> = self
+            .certs
+            .iter()
+            .filter_map(|(der, kind)| X509Certificate::from_der(der).ok().map(|(_, c)| (c, *kind)))
+            .collect();
         let valid_at = |c: &X509Certificate<'_>| {
             let v = c.validity();
             v.not_before.timestamp() <= now_unix && now_unix <= v.not_after.timestamp()
@@ -124,14 +153,27 @@ impl EkCaStore {
         }
         let mut current = leaf;
         for _ in 0..MAX_CHAIN {
-            let issuer = parsed
-                .iter()
-                .find(|(ca, _)| ca.subject().as_raw() == current.issuer().as_raw() && current.verify_signature(Some(ca.public_key())).is_ok());
+            let issuer = parsed.iter().find(|(ca, _)| {
+                ca.subject().as_raw() == current.issuer().as_raw()
+                    && current.verify_signature(Some(ca.public_key())).is_ok()
+            });
             let Some((ca, kind)) = issuer else {
-                let same_name = parsed.iter().any(|(ca, _)| ca.subject().as_raw() == current.issuer().as_raw());
-                return Err(if same_name { EkCertError::BadSignature(signature_error(&current, &parsed)) } else { EkCertError::UnknownIssuer });
+                let same_name = parsed
+                    .iter()
+                    .any(|(ca, _)| ca.subject().as_raw() == current.issuer().as_raw());
+                return Err(if same_name {
+                    EkCertError::BadSignature(signature_error(&current, &parsed))
+                } else {
+                    EkCertError::UnknownIssuer
+                });
             };
-            if !ca.is_ca() || ca.key_usage().ok().flatten().is_some_and(|ku| !ku.value.key_cert_sign()) {
+            if !ca.is_ca()
+                || ca
+                    .key_usage()
+                    .ok()
+                    .flatten()
+                    .is_some_and(|ku| !ku.value.key_cert_sign())
+            {
                 return Err(EkCertError::NotCa);
             }
             if !valid_at(ca) {
@@ -158,11 +200,35 @@ fn signature_error(cert: &X509Certificate<'_>, cas: &[(X509Certificate<'_>, EkCa
 
 fn same_key(a: &PublicKey, b: &PublicKey) -> bool {
     match (a, b) {
-        (PublicKey::Rsa { modulus: m1, exponent: e1 }, PublicKey::Rsa { modulus: m2, exponent: e2 }) => {
-            let strip = |m: &[u8]| m.iter().position(|b| *b != 0).map_or(Vec::new(), |i| m.get(i..).unwrap_or(&[]).to_vec());
+        (
+            PublicKey::Rsa {
+                modulus: m1,
+                exponent: e1,
+            },
+            PublicKey::Rsa {
+                modulus: m2,
+                exponent: e2,
+            },
+        ) => {
+            let strip = |m: &[u8]| {
+                m.iter()
+                    .position(|b| *b != 0)
+                    .map_or(Vec::new(), |i| m.get(i..).unwrap_or(&[]).to_vec())
+            };
             strip(m1) == strip(m2) && e1 == e2
         }
-        (PublicKey::Ecc { curve: c1, x: x1, y: y1 }, PublicKey::Ecc { curve: c2, x: x2, y: y2 }) => c1 == c2 && x1 == x2 && y1 == y2,
+        (
+            PublicKey::Ecc {
+                curve: c1,
+                x: x1,
+                y: y1,
+            },
+            PublicKey::Ecc {
+                curve: c2,
+                x: x2,
+                y: y2,
+            },
+        ) => c1 == c2 && x1 == x2 && y1 == y2,
         _ => false,
     }
 }

@@ -45,11 +45,16 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
 /// old Nova clients send none). Client certificates are not requested: Nova cannot
 /// present one.
 fn tls_config(config: &Config) -> anyhow::Result<rustls::ServerConfig> {
-    let read = |p: &std::path::Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+    };
     let chain = certificates(&read(&config.tls_cert)?, "tls.cert")?;
     let key = private_key(&read(&config.tls_key)?, "tls.key")?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    Ok(rustls::ServerConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?.with_no_client_auth().with_single_cert(chain, key)?)
+    Ok(rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?)
 }
 
 /// A running server.
@@ -85,12 +90,26 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let handle = axum_server::Handle::new();
     let app = http::router(service.clone());
     let server = tokio::spawn(
-        axum_server::bind_rustls(listen, axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls))).handle(handle.clone()).serve(app.into_make_service()),
+        axum_server::bind_rustls(
+            listen,
+            axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls)),
+        )
+        .handle(handle.clone())
+        .serve(app.into_make_service()),
     );
-    let address = handle.listening().await.context("the HTTPS listener did not start")?;
+    let address = handle
+        .listening()
+        .await
+        .context("the HTTPS listener did not start")?;
     let challenger = tokio::spawn(service::challenger::run(service.clone()));
     tracing::info!(%address, server_id = %service.config.server_id, "attestation server ready");
-    Ok(RunningServer { address, service, handle, server, challenger })
+    Ok(RunningServer {
+        address,
+        service,
+        handle,
+        server,
+        challenger,
+    })
 }
 
 /// Runs until SIGINT/SIGTERM.

@@ -33,14 +33,20 @@ enum Command {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let result = match cli.command {
         Command::Run { config } => match Config::load(&config) {
             Ok(c) => trustpool_attestation::run(c).await,
             Err(e) => Err(e.into()),
         },
-        Command::CheckConfig { config } => Config::load(&config).map(|c| tracing::info!(listen = %c.listen, "configuration is valid")).map_err(Into::into),
+        Command::CheckConfig { config } => Config::load(&config)
+            .map(|c| tracing::info!(listen = %c.listen, "configuration is valid"))
+            .map_err(Into::into),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

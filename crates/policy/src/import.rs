@@ -28,8 +28,19 @@ pub struct ImportOptions {
 /// # Errors
 /// `Document` when a PCR was not quoted, or the log is needed and missing; a
 /// `PolicyError` when a part ends up empty.
-pub fn from_evidence(name: &str, version: u32, evidence: &Evidence<'_>, options: &ImportOptions) -> Result<Policy, PolicyError> {
-    from_values(name, version, evidence.quote.pcrs(), evidence.log.map(|l| l.log()), options)
+pub fn from_evidence(
+    name: &str,
+    version: u32,
+    evidence: &Evidence<'_>,
+    options: &ImportOptions,
+) -> Result<Policy, PolicyError> {
+    from_values(
+        name,
+        version,
+        evidence.quote.pcrs(),
+        evidence.log.map(|l| l.log()),
+        options,
+    )
 }
 
 /// Builds a draft policy from PCR values and a log that were verified earlier (the
@@ -38,27 +49,55 @@ pub fn from_evidence(name: &str, version: u32, evidence: &Evidence<'_>, options:
 ///
 /// # Errors
 /// As [`from_evidence`].
-pub fn from_values(name: &str, version: u32, pcrs: &PcrValues, log: Option<&EventLog<'_>>, options: &ImportOptions) -> Result<Policy, PolicyError> {
-    let part = |which: Part, pcr_list: &[PcrIndex], events: bool| -> Result<PartPolicy, PolicyError> {
-        let mut rules = BTreeMap::new();
-        for pcr in pcr_list {
-            let missing = || PolicyError::Document { field: format!("{which} PCR {pcr}"), reason: format!("not in the golden host's quote ({})", options.bank) };
-            let value = pcrs.get(options.bank, *pcr).ok_or_else(missing)?;
-            let rule = if events {
-                let log = log.ok_or_else(|| PolicyError::Document { field: format!("{which} PCR {pcr}"), reason: "event rules need the host's event log".to_owned() })?;
-                let mut event_rules: Vec<EventRule> = Vec::new();
-                for event in log.events.iter().filter(|e| e.pcr == *pcr && e.event_type != EventType::EV_NO_ACTION) {
-                    let Some(digest) = event.digest(options.bank) else { continue };
-                    event_rules.push(EventRule { event_type: event.event_type, description: Some(decode::description(event)), digests: vec![*digest], required: true });
-                }
-                if event_rules.is_empty() { PcrRule::Value(*value) } else { PcrRule::Events(event_rules) }
-            } else {
-                PcrRule::Value(*value)
-            };
-            rules.insert((options.bank, *pcr), rule);
-        }
-        PartPolicy::new(which, rules)
-    };
+pub fn from_values(
+    name: &str,
+    version: u32,
+    pcrs: &PcrValues,
+    log: Option<&EventLog<'_>>,
+    options: &ImportOptions,
+) -> Result<Policy, PolicyError> {
+    let part =
+        |which: Part, pcr_list: &[PcrIndex], events: bool| -> Result<PartPolicy, PolicyError> {
+            let mut rules = BTreeMap::new();
+            for pcr in pcr_list {
+                let missing = || PolicyError::Document {
+                    field: format!("{which} PCR {pcr}"),
+                    reason: format!("not in the golden host's quote ({})", options.bank),
+                };
+                let value = pcrs.get(options.bank, *pcr).ok_or_else(missing)?;
+                let rule = if events {
+                    let log = log.ok_or_else(|| PolicyError::Document {
+                        field: format!("{which} PCR {pcr}"),
+                        reason: "event rules need the host's event log".to_owned(),
+                    })?;
+                    let mut event_rules: Vec<EventRule> = Vec::new();
+                    for event in log
+                        .events
+                        .iter()
+                        .filter(|e| e.pcr == *pcr && e.event_type != EventType::EV_NO_ACTION)
+                    {
+                        let Some(digest) = event.digest(options.bank) else {
+                            continue;
+                        };
+                        event_rules.push(EventRule {
+                            event_type: event.event_type,
+                            description: Some(decode::description(event)),
+                            digests: vec![*digest],
+                            required: true,
+                        });
+                    }
+                    if event_rules.is_empty() {
+                        PcrRule::Value(*value)
+                    } else {
+                        PcrRule::Events(event_rules)
+                    }
+                } else {
+                    PcrRule::Value(*value)
+                };
+                rules.insert((options.bank, *pcr), rule);
+            }
+            PartPolicy::new(which, rules)
+        };
     Ok(Policy {
         name: name.to_owned(),
         version,

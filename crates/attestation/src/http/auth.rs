@@ -12,13 +12,25 @@ use super::ApiError;
 use crate::service::Service;
 
 fn bearer_hash(parts: &Parts) -> Option<Vec<u8>> {
-    let value = parts.headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
-    let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?;
-    Some(digest::digest(&digest::SHA256, token.trim().as_bytes()).as_ref().to_vec())
+    let value = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?;
+    Some(
+        digest::digest(&digest::SHA256, token.trim().as_bytes())
+            .as_ref()
+            .to_vec(),
+    )
 }
 
 fn matches(hash: &[u8], allowed: &[Vec<u8>]) -> bool {
-    allowed.iter().fold(false, |found, h| found | verify_slices_are_equal(hash, h).is_ok())
+    allowed.iter().fold(false, |found, h| {
+        found | verify_slices_are_equal(hash, h).is_ok()
+    })
 }
 
 /// An administrator (may write).
@@ -31,16 +43,32 @@ pub(super) struct Reader;
 
 impl FromRequestParts<Arc<Service>> for Admin {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<Service>) -> Result<Self, Self::Rejection> {
-        let hash = bearer_hash(parts).ok_or(ApiError::Unauthorized("an admin bearer token is required"))?;
-        if matches(&hash, &state.config.admin_tokens) { Ok(Self) } else { Err(ApiError::Unauthorized("invalid admin token")) }
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<Service>,
+    ) -> Result<Self, Self::Rejection> {
+        let hash = bearer_hash(parts)
+            .ok_or(ApiError::Unauthorized("an admin bearer token is required"))?;
+        if matches(&hash, &state.config.admin_tokens) {
+            Ok(Self)
+        } else {
+            Err(ApiError::Unauthorized("invalid admin token"))
+        }
     }
 }
 
 impl FromRequestParts<Arc<Service>> for Reader {
     type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<Service>) -> Result<Self, Self::Rejection> {
-        let hash = bearer_hash(parts).ok_or(ApiError::Unauthorized("a bearer token is required"))?;
-        if matches(&hash, &state.config.read_tokens) || matches(&hash, &state.config.admin_tokens) { Ok(Self) } else { Err(ApiError::Unauthorized("invalid token")) }
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<Service>,
+    ) -> Result<Self, Self::Rejection> {
+        let hash =
+            bearer_hash(parts).ok_or(ApiError::Unauthorized("a bearer token is required"))?;
+        if matches(&hash, &state.config.read_tokens) || matches(&hash, &state.config.admin_tokens) {
+            Ok(Self)
+        } else {
+            Err(ApiError::Unauthorized("invalid token"))
+        }
     }
 }

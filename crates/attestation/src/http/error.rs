@@ -27,12 +27,18 @@ pub enum ApiError {
 impl ApiError {
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
-            Self::BadJson(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => (StatusCode::PAYLOAD_TOO_LARGE, codes::PAYLOAD_TOO_LARGE),
+            Self::BadJson(r) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                (StatusCode::PAYLOAD_TOO_LARGE, codes::PAYLOAD_TOO_LARGE)
+            }
             Self::BadJson(r) => (r.status(), codes::BAD_REQUEST),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED),
             Self::Service(e) => match e {
-                ServiceError::Rejected(_) | ServiceError::Policy(_) => (StatusCode::UNPROCESSABLE_ENTITY, codes::BAD_REQUEST),
-                ServiceError::EkCertificate(_) | ServiceError::Forbidden(_) => (StatusCode::FORBIDDEN, codes::EVIDENCE_REJECTED),
+                ServiceError::Rejected(_) | ServiceError::Policy(_) => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, codes::BAD_REQUEST)
+                }
+                ServiceError::EkCertificate(_) | ServiceError::Forbidden(_) => {
+                    (StatusCode::FORBIDDEN, codes::EVIDENCE_REJECTED)
+                }
                 ServiceError::Conflict(_) => (StatusCode::CONFLICT, codes::CONFLICT),
                 ServiceError::NotFound(_) => (StatusCode::NOT_FOUND, codes::NOT_FOUND),
                 ServiceError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
@@ -53,7 +59,14 @@ impl IntoResponse for ApiError {
                 other => crate::error_chain(other),
             }
         };
-        (status, Json(ErrorBody { code: code.to_owned(), message })).into_response()
+        (
+            status,
+            Json(ErrorBody {
+                code: code.to_owned(),
+                message,
+            }),
+        )
+            .into_response()
     }
 }
 
@@ -64,16 +77,30 @@ mod tests {
     #[test]
     fn every_service_error_has_a_deliberate_status() {
         let cases = [
-            (ServiceError::Rejected("x".into()), StatusCode::UNPROCESSABLE_ENTITY),
-            (ServiceError::EkCertificate(crate::ekcert::EkCertError::UnknownIssuer), StatusCode::FORBIDDEN),
+            (
+                ServiceError::Rejected("x".into()),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            (
+                ServiceError::EkCertificate(crate::ekcert::EkCertError::UnknownIssuer),
+                StatusCode::FORBIDDEN,
+            ),
             (ServiceError::Forbidden("x".into()), StatusCode::FORBIDDEN),
             (ServiceError::Conflict("x".into()), StatusCode::CONFLICT),
             (ServiceError::NotFound("x".into()), StatusCode::NOT_FOUND),
-            (ServiceError::Policy(trustpool_policy::PolicyError::Empty(trustpool_policy::Part::Bios)), StatusCode::UNPROCESSABLE_ENTITY),
+            (
+                ServiceError::Policy(trustpool_policy::PolicyError::Empty(
+                    trustpool_policy::Part::Bios,
+                )),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
         ];
         for (err, want) in cases {
             assert_eq!(ApiError::Service(err).status_and_code().0, want);
         }
-        assert_eq!(ApiError::Unauthorized("x").status_and_code().0, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            ApiError::Unauthorized("x").status_and_code().0,
+            StatusCode::UNAUTHORIZED
+        );
     }
 }

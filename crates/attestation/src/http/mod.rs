@@ -16,16 +16,18 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use tower_http::timeout::TimeoutLayer;
-use trustpool_api::enrollment::{ActivationProof, EnrollmentStatus, REGISTER_PATH, RegisterRequest, RegisterResponse};
+use trustpool_api::enrollment::{
+    ActivationProof, EnrollmentStatus, REGISTER_PATH, RegisterRequest, RegisterResponse,
+};
 use trustpool_api::oat::{HostTrust, POLL_HOSTS_PREFIXES, PollHostsRequest, PollHostsResponse};
 use trustpool_api::v1::{AssignPolicies, HostView, VerdictView};
 use trustpool_policy::PolicyDocument;
 
-use auth::{Admin, Reader};
 use crate::service::cache::rfc3339;
 use crate::service::policies::ImportRequest;
 use crate::service::{Service, ServiceError};
 use crate::store::{HostRecord, VerdictRecord, now_ms};
+use auth::{Admin, Reader};
 
 /// Largest body: a registration with an EK certificate, or a policy document.
 const MAX_BODY: usize = 1 << 20;
@@ -57,34 +59,68 @@ pub fn router(service: Arc<Service>) -> Router {
     for prefix in POLL_HOSTS_PREFIXES {
         router = router.route(&format!("{prefix}/PollHosts"), post(poll_hosts));
     }
-    router.layer(DefaultBodyLimit::max(MAX_BODY)).layer(TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, Duration::from_secs(60))).with_state(service)
+    router
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            Duration::from_secs(60),
+        ))
+        .with_state(service)
 }
 
-async fn register(State(s): State<Arc<Service>>, ApiJson(req): ApiJson<RegisterRequest>) -> Result<(StatusCode, Json<RegisterResponse>), ApiError> {
+async fn register(
+    State(s): State<Arc<Service>>,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> Result<(StatusCode, Json<RegisterResponse>), ApiError> {
     Ok((StatusCode::CREATED, Json(s.register(&req).await?)))
 }
 
-async fn activation(State(s): State<Arc<Service>>, Path(agent_id): Path<String>, ApiJson(proof): ApiJson<ActivationProof>) -> Result<Json<EnrollmentStatus>, ApiError> {
+async fn activation(
+    State(s): State<Arc<Service>>,
+    Path(agent_id): Path<String>,
+    ApiJson(proof): ApiJson<ActivationProof>,
+) -> Result<Json<EnrollmentStatus>, ApiError> {
     Ok(Json(s.prove(&agent_id, &proof).await?))
 }
 
 /// OAT `PollHosts`: answered from the trust cache, never by attesting inline (Nova's client
 /// has no timeout). One entry per requested name, echoed unchanged; `vtime` = now.
-async fn poll_hosts(State(s): State<Arc<Service>>, headers: HeaderMap, body: Bytes) -> Result<Json<PollHostsResponse>, ApiError> {
+async fn poll_hosts(
+    State(s): State<Arc<Service>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<PollHostsResponse>, ApiError> {
     if let Some(blob) = &s.config.poll_hosts_auth_blob {
-        let sent = headers.get("x-auth-blob").or_else(|| headers.get("auth_blob")).map(|v| v.as_bytes()).unwrap_or_default();
+        let sent = headers
+            .get("x-auth-blob")
+            .or_else(|| headers.get("auth_blob"))
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
         if verify_slices_are_equal(sent, blob.0.as_bytes()).is_err() {
             return Err(ApiError::Unauthorized("x-auth-blob does not match"));
         }
     }
-    let request: PollHostsRequest = serde_json::from_slice(&body).map_err(|e| ApiError::Service(ServiceError::Rejected(format!("PollHosts body: {e}"))))?;
+    let request: PollHostsRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::Service(ServiceError::Rejected(format!("PollHosts body: {e}"))))?;
     let vtime = rfc3339(now_ms());
-    let hosts = request.hosts.into_iter().map(|name| HostTrust { trust_lvl: s.cache.level(&name, s.config.verdict_ttl), host_name: name, vtime: vtime.clone() }).collect();
+    let hosts = request
+        .hosts
+        .into_iter()
+        .map(|name| HostTrust {
+            trust_lvl: s.cache.level(&name, s.config.verdict_ttl),
+            host_name: name,
+            vtime: vtime.clone(),
+        })
+        .collect();
     Ok(Json(PollHostsResponse { hosts }))
 }
 
 async fn host_view(s: &Service, host: HostRecord) -> Result<HostView, ApiError> {
-    let latest = s.store.verdict_history(&host.agent_id, 1).await.map_err(ServiceError::from)?;
+    let latest = s
+        .store
+        .verdict_history(&host.agent_id, 1)
+        .await
+        .map_err(ServiceError::from)?;
     let latest = latest.first();
     Ok(HostView {
         trust_lvl: s.cache.level(&host.host_name, s.config.verdict_ttl),
@@ -101,7 +137,10 @@ async fn host_view(s: &Service, host: HostRecord) -> Result<HostView, ApiError> 
     })
 }
 
-async fn list_hosts(State(s): State<Arc<Service>>, _: Reader) -> Result<Json<Vec<HostView>>, ApiError> {
+async fn list_hosts(
+    State(s): State<Arc<Service>>,
+    _: Reader,
+) -> Result<Json<Vec<HostView>>, ApiError> {
     let mut views = Vec::new();
     for host in s.store.hosts().await.map_err(ServiceError::from)? {
         views.push(host_view(&s, host).await?);
@@ -109,47 +148,106 @@ async fn list_hosts(State(s): State<Arc<Service>>, _: Reader) -> Result<Json<Vec
     Ok(Json(views))
 }
 
-async fn show_host(State(s): State<Arc<Service>>, _: Reader, Path(name): Path<String>) -> Result<Json<HostView>, ApiError> {
+async fn show_host(
+    State(s): State<Arc<Service>>,
+    _: Reader,
+    Path(name): Path<String>,
+) -> Result<Json<HostView>, ApiError> {
     let host = s.host_named(&name).await?;
     Ok(Json(host_view(&s, host).await?))
 }
 
 fn verdict_view(v: VerdictRecord) -> VerdictView {
-    VerdictView { at: rfc3339(v.at), trust_lvl: v.level, policy: v.policy, reasons: v.reasons, reset_count: v.reset_count }
+    VerdictView {
+        at: rfc3339(v.at),
+        trust_lvl: v.level,
+        policy: v.policy,
+        reasons: v.reasons,
+        reset_count: v.reset_count,
+    }
 }
 
-async fn host_verdicts(State(s): State<Arc<Service>>, _: Reader, Path(name): Path<String>) -> Result<Json<Vec<VerdictView>>, ApiError> {
+async fn host_verdicts(
+    State(s): State<Arc<Service>>,
+    _: Reader,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<VerdictView>>, ApiError> {
     let host = s.host_named(&name).await?;
-    Ok(Json(s.store.verdict_history(&host.agent_id, 100).await.map_err(ServiceError::from)?.into_iter().map(verdict_view).collect()))
+    Ok(Json(
+        s.store
+            .verdict_history(&host.agent_id, 100)
+            .await
+            .map_err(ServiceError::from)?
+            .into_iter()
+            .map(verdict_view)
+            .collect(),
+    ))
 }
 
-async fn delete_host(State(s): State<Arc<Service>>, _: Admin, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+async fn delete_host(
+    State(s): State<Arc<Service>>,
+    _: Admin,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
     s.delete_host("admin", &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn assign_policies(State(s): State<Arc<Service>>, _: Admin, Path(name): Path<String>, ApiJson(body): ApiJson<AssignPolicies>) -> Result<Json<HostView>, ApiError> {
+async fn assign_policies(
+    State(s): State<Arc<Service>>,
+    _: Admin,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<AssignPolicies>,
+) -> Result<Json<HostView>, ApiError> {
     let host = s.assign_policies("admin", &name, body.policies).await?;
     Ok(Json(host_view(&s, host).await?))
 }
 
-async fn approve(State(s): State<Arc<Service>>, _: Admin, Path(name): Path<String>) -> Result<Json<HostView>, ApiError> {
+async fn approve(
+    State(s): State<Arc<Service>>,
+    _: Admin,
+    Path(name): Path<String>,
+) -> Result<Json<HostView>, ApiError> {
     let host = s.approve("admin", &name).await?;
     Ok(Json(host_view(&s, host).await?))
 }
 
-async fn attest_now(State(s): State<Arc<Service>>, _: Admin, Path(name): Path<String>) -> Result<Json<VerdictView>, ApiError> {
+async fn attest_now(
+    State(s): State<Arc<Service>>,
+    _: Admin,
+    Path(name): Path<String>,
+) -> Result<Json<VerdictView>, ApiError> {
     Ok(Json(verdict_view(s.attest_now(&name).await?)))
 }
 
-async fn list_policies(State(s): State<Arc<Service>>, _: Reader) -> Result<Json<Vec<PolicyDocument>>, ApiError> {
-    Ok(Json(s.policies().await?.iter().map(PolicyDocument::from).collect()))
+async fn list_policies(
+    State(s): State<Arc<Service>>,
+    _: Reader,
+) -> Result<Json<Vec<PolicyDocument>>, ApiError> {
+    Ok(Json(
+        s.policies()
+            .await?
+            .iter()
+            .map(PolicyDocument::from)
+            .collect(),
+    ))
 }
 
-async fn create_policy(State(s): State<Arc<Service>>, _: Admin, ApiJson(doc): ApiJson<PolicyDocument>) -> Result<(StatusCode, Json<PolicyDocument>), ApiError> {
-    Ok((StatusCode::CREATED, Json(s.create_policy("admin", doc).await?)))
+async fn create_policy(
+    State(s): State<Arc<Service>>,
+    _: Admin,
+    ApiJson(doc): ApiJson<PolicyDocument>,
+) -> Result<(StatusCode, Json<PolicyDocument>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(s.create_policy("admin", doc).await?),
+    ))
 }
 
-async fn import_policy(State(s): State<Arc<Service>>, _: Admin, ApiJson(req): ApiJson<ImportRequest>) -> Result<Json<PolicyDocument>, ApiError> {
+async fn import_policy(
+    State(s): State<Arc<Service>>,
+    _: Admin,
+    ApiJson(req): ApiJson<ImportRequest>,
+) -> Result<Json<PolicyDocument>, ApiError> {
     Ok(Json(s.import_from_host(&req).await?))
 }

@@ -12,8 +12,8 @@ use trustpool_api::oat::TrustLevel;
 use trustpool_api::{HashAlgorithm, Nonce, PcrBankSelection, PcrSelection as ApiSelection};
 use trustpool_client::AgentClient;
 use trustpool_evidence::{
-    AttestationKey, Challenge, ClockInfo, Digest, EventLog, HashAlg, PcrIndex, PcrSelection, PcrSet, PcrValues, Public, QuoteEvidence,
-    VerifyOptions, replay_banks, verify_quote,
+    AttestationKey, Challenge, ClockInfo, Digest, EventLog, HashAlg, PcrIndex, PcrSelection,
+    PcrSet, PcrValues, Public, QuoteEvidence, VerifyOptions, replay_banks, verify_quote,
 };
 use trustpool_policy::{Evidence, Policy, Verdict, VerifiedLog, appraise};
 
@@ -38,7 +38,10 @@ fn api_bank(alg: HashAlg) -> HashAlgorithm {
 #[must_use]
 pub fn selection_for(policies: &[Policy]) -> PcrSelection {
     let mut banks: BTreeMap<HashAlg, PcrSet> = BTreeMap::new();
-    banks.insert(HashAlg::Sha256, PcrSet::from_indices(DEFAULT_PCRS.iter().filter_map(|i| PcrIndex::new(*i))));
+    banks.insert(
+        HashAlg::Sha256,
+        PcrSet::from_indices(DEFAULT_PCRS.iter().filter_map(|i| PcrIndex::new(*i))),
+    );
     for policy in policies {
         for (bank, pcr) in policy.required_pcrs() {
             let set = banks.entry(bank).or_default();
@@ -49,7 +52,17 @@ pub fn selection_for(policies: &[Policy]) -> PcrSelection {
 }
 
 fn api_selection(selection: &PcrSelection) -> Option<ApiSelection> {
-    ApiSelection::new(selection.banks().iter().map(|(alg, set)| PcrBankSelection { bank: api_bank(*alg), pcrs: set.iter().map(PcrIndex::get).collect() }).collect()).ok()
+    ApiSelection::new(
+        selection
+            .banks()
+            .iter()
+            .map(|(alg, set)| PcrBankSelection {
+                bank: api_bank(*alg),
+                pcrs: set.iter().map(PcrIndex::get).collect(),
+            })
+            .collect(),
+    )
+    .ok()
 }
 
 fn values(response: &QuoteResponse) -> Result<PcrValues, String> {
@@ -58,7 +71,11 @@ fn values(response: &QuoteResponse) -> Result<PcrValues, String> {
         let alg = HashAlg::from_name(bank.bank.name()).ok_or("unknown bank")?;
         for (i, v) in &bank.values {
             let index = PcrIndex::new(*i).ok_or_else(|| format!("PCR {i} does not exist"))?;
-            values.insert(index, Digest::new(alg, v.as_slice()).ok_or_else(|| format!("PCR {alg}:{i} has the wrong size"))?);
+            values.insert(
+                index,
+                Digest::new(alg, v.as_slice())
+                    .ok_or_else(|| format!("PCR {alg}:{i} has the wrong size"))?,
+            );
         }
     }
     Ok(values)
@@ -67,7 +84,13 @@ fn values(response: &QuoteResponse) -> Result<PcrValues, String> {
 fn pcrs_json(values: &PcrValues) -> String {
     let mut out: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for alg in values.algs() {
-        out.insert(alg.name().to_owned(), values.bank(alg).map(|(i, d)| (i.to_string(), d.to_hex())).collect());
+        out.insert(
+            alg.name().to_owned(),
+            values
+                .bank(alg)
+                .map(|(i, d)| (i.to_string(), d.to_hex()))
+                .collect(),
+        );
     }
     serde_json::to_string(&out).unwrap_or_default()
 }
@@ -83,20 +106,41 @@ struct Outcome {
 
 impl Outcome {
     fn unknown(reason: String) -> Self {
-        Self { level: TrustLevel::Unknown, policy: None, reasons: vec![reason], clock: None, pcrs: None }
+        Self {
+            level: TrustLevel::Unknown,
+            policy: None,
+            reasons: vec![reason],
+            clock: None,
+            pcrs: None,
+        }
     }
     fn untrusted(reason: String) -> Self {
-        Self { level: TrustLevel::Untrusted, policy: None, reasons: vec![reason], clock: None, pcrs: None }
+        Self {
+            level: TrustLevel::Untrusted,
+            policy: None,
+            reasons: vec![reason],
+            clock: None,
+            pcrs: None,
+        }
     }
 }
 
 impl Service {
     fn attestation_key(&self, host: &HostRecord) -> Result<Arc<AttestationKey>, String> {
-        if let Some(key) = self.keys.read().ok().and_then(|k| k.get(&host.agent_id).cloned()) {
+        if let Some(key) = self
+            .keys
+            .read()
+            .ok()
+            .and_then(|k| k.get(&host.agent_id).cloned())
+        {
             return Ok(key);
         }
-        let public = Public::parse_tpm2b(&host.ak_public).map_err(|e| format!("enrolled AK: {e}"))?;
-        let key = Arc::new(AttestationKey::new(public, VerifyOptions::default()).map_err(|e| format!("enrolled AK: {e}"))?);
+        let public =
+            Public::parse_tpm2b(&host.ak_public).map_err(|e| format!("enrolled AK: {e}"))?;
+        let key = Arc::new(
+            AttestationKey::new(public, VerifyOptions::default())
+                .map_err(|e| format!("enrolled AK: {e}"))?,
+        );
         if let Ok(mut keys) = self.keys.write() {
             keys.insert(host.agent_id.clone(), key.clone());
         }
@@ -105,8 +149,14 @@ impl Service {
 
     /// The accepted policies of a host (latest versions), parsed.
     async fn host_policies(&self, host: &HostRecord) -> Result<Vec<Policy>, String> {
-        let all = self.policies().await.map_err(|e| format!("loading policies: {e}"))?;
-        Ok(all.into_iter().filter(|p| host.policies.contains(&p.name)).collect())
+        let all = self
+            .policies()
+            .await
+            .map_err(|e| format!("loading policies: {e}"))?;
+        Ok(all
+            .into_iter()
+            .filter(|p| host.policies.contains(&p.name))
+            .collect())
     }
 
     /// Challenges and appraises one host, stores and returns the verdict.
@@ -121,7 +171,9 @@ impl Service {
             reasons: outcome.reasons,
             reset_count: outcome.clock.map(|c| i64::from(c.reset_count)),
             restart_count: outcome.clock.map(|c| i64::from(c.restart_count)),
-            clock: outcome.clock.map(|c| i64::try_from(c.clock).unwrap_or(i64::MAX)),
+            clock: outcome
+                .clock
+                .map(|c| i64::try_from(c.clock).unwrap_or(i64::MAX)),
             pcrs: outcome.pcrs,
         };
         if let Err(e) = self.store.insert_verdict(&verdict).await {
@@ -152,30 +204,59 @@ impl Service {
         let Ok(wire_nonce) = Nonce::new(nonce.to_vec()) else {
             return Outcome::unknown("nonce".to_owned());
         };
-        let client = match AgentClient::new(&host.agent_url, &self.agent_tls, self.config.agent_timeout) {
-            Ok(c) => c,
-            Err(e) => return Outcome::unknown(format!("agent client: {e}")),
+        let client =
+            match AgentClient::new(&host.agent_url, &self.agent_tls, self.config.agent_timeout) {
+                Ok(c) => c,
+                Err(e) => return Outcome::unknown(format!("agent client: {e}")),
+            };
+        let request = QuoteRequest {
+            nonce: wire_nonce,
+            selection: wire_selection,
+            include_event_log: true,
         };
-        let request = QuoteRequest { nonce: wire_nonce, selection: wire_selection, include_event_log: true };
-        let response = match tokio::time::timeout(self.config.agent_timeout, client.quote(&request)).await {
+        let response = match tokio::time::timeout(self.config.agent_timeout, client.quote(&request))
+            .await
+        {
             Ok(Ok(r)) => r,
-            Ok(Err(e)) => return Outcome::unknown(format!("agent did not answer the challenge: {}", crate::error_chain(&e))),
-            Err(_) => return Outcome::unknown("agent did not answer the challenge in time".to_owned()),
+            Ok(Err(e)) => {
+                return Outcome::unknown(format!(
+                    "agent did not answer the challenge: {}",
+                    crate::error_chain(&e)
+                ));
+            }
+            Err(_) => {
+                return Outcome::unknown("agent did not answer the challenge in time".to_owned());
+            }
         };
         let pcrs = match values(&response) {
             Ok(v) => v,
             Err(e) => return Outcome::untrusted(format!("PCR values: {e}")),
         };
         // The nonce was used once, here, and is dropped with this function.
-        let quote = match verify_quote(&key, &Challenge { nonce: &nonce, selection: &selection }, &QuoteEvidence {
-            attest: response.attest.as_slice(),
-            signature: response.signature.as_slice(),
-            pcrs: &pcrs,
-        }) {
+        let quote = match verify_quote(
+            &key,
+            &Challenge {
+                nonce: &nonce,
+                selection: &selection,
+            },
+            &QuoteEvidence {
+                attest: response.attest.as_slice(),
+                signature: response.signature.as_slice(),
+                pcrs: &pcrs,
+            },
+        ) {
             Ok(q) => q,
-            Err(e) => return Outcome::untrusted(format!("quote rejected: {}", crate::error_chain(&e))),
+            Err(e) => {
+                return Outcome::untrusted(format!("quote rejected: {}", crate::error_chain(&e)));
+            }
         };
-        let mut outcome = Outcome { level: TrustLevel::Untrusted, policy: None, reasons: Vec::new(), clock: Some(quote.clock_info()), pcrs: Some(pcrs_json(quote.pcrs())) };
+        let mut outcome = Outcome {
+            level: TrustLevel::Untrusted,
+            policy: None,
+            reasons: Vec::new(),
+            clock: Some(quote.clock_info()),
+            pcrs: Some(pcrs_json(quote.pcrs())),
+        };
         if let Some(previous) = self.last_clock(host).await
             && let Err(e) = quote.clock_info().since(&previous)
         {
@@ -204,12 +285,30 @@ impl Service {
             },
             None => None,
         };
-        let _ = self.store.put_evidence(&host.agent_id, &selection.to_string(), outcome.pcrs.as_deref().unwrap_or("{}"), if proof.is_some() { log_bytes.as_deref() } else { None }).await;
+        let _ = self
+            .store
+            .put_evidence(
+                &host.agent_id,
+                &selection.to_string(),
+                outcome.pcrs.as_deref().unwrap_or("{}"),
+                if proof.is_some() {
+                    log_bytes.as_deref()
+                } else {
+                    None
+                },
+            )
+            .await;
         let verified_log = match (&log, proof) {
             (Some(log), Some(proof)) => Some(VerifiedLog::new(log, proof)),
             _ => None,
         };
-        let verdict = appraise(&policies, &Evidence { quote: &quote, log: verified_log });
+        let verdict = appraise(
+            &policies,
+            &Evidence {
+                quote: &quote,
+                log: verified_log,
+            },
+        );
         match &verdict {
             Verdict::Trusted { policy, version } => {
                 outcome.level = TrustLevel::Trusted;

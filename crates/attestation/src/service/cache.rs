@@ -32,13 +32,27 @@ impl TrustCache {
     /// A `StoreError`.
     pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
         let hosts = store.hosts().await?;
-        let verdicts: HashMap<String, VerdictRecord> = store.latest_verdicts().await?.into_iter().map(|v| (v.agent_id.clone(), v)).collect();
+        let verdicts: HashMap<String, VerdictRecord> = store
+            .latest_verdicts()
+            .await?
+            .into_iter()
+            .map(|v| (v.agent_id.clone(), v))
+            .collect();
         let mut by_name = HashMap::with_capacity(hosts.len().saturating_mul(2));
         let mut names = HashMap::with_capacity(hosts.len());
         for host in hosts.iter().filter(|h| h.state == HostState::Enrolled) {
-            let (level, at) = verdicts.get(&host.agent_id).map_or((TrustLevel::Unknown, 0), |v| (v.level, v.at));
+            let (level, at) = verdicts
+                .get(&host.agent_id)
+                .map_or((TrustLevel::Unknown, 0), |v| (v.level, v.at));
             for name in host_names(host) {
-                by_name.insert(name, Entry { agent_id: host.agent_id.clone(), level, at });
+                by_name.insert(
+                    name,
+                    Entry {
+                        agent_id: host.agent_id.clone(),
+                        level,
+                        at,
+                    },
+                );
             }
             names.insert(host.agent_id.clone(), host_names(host));
         }
@@ -51,10 +65,22 @@ impl TrustCache {
 
     /// Records a new verdict for a host already known.
     pub fn record(&self, verdict: &VerdictRecord) {
-        let names = self.names.read().ok().and_then(|n| n.get(&verdict.agent_id).cloned()).unwrap_or_default();
+        let names = self
+            .names
+            .read()
+            .ok()
+            .and_then(|n| n.get(&verdict.agent_id).cloned())
+            .unwrap_or_default();
         if let Ok(mut b) = self.by_name.write() {
             for name in names {
-                b.insert(name, Entry { agent_id: verdict.agent_id.clone(), level: verdict.level, at: verdict.at });
+                b.insert(
+                    name,
+                    Entry {
+                        agent_id: verdict.agent_id.clone(),
+                        level: verdict.level,
+                        at: verdict.at,
+                    },
+                );
             }
         }
     }
@@ -76,7 +102,10 @@ impl TrustCache {
     /// The agent id of a name, if enrolled.
     #[must_use]
     pub fn agent_id(&self, name: &str) -> Option<String> {
-        self.by_name.read().ok().and_then(|b| b.get(name).map(|e| e.agent_id.clone()))
+        self.by_name
+            .read()
+            .ok()
+            .and_then(|b| b.get(name).map(|e| e.agent_id.clone()))
     }
 }
 
@@ -105,7 +134,12 @@ pub fn rfc3339(ms: i64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, (rem / 60) % 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]

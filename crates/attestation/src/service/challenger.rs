@@ -44,12 +44,19 @@ pub async fn run(service: Arc<Service>) {
         due.retain(|id, _| hosts.iter().any(|h| h.agent_id == *id));
         for host in hosts.into_iter().filter(|h| h.state == HostState::Enrolled) {
             // A new host is attested soon after enrollment, then every interval.
-            let next = *due.entry(host.agent_id.clone()).or_insert_with(|| now + jitter(Duration::from_secs(1)));
+            let next = *due
+                .entry(host.agent_id.clone())
+                .or_insert_with(|| now + jitter(Duration::from_secs(1)));
             if next > now {
                 continue;
             }
-            let lease_until = now_ms().saturating_add(i64::try_from((interval * 2).as_millis()).unwrap_or(i64::MAX));
-            match service.store.lease(&host.agent_id, &service.config.server_id, lease_until).await {
+            let lease_until = now_ms()
+                .saturating_add(i64::try_from((interval * 2).as_millis()).unwrap_or(i64::MAX));
+            match service
+                .store
+                .lease(&host.agent_id, &service.config.server_id, lease_until)
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => {
                     due.insert(host.agent_id.clone(), now + interval);
@@ -60,7 +67,10 @@ pub async fn run(service: Arc<Service>) {
                     continue;
                 }
             }
-            due.insert(host.agent_id.clone(), now + interval + jitter(interval / 10));
+            due.insert(
+                host.agent_id.clone(),
+                now + interval + jitter(interval / 10),
+            );
             let Ok(permit) = permits.clone().try_acquire_owned() else {
                 // Saturated: try again next tick rather than queueing without bound.
                 due.insert(host.agent_id.clone(), now);

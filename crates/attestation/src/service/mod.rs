@@ -69,14 +69,28 @@ impl Service {
     /// What failed, with context.
     pub async fn new(config: Config) -> anyhow::Result<Arc<Self>> {
         use anyhow::Context as _;
-        let store = Store::connect(&config.database_url.0).await.context("opening the database")?;
+        let store = Store::connect(&config.database_url.0)
+            .await
+            .context("opening the database")?;
         let ek_cas = EkCaStore::load(&config.ek_ca, &config.dev_ek_ca)?;
-        let read = |p: &std::path::Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
+        let read = |p: &std::path::Path| {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+        };
         let agent_tls = TlsOptions {
             ca_pem: Some(read(&config.agents_ca)?),
-            identity: Some(Identity { cert_chain_pem: read(&config.agents_client_cert)?, key_pem: read(&config.agents_client_key)? }),
+            identity: Some(Identity {
+                cert_chain_pem: read(&config.agents_client_cert)?,
+                key_pem: read(&config.agents_client_key)?,
+            }),
         };
-        let service = Arc::new(Self { store, config: Arc::new(config), ek_cas, cache: cache::TrustCache::default(), agent_tls, keys: RwLock::default() });
+        let service = Arc::new(Self {
+            store,
+            config: Arc::new(config),
+            ek_cas,
+            cache: cache::TrustCache::default(),
+            agent_tls,
+            keys: RwLock::default(),
+        });
         service.cache.reload(&service.store).await?;
         Ok(service)
     }

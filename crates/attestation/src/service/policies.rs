@@ -51,7 +51,8 @@ impl Service {
             .await?
             .iter()
             .map(|(_, _, doc)| {
-                let doc: PolicyDocument = serde_json::from_str(doc).map_err(|e| ServiceError::Rejected(format!("stored policy: {e}")))?;
+                let doc: PolicyDocument = serde_json::from_str(doc)
+                    .map_err(|e| ServiceError::Rejected(format!("stored policy: {e}")))?;
                 Ok(Policy::try_from(&doc)?)
             })
             .collect()
@@ -61,13 +62,33 @@ impl Service {
     ///
     /// # Errors
     /// `Policy` for an invalid document.
-    pub async fn create_policy(&self, actor: &str, mut doc: PolicyDocument) -> Result<PolicyDocument, ServiceError> {
-        let current = self.store.latest_policies().await?.into_iter().find(|(n, _, _)| *n == doc.name).map_or(0, |(_, v, _)| v);
+    pub async fn create_policy(
+        &self,
+        actor: &str,
+        mut doc: PolicyDocument,
+    ) -> Result<PolicyDocument, ServiceError> {
+        let current = self
+            .store
+            .latest_policies()
+            .await?
+            .into_iter()
+            .find(|(n, _, _)| *n == doc.name)
+            .map_or(0, |(_, v, _)| v);
         doc.version = u32::try_from(current.saturating_add(1)).unwrap_or(u32::MAX);
         let policy = Policy::try_from(&doc)?;
-        let json = serde_json::to_string(&PolicyDocument::from(&policy)).map_err(|e| ServiceError::Rejected(e.to_string()))?;
-        self.store.put_policy(&policy.name, policy.version, &json).await?;
-        self.store.audit(actor, "policy_created", &policy.name, &format!("version {}", policy.version)).await?;
+        let json = serde_json::to_string(&PolicyDocument::from(&policy))
+            .map_err(|e| ServiceError::Rejected(e.to_string()))?;
+        self.store
+            .put_policy(&policy.name, policy.version, &json)
+            .await?;
+        self.store
+            .audit(
+                actor,
+                "policy_created",
+                &policy.name,
+                &format!("version {}", policy.version),
+            )
+            .await?;
         Ok(PolicyDocument::from(&policy))
     }
 
@@ -76,19 +97,45 @@ impl Service {
     ///
     /// # Errors
     /// `NotFound` for an unknown host or one never attested; `Policy` when a PCR is missing.
-    pub async fn import_from_host(&self, req: &ImportRequest) -> Result<PolicyDocument, ServiceError> {
+    pub async fn import_from_host(
+        &self,
+        req: &ImportRequest,
+    ) -> Result<PolicyDocument, ServiceError> {
         let host = self.host_named(&req.host).await?;
-        let (_, selection, pcrs_json, log) = self.store.evidence(&host.agent_id).await?.ok_or_else(|| ServiceError::NotFound(format!("verified evidence of {}", req.host)))?;
-        let bank = HashAlg::from_name(&req.bank).ok_or_else(|| ServiceError::Rejected("bank must be sha1, sha256, sha384 or sha512".to_owned()))?;
-        let pcr_list = |list: &[u8]| list.iter().map(|i| PcrIndex::new(*i).ok_or_else(|| ServiceError::Rejected(format!("PCR {i} does not exist")))).collect::<Result<Vec<_>, _>>();
-        let options = ImportOptions { bank, bios_pcrs: pcr_list(&req.bios_pcrs)?, vmm_pcrs: pcr_list(&req.vmm_pcrs)?, vmm_events: req.vmm_events };
+        let (_, selection, pcrs_json, log) =
+            self.store.evidence(&host.agent_id).await?.ok_or_else(|| {
+                ServiceError::NotFound(format!("verified evidence of {}", req.host))
+            })?;
+        let bank = HashAlg::from_name(&req.bank).ok_or_else(|| {
+            ServiceError::Rejected("bank must be sha1, sha256, sha384 or sha512".to_owned())
+        })?;
+        let pcr_list = |list: &[u8]| {
+            list.iter()
+                .map(|i| {
+                    PcrIndex::new(*i)
+                        .ok_or_else(|| ServiceError::Rejected(format!("PCR {i} does not exist")))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let options = ImportOptions {
+            bank,
+            bios_pcrs: pcr_list(&req.bios_pcrs)?,
+            vmm_pcrs: pcr_list(&req.vmm_pcrs)?,
+            vmm_events: req.vmm_events,
+        };
         // What attestation stored after verifying it: the quoted values and the log that
         // replayed to them (checked again here).
         let _ = selection;
         let values = parse_pcrs(&pcrs_json)?;
-        let parsed = log.as_deref().map(EventLog::parse).transpose().map_err(|e| ServiceError::Rejected(format!("stored event log: {e}")))?;
+        let parsed = log
+            .as_deref()
+            .map(EventLog::parse)
+            .transpose()
+            .map_err(|e| ServiceError::Rejected(format!("stored event log: {e}")))?;
         if let Some(l) = &parsed {
-            replay(l).and_then(|r| r.compare(&values)).map_err(|e| ServiceError::Rejected(format!("stored event log: {e}")))?;
+            replay(l)
+                .and_then(|r| r.compare(&values))
+                .map_err(|e| ServiceError::Rejected(format!("stored event log: {e}")))?;
         }
         let policy = from_values(&req.name, 1, &values, parsed.as_ref(), &options)?;
         Ok(PolicyDocument::from(&policy))
@@ -114,16 +161,31 @@ impl Service {
     ///
     /// # Errors
     /// `NotFound` for an unknown host or policy.
-    pub async fn assign_policies(&self, actor: &str, host: &str, names: Vec<String>) -> Result<HostRecord, ServiceError> {
+    pub async fn assign_policies(
+        &self,
+        actor: &str,
+        host: &str,
+        names: Vec<String>,
+    ) -> Result<HostRecord, ServiceError> {
         let mut record = self.host_named(host).await?;
         let known = self.store.latest_policies().await?;
-        if let Some(missing) = names.iter().find(|n| !known.iter().any(|(k, _, _)| k == *n)) {
+        if let Some(missing) = names
+            .iter()
+            .find(|n| !known.iter().any(|(k, _, _)| k == *n))
+        {
             return Err(ServiceError::NotFound(format!("policy {missing}")));
         }
         record.policies = names;
         record.updated_at = now_ms();
         self.store.put_host(&record).await?;
-        self.store.audit(actor, "policies_assigned", &record.host_name, &record.policies.join(",")).await?;
+        self.store
+            .audit(
+                actor,
+                "policies_assigned",
+                &record.host_name,
+                &record.policies.join(","),
+            )
+            .await?;
         Ok(record)
     }
 
@@ -136,7 +198,9 @@ impl Service {
         record.state = HostState::Enrolled;
         record.updated_at = now_ms();
         self.store.put_host(&record).await?;
-        self.store.audit(actor, "approved", &record.host_name, "").await?;
+        self.store
+            .audit(actor, "approved", &record.host_name, "")
+            .await?;
         self.cache.reload(&self.store).await?;
         Ok(record)
     }
@@ -148,7 +212,14 @@ impl Service {
     pub async fn delete_host(&self, actor: &str, host: &str) -> Result<(), ServiceError> {
         let record = self.host_named(host).await?;
         self.store.delete_host(&record.agent_id).await?;
-        self.store.audit(actor, "deleted", &record.host_name, &format!("agent {}", record.agent_id)).await?;
+        self.store
+            .audit(
+                actor,
+                "deleted",
+                &record.host_name,
+                &format!("agent {}", record.agent_id),
+            )
+            .await?;
         self.cache.reload(&self.store).await?;
         Ok(())
     }
@@ -160,20 +231,33 @@ impl Service {
     pub async fn attest_now(&self, host: &str) -> Result<VerdictRecord, ServiceError> {
         let record = self.host_named(host).await?;
         if record.state != HostState::Enrolled {
-            return Err(ServiceError::Conflict(format!("host {host} is not enrolled ({})", record.state.as_str())));
+            return Err(ServiceError::Conflict(format!(
+                "host {host} is not enrolled ({})",
+                record.state.as_str()
+            )));
         }
         Ok(self.attest(&record).await)
     }
 }
 
 fn parse_pcrs(json: &str) -> Result<PcrValues, ServiceError> {
-    let map: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> = serde_json::from_str(json).map_err(|_| ServiceError::Rejected("stored PCRs".to_owned()))?;
+    let map: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> =
+        serde_json::from_str(json).map_err(|_| ServiceError::Rejected("stored PCRs".to_owned()))?;
     let mut values = PcrValues::new();
     for (bank, pcrs) in map {
-        let alg = HashAlg::from_name(&bank).ok_or_else(|| ServiceError::Rejected("stored bank".to_owned()))?;
+        let alg = HashAlg::from_name(&bank)
+            .ok_or_else(|| ServiceError::Rejected("stored bank".to_owned()))?;
         for (i, hex) in pcrs {
-            let index = i.parse().ok().and_then(PcrIndex::new).ok_or_else(|| ServiceError::Rejected("stored PCR".to_owned()))?;
-            values.insert(index, trustpool_evidence::Digest::from_hex(alg, &hex).ok_or_else(|| ServiceError::Rejected("stored digest".to_owned()))?);
+            let index = i
+                .parse()
+                .ok()
+                .and_then(PcrIndex::new)
+                .ok_or_else(|| ServiceError::Rejected("stored PCR".to_owned()))?;
+            values.insert(
+                index,
+                trustpool_evidence::Digest::from_hex(alg, &hex)
+                    .ok_or_else(|| ServiceError::Rejected("stored digest".to_owned()))?,
+            );
         }
     }
     Ok(values)

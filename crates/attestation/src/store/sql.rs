@@ -32,7 +32,9 @@ fn parse_level(text: &str) -> Result<TrustLevel, StoreError> {
         "trusted" => Ok(TrustLevel::Trusted),
         "untrusted" => Ok(TrustLevel::Untrusted),
         "unknown" => Ok(TrustLevel::Unknown),
-        _ => Err(StoreError::Corrupt { what: "verdict level" }),
+        _ => Err(StoreError::Corrupt {
+            what: "verdict level",
+        }),
     }
 }
 
@@ -41,7 +43,9 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 fn unb64(text: &str, what: &'static str) -> Result<Vec<u8>, StoreError> {
-    STANDARD.decode(text).map_err(|_| StoreError::Corrupt { what })
+    STANDARD
+        .decode(text)
+        .map_err(|_| StoreError::Corrupt { what })
 }
 
 fn json_list(list: &[String]) -> String {
@@ -64,9 +68,13 @@ fn host_from_row(row: &AnyRow) -> Result<HostRecord, StoreError> {
         ek_public: unb64(&get("ek_public")?, "EK public")?,
         ek_certificate: ek_cert.map(|c| unb64(&c, "EK certificate")).transpose()?,
         ak_public: unb64(&get("ak_public")?, "AK public")?,
-        state: HostState::parse(&get("state")?).ok_or(StoreError::Corrupt { what: "host state" })?,
+        state: HostState::parse(&get("state")?)
+            .ok_or(StoreError::Corrupt { what: "host state" })?,
         policies: parse_list(&get("policies")?, "host policies")?,
-        software_tpm: row.try_get::<i64, _>("software_tpm").map_err(q("read host"))? != 0,
+        software_tpm: row
+            .try_get::<i64, _>("software_tpm")
+            .map_err(q("read host"))?
+            != 0,
         created_at: row.try_get("created_at").map_err(q("read host"))?,
         updated_at: row.try_get("updated_at").map_err(q("read host"))?,
     })
@@ -78,9 +86,16 @@ fn verdict_from_row(row: &AnyRow) -> Result<VerdictRecord, StoreError> {
         id: row.try_get("id").map_err(q("read verdict"))?,
         agent_id: row.try_get("agent_id").map_err(q("read verdict"))?,
         at: row.try_get("at").map_err(q("read verdict"))?,
-        level: parse_level(&row.try_get::<String, _>("level").map_err(q("read verdict"))?)?,
+        level: parse_level(
+            &row.try_get::<String, _>("level")
+                .map_err(q("read verdict"))?,
+        )?,
         policy: row.try_get("policy").map_err(q("read verdict"))?,
-        reasons: parse_list(&row.try_get::<String, _>("reasons").map_err(q("read verdict"))?, "verdict reasons")?,
+        reasons: parse_list(
+            &row.try_get::<String, _>("reasons")
+                .map_err(q("read verdict"))?,
+            "verdict reasons",
+        )?,
         reset_count: row.try_get("reset_count").map_err(q("read verdict"))?,
         restart_count: row.try_get("restart_count").map_err(q("read verdict"))?,
         clock: row.try_get("clock").map_err(q("read verdict"))?,
@@ -89,7 +104,8 @@ fn verdict_from_row(row: &AnyRow) -> Result<VerdictRecord, StoreError> {
 }
 
 const HOST_COLUMNS: &str = "agent_id, host_name, aliases, agent_url, agent_certificate, ek_public, ek_certificate, ak_public, state, policies, software_tpm, created_at, updated_at";
-const VERDICT_COLUMNS: &str = "id, agent_id, at, level, policy, reasons, reset_count, restart_count, clock, pcrs";
+const VERDICT_COLUMNS: &str =
+    "id, agent_id, at, level, policy, reasons, reset_count, restart_count, clock, pcrs";
 
 impl Store {
     /// Connects (creating a SQLite file if needed) and runs the migrations.
@@ -104,18 +120,22 @@ impl Store {
         } else {
             url.to_owned()
         };
-        let options = AnyPoolOptions::new().max_connections(if sqlite { 4 } else { 16 }).after_connect(move |conn, _| {
-            Box::pin(async move {
-                if sqlite {
-                    conn.execute("PRAGMA busy_timeout = 5000").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                }
-                Ok(())
-            })
-        });
+        let options = AnyPoolOptions::new()
+            .max_connections(if sqlite { 4 } else { 16 })
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            });
         let pool = options.connect(&url).await.map_err(q("connect"))?;
         if sqlite {
-            pool.execute("PRAGMA journal_mode = WAL").await.map_err(q("enable WAL"))?;
+            pool.execute("PRAGMA journal_mode = WAL")
+                .await
+                .map_err(q("enable WAL"))?;
         }
         MIGRATOR.run(&pool).await?;
         Ok(Self { pool })
@@ -156,7 +176,13 @@ impl Store {
     /// # Errors
     /// A `StoreError`.
     pub async fn host(&self, agent_id: &str) -> Result<Option<HostRecord>, StoreError> {
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {HOST_COLUMNS} FROM hosts WHERE agent_id = $1"))).bind(agent_id).fetch_optional(&self.pool).await.map_err(q("get host"))?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {HOST_COLUMNS} FROM hosts WHERE agent_id = $1"
+        )))
+        .bind(agent_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(q("get host"))?;
         row.as_ref().map(host_from_row).transpose()
     }
 
@@ -165,7 +191,13 @@ impl Store {
     /// # Errors
     /// A `StoreError`.
     pub async fn host_by_name(&self, name: &str) -> Result<Option<HostRecord>, StoreError> {
-        let row = sqlx::query(AssertSqlSafe(format!("SELECT {HOST_COLUMNS} FROM hosts WHERE host_name = $1"))).bind(name).fetch_optional(&self.pool).await.map_err(q("get host by name"))?;
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {HOST_COLUMNS} FROM hosts WHERE host_name = $1"
+        )))
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(q("get host by name"))?;
         row.as_ref().map(host_from_row).transpose()
     }
 
@@ -174,7 +206,12 @@ impl Store {
     /// # Errors
     /// A `StoreError`.
     pub async fn hosts(&self) -> Result<Vec<HostRecord>, StoreError> {
-        let rows = sqlx::query(AssertSqlSafe(format!("SELECT {HOST_COLUMNS} FROM hosts ORDER BY host_name"))).fetch_all(&self.pool).await.map_err(q("list hosts"))?;
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {HOST_COLUMNS} FROM hosts ORDER BY host_name"
+        )))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("list hosts"))?;
         rows.iter().map(host_from_row).collect()
     }
 
@@ -183,8 +220,16 @@ impl Store {
     /// # Errors
     /// A `StoreError`.
     pub async fn delete_host(&self, agent_id: &str) -> Result<bool, StoreError> {
-        sqlx::query("DELETE FROM enrollment_challenges WHERE agent_id = $1").bind(agent_id).execute(&self.pool).await.map_err(q("delete challenges"))?;
-        let done = sqlx::query("DELETE FROM hosts WHERE agent_id = $1").bind(agent_id).execute(&self.pool).await.map_err(q("delete host"))?;
+        sqlx::query("DELETE FROM enrollment_challenges WHERE agent_id = $1")
+            .bind(agent_id)
+            .execute(&self.pool)
+            .await
+            .map_err(q("delete challenges"))?;
+        let done = sqlx::query("DELETE FROM hosts WHERE agent_id = $1")
+            .bind(agent_id)
+            .execute(&self.pool)
+            .await
+            .map_err(q("delete host"))?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -192,7 +237,14 @@ impl Store {
     ///
     /// # Errors
     /// A `StoreError`.
-    pub async fn put_challenge(&self, challenge_id: &str, agent_id: &str, secret_hash: &str, registration: &str, expires_at: i64) -> Result<(), StoreError> {
+    pub async fn put_challenge(
+        &self,
+        challenge_id: &str,
+        agent_id: &str,
+        secret_hash: &str,
+        registration: &str,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO enrollment_challenges (challenge_id, agent_id, secret_hash, registration, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(challenge_id)
             .bind(agent_id)
@@ -209,13 +261,20 @@ impl Store {
     ///
     /// # Errors
     /// A `StoreError`.
-    pub async fn take_challenge(&self, challenge_id: &str) -> Result<Option<Challenge>, StoreError> {
+    pub async fn take_challenge(
+        &self,
+        challenge_id: &str,
+    ) -> Result<Option<Challenge>, StoreError> {
         let row = sqlx::query("SELECT agent_id, secret_hash, registration, expires_at FROM enrollment_challenges WHERE challenge_id = $1")
             .bind(challenge_id)
             .fetch_optional(&self.pool)
             .await
             .map_err(q("get challenge"))?;
-        let done = sqlx::query("DELETE FROM enrollment_challenges WHERE challenge_id = $1").bind(challenge_id).execute(&self.pool).await.map_err(q("delete challenge"))?;
+        let done = sqlx::query("DELETE FROM enrollment_challenges WHERE challenge_id = $1")
+            .bind(challenge_id)
+            .execute(&self.pool)
+            .await
+            .map_err(q("delete challenge"))?;
         // Another server may have taken it between the two statements: only one delete wins.
         if done.rows_affected() == 0 {
             return Ok(None);
@@ -236,15 +295,22 @@ impl Store {
     ///
     /// # Errors
     /// A `StoreError` (the version exists already).
-    pub async fn put_policy(&self, name: &str, version: u32, document: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO policies (name, version, document, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(name)
-            .bind(i64::from(version))
-            .bind(document)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await
-            .map_err(q("put policy"))?;
+    pub async fn put_policy(
+        &self,
+        name: &str,
+        version: u32,
+        document: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO policies (name, version, document, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(name)
+        .bind(i64::from(version))
+        .bind(document)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await
+        .map_err(q("put policy"))?;
         Ok(())
     }
 
@@ -261,7 +327,13 @@ impl Store {
         .await
         .map_err(q("list policies"))?;
         rows.iter()
-            .map(|r| Ok((r.try_get("name").map_err(q("read policy"))?, r.try_get("version").map_err(q("read policy"))?, r.try_get("document").map_err(q("read policy"))?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("name").map_err(q("read policy"))?,
+                    r.try_get("version").map_err(q("read policy"))?,
+                    r.try_get("document").map_err(q("read policy"))?,
+                ))
+            })
             .collect()
     }
 
@@ -294,9 +366,16 @@ impl Store {
     pub async fn latest_verdicts(&self) -> Result<Vec<VerdictRecord>, StoreError> {
         let sql = format!(
             "SELECT {cols} FROM verdicts v JOIN (SELECT agent_id AS a, MAX(at) AS m FROM verdicts GROUP BY agent_id) l ON v.agent_id = l.a AND v.at = l.m",
-            cols = VERDICT_COLUMNS.split(", ").map(|c| format!("v.{c}")).collect::<Vec<_>>().join(", ")
+            cols = VERDICT_COLUMNS
+                .split(", ")
+                .map(|c| format!("v.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
-        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.pool).await.map_err(q("latest verdicts"))?;
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("latest verdicts"))?;
         rows.iter().map(verdict_from_row).collect()
     }
 
@@ -304,13 +383,19 @@ impl Store {
     ///
     /// # Errors
     /// A `StoreError`.
-    pub async fn verdict_history(&self, agent_id: &str, limit: i64) -> Result<Vec<VerdictRecord>, StoreError> {
-        let rows = sqlx::query(AssertSqlSafe(format!("SELECT {VERDICT_COLUMNS} FROM verdicts WHERE agent_id = $1 ORDER BY at DESC LIMIT $2")))
-            .bind(agent_id)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(q("verdict history"))?;
+    pub async fn verdict_history(
+        &self,
+        agent_id: &str,
+        limit: i64,
+    ) -> Result<Vec<VerdictRecord>, StoreError> {
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {VERDICT_COLUMNS} FROM verdicts WHERE agent_id = $1 ORDER BY at DESC LIMIT $2"
+        )))
+        .bind(agent_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("verdict history"))?;
         rows.iter().map(verdict_from_row).collect()
     }
 
@@ -318,7 +403,13 @@ impl Store {
     ///
     /// # Errors
     /// A `StoreError`.
-    pub async fn put_evidence(&self, agent_id: &str, selection: &str, pcrs: &str, event_log: Option<&[u8]>) -> Result<(), StoreError> {
+    pub async fn put_evidence(
+        &self,
+        agent_id: &str,
+        selection: &str,
+        pcrs: &str,
+        event_log: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO latest_evidence (agent_id, at, selection, pcrs, event_log) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (agent_id) DO UPDATE SET at = $2, selection = $3, pcrs = $4, event_log = $5",
@@ -338,12 +429,26 @@ impl Store {
     ///
     /// # Errors
     /// A `StoreError`.
-    pub async fn evidence(&self, agent_id: &str) -> Result<Option<(i64, String, String, Option<Vec<u8>>)>, StoreError> {
-        let row = sqlx::query("SELECT at, selection, pcrs, event_log FROM latest_evidence WHERE agent_id = $1").bind(agent_id).fetch_optional(&self.pool).await.map_err(q("get evidence"))?;
+    pub async fn evidence(
+        &self,
+        agent_id: &str,
+    ) -> Result<Option<(i64, String, String, Option<Vec<u8>>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT at, selection, pcrs, event_log FROM latest_evidence WHERE agent_id = $1",
+        )
+        .bind(agent_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(q("get evidence"))?;
         row.map(|r| {
             let op = || q("read evidence");
             let log: Option<String> = r.try_get("event_log").map_err(op())?;
-            Ok((r.try_get("at").map_err(op())?, r.try_get("selection").map_err(op())?, r.try_get("pcrs").map_err(op())?, log.map(|l| unb64(&l, "event log")).transpose()?))
+            Ok((
+                r.try_get("at").map_err(op())?,
+                r.try_get("selection").map_err(op())?,
+                r.try_get("pcrs").map_err(op())?,
+                log.map(|l| unb64(&l, "event log")).transpose()?,
+            ))
         })
         .transpose()
     }
@@ -352,7 +457,13 @@ impl Store {
     ///
     /// # Errors
     /// A `StoreError`.
-    pub async fn audit(&self, actor: &str, action: &str, subject: &str, detail: &str) -> Result<(), StoreError> {
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO audit (id, at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5, $6)")
             .bind(new_id())
             .bind(now_ms())
@@ -370,12 +481,27 @@ impl Store {
     ///
     /// # Errors
     /// A `StoreError`.
-    pub async fn audit_log(&self, limit: i64) -> Result<Vec<(i64, String, String, String, String)>, StoreError> {
-        let rows = sqlx::query("SELECT at, actor, action, subject, detail FROM audit ORDER BY at DESC LIMIT $1").bind(limit).fetch_all(&self.pool).await.map_err(q("audit log"))?;
+    pub async fn audit_log(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, String, String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, actor, action, subject, detail FROM audit ORDER BY at DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(q("audit log"))?;
         rows.iter()
             .map(|r| {
                 let op = || q("read audit");
-                Ok((r.try_get("at").map_err(op())?, r.try_get("actor").map_err(op())?, r.try_get("action").map_err(op())?, r.try_get("subject").map_err(op())?, r.try_get("detail").map_err(op())?))
+                Ok((
+                    r.try_get("at").map_err(op())?,
+                    r.try_get("actor").map_err(op())?,
+                    r.try_get("action").map_err(op())?,
+                    r.try_get("subject").map_err(op())?,
+                    r.try_get("detail").map_err(op())?,
+                ))
             })
             .collect()
     }
@@ -386,7 +512,12 @@ impl Store {
     ///
     /// # Errors
     /// A `StoreError`.
-    pub async fn lease(&self, agent_id: &str, owner: &str, expires_at: i64) -> Result<bool, StoreError> {
+    pub async fn lease(
+        &self,
+        agent_id: &str,
+        owner: &str,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "INSERT INTO leases (agent_id, owner, expires_at) VALUES ($1, $2, $3) \
              ON CONFLICT (agent_id) DO UPDATE SET owner = $2, expires_at = $3 WHERE leases.owner = $2 OR leases.expires_at < $4",

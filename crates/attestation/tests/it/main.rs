@@ -1,0 +1,13 @@
+//! The attestation server end to end: real agents on swtpm (feature `swtpm`), the store on
+//! SQLite (and PostgreSQL when `TRUSTPOOL_TEST_POSTGRES` is set: `make test` starts one).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+#[cfg(feature = "swtpm")]
+mod e2e;
+mod store;

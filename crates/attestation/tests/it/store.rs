@@ -1,0 +1,182 @@
+//! The store against real databases: SQLite always, PostgreSQL when
+//! `TRUSTPOOL_TEST_POSTGRES` names one (`make test` starts a throwaway cluster).
+
+use trustpool_api::oat::TrustLevel;
+use trustpool_attestation::store::{HostRecord, HostState, Store, VerdictRecord, new_id, now_ms};
+
+fn host(agent_id: &str, name: &str) -> HostRecord {
+    HostRecord {
+        agent_id: agent_id.into(),
+        host_name: name.into(),
+        aliases: vec![format!("{name}.example.com")],
+        agent_url: "https://127.0.0.1:9443".into(),
+        agent_certificate: "-----BEGIN CERTIFICATE-----".into(),
+        ek_public: vec![1, 2, 3],
+        ek_certificate: Some(vec![4, 5]),
+        ak_public: vec![6, 7],
+        state: HostState::Enrolled,
+        policies: vec!["golden".into()],
+        software_tpm: true,
+        created_at: now_ms(),
+        updated_at: now_ms(),
+    }
+}
+
+async fn exercise(store: &Store, tag: &str) {
+    let a = format!("{tag}-a");
+    let h = host(&a, &format!("{tag}-node1"));
+    store.put_host(&h).await.unwrap();
+    assert_eq!(store.host(&a).await.unwrap().unwrap(), h);
+    assert_eq!(
+        store
+            .host_by_name(&h.host_name)
+            .await
+            .unwrap()
+            .unwrap()
+            .agent_id,
+        a
+    );
+    // The host name is unique: another agent cannot take it.
+    assert!(
+        store
+            .put_host(&host(&format!("{tag}-b"), &h.host_name))
+            .await
+            .is_err()
+    );
+
+    store
+        .put_challenge(&format!("{tag}-c1"), &a, "hash", "{}", now_ms() + 60_000)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .take_challenge(&format!("{tag}-c1"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .take_challenge(&format!("{tag}-c1"))
+            .await
+            .unwrap()
+            .is_none(),
+        "single use"
+    );
+
+    store
+        .put_policy(&format!("{tag}-p"), 1, "{\"v\":1}")
+        .await
+        .unwrap();
+    store
+        .put_policy(&format!("{tag}-p"), 2, "{\"v\":2}")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .put_policy(&format!("{tag}-p"), 2, "{}")
+            .await
+            .is_err(),
+        "versions are immutable"
+    );
+    let latest = store.latest_policies().await.unwrap();
+    assert!(
+        latest
+            .iter()
+            .any(|(n, v, d)| *n == format!("{tag}-p") && *v == 2 && d.contains('2'))
+    );
+
+    for (i, level) in [TrustLevel::Unknown, TrustLevel::Trusted]
+        .into_iter()
+        .enumerate()
+    {
+        let v = VerdictRecord {
+            id: new_id(),
+            agent_id: a.clone(),
+            at: now_ms() + i64::try_from(i).unwrap(),
+            level,
+            policy: None,
+            reasons: vec![format!("r{i}")],
+            reset_count: Some(1),
+            restart_count: Some(0),
+            clock: Some(100),
+            pcrs: None,
+        };
+        store.insert_verdict(&v).await.unwrap();
+    }
+    let latest = store.latest_verdicts().await.unwrap();
+    assert_eq!(
+        latest.iter().find(|v| v.agent_id == a).unwrap().level,
+        TrustLevel::Trusted
+    );
+    assert_eq!(store.verdict_history(&a, 10).await.unwrap().len(), 2);
+
+    // Leases: one owner at a time until expiry.
+    let far = now_ms() + 60_000;
+    assert!(store.lease(&a, "server-1", far).await.unwrap());
+    assert!(
+        store.lease(&a, "server-1", far).await.unwrap(),
+        "renewal by the owner"
+    );
+    assert!(
+        !store.lease(&a, "server-2", far).await.unwrap(),
+        "another server waits"
+    );
+    assert!(
+        store
+            .lease(&format!("{tag}-expired"), "server-1", now_ms() - 1)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .lease(&format!("{tag}-expired"), "server-2", far)
+            .await
+            .unwrap(),
+        "an expired lease is taken over"
+    );
+
+    store
+        .put_evidence(&a, "sha256:0", "{}", Some(&[1, 2, 3]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.evidence(&a).await.unwrap().unwrap().3,
+        Some(vec![1, 2, 3])
+    );
+    store.audit("admin", "test", &a, "detail").await.unwrap();
+    assert!(!store.audit_log(10).await.unwrap().is_empty());
+    assert!(store.delete_host(&a).await.unwrap());
+    assert!(store.host(&a).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn sqlite_store() {
+    let dir = std::env::temp_dir().join(format!("trustpool-store-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}/attestation.db", dir.display());
+    let store = Store::connect(&url).await.unwrap();
+    exercise(&store, "s").await;
+    // Reopening runs migrations again without harm.
+    drop(store);
+    let again = Store::connect(&url).await.unwrap();
+    assert!(again.hosts().await.unwrap().is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test]
+async fn postgres_store() {
+    let Ok(url) = std::env::var("TRUSTPOOL_TEST_POSTGRES") else {
+        // `make test` always sets it; a bare `cargo test` without PostgreSQL skips loudly.
+        eprintln!(
+            "TRUSTPOOL_TEST_POSTGRES not set: PostgreSQL store test skipped (make test runs it)"
+        );
+        assert!(
+            std::env::var("TRUSTPOOL_REQUIRE_POSTGRES").is_err(),
+            "TRUSTPOOL_REQUIRE_POSTGRES is set but TRUSTPOOL_TEST_POSTGRES is not"
+        );
+        return;
+    };
+    let store = Store::connect(&url).await.unwrap();
+    exercise(&store, &format!("pg{}", std::process::id())).await;
+}
