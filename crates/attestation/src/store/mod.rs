@@ -1,4 +1,4 @@
-//! Storage: the only module with SQL ([`sql`]). One schema (`migrations/`) for SQLite (the
+//! Storage: the only module with SQL (`sql.rs`). One schema (`migrations/`) for SQLite (the
 //! default: one file, WAL, created on first start) and PostgreSQL (several servers sharing
 //! one database), through sqlx's `Any` driver with portable SQL.
 
