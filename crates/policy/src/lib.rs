@@ -1,5 +1,5 @@
 //! The known-good database's logic: a [`Policy`] (BIOS part + VMM/OS part, each a set of
-//! PCR rules matched by value or event by event), [`appraise`] verified evidence against
+//! PCR rules matched by value or event by event), [`appraise()`] verified evidence against
 //! the policies a host accepts (any-of), and a [`Verdict`] with every [`Reason`] it is not
 //! trusted. Also: the JSON [`PolicyDocument`] and [`from_evidence`] (import from a golden
 //! host).
