@@ -180,3 +180,37 @@ async fn postgres_store() {
     let store = Store::connect(&url).await.unwrap();
     exercise(&store, &format!("pg{}", std::process::id())).await;
 }
+
+#[test]
+fn the_shipped_config_parses() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../packaging/attestation.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let config = trustpool_attestation::config::Config::parse(&text, "attestation.toml").unwrap();
+    assert_eq!(config.interval, std::time::Duration::from_secs(30));
+    assert!(!config.allow_software_tpm);
+    let err = trustpool_attestation::config::Config::parse(
+        &text.replace("interval_secs = 30", "interval_secs = 0"),
+        "attestation.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("attestation.interval_secs"), "{err}");
+    let err = trustpool_attestation::config::Config::parse(
+        &text.replace("[auth]", "[auth]\nadmin_tokens = []"),
+        "attestation.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("admin_tokens"), "{err}");
+    let with_password = text.replace(
+        "sqlite:///var/lib/trustpool/attestation.db",
+        "postgres://trustpool:hunter2@db/trustpool",
+    );
+    let config =
+        trustpool_attestation::config::Config::parse(&with_password, "attestation.toml").unwrap();
+    assert!(
+        !format!("{config:?}").contains("hunter2"),
+        "the database URL never reaches a log line"
+    );
+}
