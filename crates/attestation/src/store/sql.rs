@@ -506,6 +506,20 @@ impl Store {
             .collect()
     }
 
+    /// Who holds a host's lease, if anyone.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn lease_owner(&self, agent_id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT owner FROM leases WHERE agent_id = $1")
+            .bind(agent_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(q("lease owner"))?;
+        row.map(|r| r.try_get("owner").map_err(q("read lease")))
+            .transpose()
+    }
+
     /// Takes or renews the lease on a host's challenges for `owner` until `expires_at`:
     /// true when this server holds it (nobody did, it expired, or it was already ours).
     /// How several servers on one PostgreSQL share the challenge work.

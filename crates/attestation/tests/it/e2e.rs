@@ -99,6 +99,17 @@ impl Pool {
         manifest: &str,
         server: &RunningServer,
     ) -> RunningAgent {
+        self.agent_at(i, name, manifest, server.address.port())
+            .await
+    }
+
+    async fn agent_at(
+        &self,
+        i: usize,
+        name: &str,
+        manifest: &str,
+        server_port: u16,
+    ) -> RunningAgent {
         let tpm = &self.tpms[i];
         let issued = self
             .pki
@@ -114,7 +125,7 @@ impl Pool {
             cert = issued.cert.display(),
             key = issued.key.display(),
             ca = self.pki.ca_cert().display(),
-            sport = server.address.port(),
+            sport = server_port,
         );
         let config =
             trustpool_agent::config::Config::parse(&text, Path::new("agent.toml")).unwrap();
@@ -340,4 +351,301 @@ async fn software_tpms_and_unknown_ek_cas_are_refused() {
     );
     agent.stop().await;
     server.stop().await;
+}
+
+/// A stand-in agent that answers every challenge with a quote captured earlier.
+async fn replaying_agent(
+    pool: &Pool,
+    captured: trustpool_api::agent::QuoteResponse,
+) -> (axum_server::Handle<std::net::SocketAddr>, String) {
+    use axum::routing::post;
+    let issued = pool.pki.issue("replayer", &["127.0.0.1"]);
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&issued.cert, &issued.key)
+        .await
+        .unwrap();
+    let app = axum::Router::new().route(
+        "/v1/quote",
+        post(move || async move { axum::Json(captured.clone()) }),
+    );
+    let handle = axum_server::Handle::new();
+    tokio::spawn(
+        axum_server::bind_rustls("127.0.0.1:0".parse().unwrap(), tls)
+            .handle(handle.clone())
+            .serve(app.into_make_service()),
+    );
+    let addr = handle.listening().await.unwrap();
+    (handle, format!("https://127.0.0.1:{}", addr.port()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replayed_quotes_and_swapped_aks_are_rejected_and_a_restart_loses_nothing() {
+    let pool = Pool::new(2);
+    let config = pool.server_config(true, &pool.ek_cas());
+    let server = trustpool_attestation::start(config.clone()).await.unwrap();
+    let api = Api::new(&pool, &server);
+    let agent = pool
+        .agent(0, "node1", "boot/known-good.toml", &server)
+        .await;
+    let other = pool
+        .agent(1, "node2", "boot/known-good.toml", &server)
+        .await;
+    api.wait_for("node1", "untrusted").await;
+    api.wait_for("node2", "untrusted").await;
+    let (_, doc) = api
+        .call(
+            reqwest::Method::POST,
+            "/v1/policies/import",
+            Some(json!({"host": "node1", "name": "golden"})),
+        )
+        .await;
+    api.call(reqwest::Method::POST, "/v1/policies", Some(doc))
+        .await;
+    api.call(
+        reqwest::Method::PUT,
+        "/v1/hosts/node1/policies",
+        Some(json!({"policies": ["golden"]})),
+    )
+    .await;
+    api.wait_for("node1", "trusted").await;
+    let service = server.service.clone();
+
+    // A quote captured from the real agent (with some nonce), replayed to a later challenge.
+    let identity = trustpool_client::Identity {
+        cert_chain_pem: std::fs::read_to_string(pool.dir.join("pki/server.crt")).unwrap(),
+        key_pem: std::fs::read_to_string(pool.dir.join("pki/server.key")).unwrap(),
+    };
+    let direct = trustpool_client::AgentClient::new(
+        &format!("https://127.0.0.1:{}", agent.address.port()),
+        &trustpool_client::TlsOptions {
+            ca_pem: Some(pool.pki.ca_pem()),
+            identity: Some(identity),
+        },
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let selection =
+        trustpool_attestation::service::attest::selection_for(&service.policies().await.unwrap());
+    let wire: trustpool_api::PcrSelection = serde_json::from_value(json!(selection.banks().iter().map(|(alg, set)| json!({"bank": alg.name(), "pcrs": set.iter().map(|i| i.get()).collect::<Vec<_>>()})).collect::<Vec<_>>())).unwrap();
+    let captured = direct
+        .quote(&trustpool_api::agent::QuoteRequest {
+            nonce: trustpool_api::Nonce::new(vec![9; 32]).unwrap(),
+            selection: wire,
+            include_event_log: true,
+        })
+        .await
+        .unwrap();
+    let (replayer, url) = replaying_agent(&pool, captured).await;
+    let mut host = service.store.host_by_name("node1").await.unwrap().unwrap();
+    let real_url = host.agent_url.clone();
+    host.agent_url = url;
+    service.store.put_host(&host).await.unwrap();
+    let verdict = service.attest_now("node1").await.unwrap();
+    assert_eq!(verdict.level, trustpool_api::oat::TrustLevel::Untrusted);
+    assert!(
+        verdict.reasons[0].contains("nonce"),
+        "{:?}",
+        verdict.reasons
+    );
+    replayer.shutdown();
+
+    // The AK on record replaced by another TPM's: the real agent's quotes no longer verify.
+    let node2 = service.store.host_by_name("node2").await.unwrap().unwrap();
+    host.agent_url = real_url;
+    host.ak_public = node2.ak_public.clone();
+    service.store.put_host(&host).await.unwrap();
+    service.keys.write().unwrap().clear();
+    let verdict = service.attest_now("node1").await.unwrap();
+    assert_eq!(verdict.level, trustpool_api::oat::TrustLevel::Untrusted);
+    assert!(
+        verdict.reasons[0].contains("signature does not verify"),
+        "{:?}",
+        verdict.reasons
+    );
+
+    // Restore, then restart the server on the same database: hosts, policies and history
+    // are all still there, and the host is attested again.
+    let original = service.store.host(&host.agent_id).await.unwrap().unwrap();
+    let mut restored = original;
+    restored
+        .ak_public
+        .clone_from(&agent.tpm.identity().ak_public);
+    service.store.put_host(&restored).await.unwrap();
+    let history_before = service
+        .store
+        .verdict_history(&host.agent_id, 1000)
+        .await
+        .unwrap()
+        .len();
+    drop(service);
+    server.stop().await;
+    let server = trustpool_attestation::start(config).await.unwrap();
+    let api = Api::new(&pool, &server);
+    let history_after = server
+        .service
+        .store
+        .verdict_history(&host.agent_id, 1000)
+        .await
+        .unwrap()
+        .len();
+    assert!(
+        history_after >= history_before,
+        "verdict history kept across restarts"
+    );
+    assert_eq!(server.service.policies().await.unwrap().len(), 1);
+    api.wait_for("node1", "trusted").await;
+    agent.stop().await;
+    other.stop().await;
+    server.stop().await;
+}
+
+/// Two server processes on one PostgreSQL; the one holding the leases is killed with
+/// SIGKILL; the other takes every host over within the lease time and nothing is lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_servers_on_postgres_survive_a_sigkill() {
+    let Ok(db) = std::env::var("TRUSTPOOL_TEST_POSTGRES") else {
+        eprintln!("TRUSTPOOL_TEST_POSTGRES not set: scale-out test skipped (make test runs it)");
+        assert!(
+            std::env::var("TRUSTPOOL_REQUIRE_POSTGRES").is_err(),
+            "TRUSTPOOL_REQUIRE_POSTGRES is set but TRUSTPOOL_TEST_POSTGRES is not"
+        );
+        return;
+    };
+    let pool = Pool::new(2);
+    let mut children = Vec::new();
+    let mut ports = Vec::new();
+    for id in ["scale-a", "scale-b"] {
+        let port = free_port();
+        let p = pool.dir.join("pki");
+        let cas: Vec<String> = pool
+            .ek_cas()
+            .iter()
+            .map(|c| format!("\"{}\"", c.display()))
+            .collect();
+        let text = format!(
+            "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"{db}\"\nserver_id = \"{id}\"\n[tls]\ncert = \"{p}/server.crt\"\nkey = \"{p}/server.key\"\n\
+             [agents]\nca = \"{p}/ca.crt\"\nclient_cert = \"{p}/server.crt\"\nclient_key = \"{p}/server.key\"\n\
+             [enrollment]\ndev_ek_ca = [{cas}]\nallow_software_tpm = true\n[attestation]\ninterval_secs = 2\nverdict_ttl_secs = 6\n",
+            p = p.display(),
+            cas = cas.join(", ")
+        );
+        let file = pool.dir.join(format!("{id}.toml"));
+        std::fs::write(&file, text).unwrap();
+        let log = std::fs::File::create(pool.dir.join(format!("{id}.log"))).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_trustpool-attestation"))
+            .args(["run", "--config"])
+            .arg(&file)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        children.push(child);
+        ports.push(port);
+    }
+    // Wait for the first server to listen, then let both agents register with it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", ports[0])).is_err()
+        || std::net::TcpStream::connect(("127.0.0.1", ports[1])).is_err()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "servers did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let tag = free_port();
+    let names = [format!("scale{tag}-1"), format!("scale{tag}-2")];
+    let a1 = pool
+        .agent_at(0, &names[0], "boot/known-good.toml", ports[0])
+        .await;
+    let a2 = pool
+        .agent_at(1, &names[1], "boot/known-good.toml", ports[0])
+        .await;
+    let store = trustpool_attestation::store::Store::connect(&db)
+        .await
+        .unwrap();
+    let ids = wait_until_attested(&store, &names, 2).await;
+
+    // Kill whichever server holds the first host's lease, without a chance to clean up.
+    let owner = lease_owner(&store, &ids[0]).await;
+    let victim = if owner == "scale-a" { 0 } else { 1 };
+    let survivor = if victim == 0 { "scale-b" } else { "scale-a" };
+    let killed_at = trustpool_attestation::store::now_ms();
+    // std's Child::kill is SIGKILL on Unix.
+    children[victim].kill().unwrap();
+    let _ = children[victim].wait();
+
+    // Every host keeps being attested, now by the survivor; the history before the kill is intact.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut all = true;
+        for id in &ids {
+            let latest = store.verdict_history(id, 1).await.unwrap();
+            all &= latest.first().is_some_and(|v| v.at > killed_at + 500);
+            all &= lease_owner(&store, id).await == survivor;
+        }
+        if all {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "hosts were not taken over after the SIGKILL"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for id in &ids {
+        assert!(
+            store
+                .verdict_history(id, 1000)
+                .await
+                .unwrap()
+                .iter()
+                .any(|v| v.at < killed_at),
+            "history before the kill is kept"
+        );
+    }
+    a1.stop().await;
+    a2.stop().await;
+    for mut child in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+async fn lease_owner(store: &trustpool_attestation::store::Store, agent_id: &str) -> String {
+    store
+        .lease_owner(agent_id)
+        .await
+        .unwrap()
+        .unwrap_or_default()
+}
+
+async fn wait_until_attested(
+    store: &trustpool_attestation::store::Store,
+    names: &[String],
+    verdicts: usize,
+) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let mut ids = Vec::new();
+        for name in names {
+            if let Some(host) = store.host_by_name(name).await.unwrap()
+                && store
+                    .verdict_history(&host.agent_id, 100)
+                    .await
+                    .unwrap()
+                    .len()
+                    >= verdicts
+            {
+                ids.push(host.agent_id);
+            }
+        }
+        if ids.len() == names.len() {
+            return ids;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "hosts were not attested"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
