@@ -54,3 +54,19 @@ pub struct AssignPolicies {
     /// Accepted policy names (any-of).
     pub policies: Vec<String>,
 }
+
+/// One event of `GET /v1/trust/stream` (server-sent events, event name `trust`): a host's
+/// trust level changed (or, on connect, the current level of every host).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrustChange {
+    /// Host name.
+    pub host_name: String,
+    /// Other names.
+    pub aliases: Vec<String>,
+    /// New level.
+    pub trust_lvl: TrustLevel,
+    /// When (RFC 3339).
+    pub vtime: String,
+    /// Why not trusted.
+    pub reasons: Vec<String>,
+}

@@ -55,7 +55,9 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/v1/hosts/{name}/approve", post(approve))
         .route("/v1/hosts/{name}/attest", post(attest_now))
         .route("/v1/policies", get(list_policies).post(create_policy))
-        .route("/v1/policies/import", post(import_policy));
+        .route("/v1/policies/import", post(import_policy))
+        .route("/v1/trust/stream", get(trust_stream))
+        .route("/metrics", get(metrics));
     for prefix in POLL_HOSTS_PREFIXES {
         router = router.route(&format!("{prefix}/PollHosts"), post(poll_hosts));
     }
@@ -250,4 +252,59 @@ async fn import_policy(
     ApiJson(req): ApiJson<ImportRequest>,
 ) -> Result<Json<PolicyDocument>, ApiError> {
     Ok(Json(s.import_from_host(&req).await?))
+}
+
+/// Server-sent events: the current level of every host, then every change, as `trust`
+/// events (JSON `TrustChange`), with keep-alive comments. The scheduler follows it so it
+/// never waits for a cache to expire to exclude a host.
+async fn trust_stream(
+    State(s): State<Arc<Service>>,
+    _: Reader,
+) -> axum::response::sse::Sse<
+    impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures_util::StreamExt as _;
+    let snapshot = s.cache.snapshot();
+    let receiver = s.changes.subscribe();
+    let event = |change: &trustpool_api::v1::TrustChange| {
+        Event::default()
+            .event("trust")
+            .json_data(change)
+            .unwrap_or_else(|_| Event::default().comment("unencodable"))
+    };
+    let initial =
+        futures_util::stream::iter(snapshot.iter().map(event).map(Ok).collect::<Vec<_>>());
+    let live = futures_util::stream::unfold(receiver, move |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(change) => return Some((Ok(event(&change)), rx)),
+                // A slow subscriber missed events: tell it to re-read the host list.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    return Some((
+                        Ok(Event::default()
+                            .event("resync")
+                            .data("missed changes; GET /v1/hosts")),
+                        rx,
+                    ));
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(initial.chain(live)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+/// Prometheus metrics (aggregates only: no host names).
+async fn metrics(
+    State(s): State<Arc<Service>>,
+) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    let counts = s.cache.counts(s.config.verdict_ttl);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        s.metrics.render(&counts),
+    )
 }

@@ -161,6 +161,7 @@ impl Service {
 
     /// Challenges and appraises one host, stores and returns the verdict.
     pub async fn attest(&self, host: &HostRecord) -> VerdictRecord {
+        let started = std::time::Instant::now();
         let outcome = self.challenge(host).await;
         let verdict = VerdictRecord {
             id: new_id(),
@@ -179,7 +180,11 @@ impl Service {
         if let Err(e) = self.store.insert_verdict(&verdict).await {
             tracing::error!(error = %crate::error_chain(&e), host = %host.host_name, "verdict not stored");
         }
-        self.cache.record(&verdict);
+        self.metrics.record(verdict.level, started.elapsed());
+        if let Some(change) = self.cache.record(&verdict) {
+            // No subscriber is not an error.
+            let _ = self.changes.send(change);
+        }
         tracing::info!(host = %host.host_name, level = verdict.level.as_str(), reasons = verdict.reasons.len(), "attestation decided");
         verdict
     }

@@ -8,6 +8,7 @@ use std::sync::RwLock;
 use std::time::Duration;
 
 use trustpool_api::oat::TrustLevel;
+use trustpool_api::v1::TrustChange;
 
 use crate::store::{HostRecord, HostState, Store, StoreError, VerdictRecord, now_ms};
 
@@ -16,6 +17,7 @@ struct Entry {
     agent_id: String,
     level: TrustLevel,
     at: i64,
+    reasons: Vec<String>,
 }
 
 /// Name → latest verdict.
@@ -26,11 +28,12 @@ pub struct TrustCache {
 }
 
 impl TrustCache {
-    /// Rebuilds from the database.
+    /// Rebuilds from the database; returns the hosts whose level changed (verdicts made by
+    /// other servers, hosts enrolled or deleted elsewhere).
     ///
     /// # Errors
     /// A `StoreError`.
-    pub async fn reload(&self, store: &Store) -> Result<(), StoreError> {
+    pub async fn reload(&self, store: &Store) -> Result<Vec<TrustChange>, StoreError> {
         let hosts = store.hosts().await?;
         let verdicts: HashMap<String, VerdictRecord> = store
             .latest_verdicts()
@@ -41,9 +44,11 @@ impl TrustCache {
         let mut by_name = HashMap::with_capacity(hosts.len().saturating_mul(2));
         let mut names = HashMap::with_capacity(hosts.len());
         for host in hosts.iter().filter(|h| h.state == HostState::Enrolled) {
-            let (level, at) = verdicts
+            let (level, at, reasons) = verdicts
                 .get(&host.agent_id)
-                .map_or((TrustLevel::Unknown, 0), |v| (v.level, v.at));
+                .map_or((TrustLevel::Unknown, 0, Vec::new()), |v| {
+                    (v.level, v.at, v.reasons.clone())
+                });
             for name in host_names(host) {
                 by_name.insert(
                     name,
@@ -51,38 +56,95 @@ impl TrustCache {
                         agent_id: host.agent_id.clone(),
                         level,
                         at,
+                        reasons: reasons.clone(),
                     },
                 );
             }
             names.insert(host.agent_id.clone(), host_names(host));
         }
+        let mut changes = Vec::new();
         if let (Ok(mut b), Ok(mut n)) = (self.by_name.write(), self.names.write()) {
+            for host in hosts.iter().filter(|h| h.state == HostState::Enrolled) {
+                let old = b.get(&host.host_name).map(|e| e.level);
+                if let Some(new) = by_name.get(&host.host_name)
+                    && old != Some(new.level)
+                {
+                    changes.push(change(
+                        host.host_name.clone(),
+                        names.get(&host.agent_id).cloned().unwrap_or_default(),
+                        new,
+                    ));
+                }
+            }
             *b = by_name;
             *n = names;
         }
-        Ok(())
+        Ok(changes)
     }
 
-    /// Records a new verdict for a host already known.
-    pub fn record(&self, verdict: &VerdictRecord) {
+    /// Records a new verdict for a host already known; returns the change when its level
+    /// is not the one it had.
+    pub fn record(&self, verdict: &VerdictRecord) -> Option<TrustChange> {
         let names = self
             .names
             .read()
             .ok()
             .and_then(|n| n.get(&verdict.agent_id).cloned())
             .unwrap_or_default();
-        if let Ok(mut b) = self.by_name.write() {
-            for name in names {
-                b.insert(
-                    name,
-                    Entry {
-                        agent_id: verdict.agent_id.clone(),
-                        level: verdict.level,
-                        at: verdict.at,
-                    },
-                );
+        let entry = Entry {
+            agent_id: verdict.agent_id.clone(),
+            level: verdict.level,
+            at: verdict.at,
+            reasons: verdict.reasons.clone(),
+        };
+        let mut b = self.by_name.write().ok()?;
+        let old = names.first().and_then(|n| b.get(n)).map(|e| e.level);
+        for name in &names {
+            b.insert(name.clone(), entry.clone());
+        }
+        let primary = names.first()?.clone();
+        (old != Some(verdict.level)).then(|| change(primary, names, &entry))
+    }
+
+    /// The current level of every enrolled host, as change events (a stream's snapshot).
+    #[must_use]
+    pub fn snapshot(&self) -> Vec<TrustChange> {
+        let (Ok(b), Ok(n)) = (self.by_name.read(), self.names.read()) else {
+            return Vec::new();
+        };
+        n.values()
+            .filter_map(|names| {
+                let primary = names.first()?;
+                let entry = b.get(primary)?;
+                Some(change(primary.clone(), names.clone(), entry))
+            })
+            .collect()
+    }
+
+    /// Counts of enrolled hosts by current level (with the TTL applied).
+    #[must_use]
+    pub fn counts(&self, ttl: Duration) -> [(&'static str, usize); 3] {
+        let mut counts = [("trusted", 0usize), ("untrusted", 0), ("unknown", 0)];
+        let primaries: Vec<String> = self
+            .names
+            .read()
+            .map(|n| {
+                n.values()
+                    .filter_map(|names| names.first().cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for name in primaries {
+            let slot = match self.level(&name, ttl) {
+                TrustLevel::Trusted => 0,
+                TrustLevel::Untrusted => 1,
+                TrustLevel::Unknown => 2,
+            };
+            if let Some((_, c)) = counts.get_mut(slot) {
+                *c = c.saturating_add(1);
             }
         }
+        counts
     }
 
     /// The level of a host name now: the latest verdict if younger than `ttl`, else
@@ -94,9 +156,9 @@ impl TrustCache {
         self.by_name
             .read()
             .ok()
-            .and_then(|b| b.get(name).cloned())
-            .filter(|e| now.saturating_sub(e.at) <= ttl_ms)
-            .map_or(TrustLevel::Unknown, |e| e.level)
+            .and_then(|b| b.get(name).map(|e| (e.at, e.level)))
+            .filter(|(at, _)| now.saturating_sub(*at) <= ttl_ms)
+            .map_or(TrustLevel::Unknown, |(_, level)| level)
     }
 
     /// The agent id of a name, if enrolled.
@@ -106,6 +168,16 @@ impl TrustCache {
             .read()
             .ok()
             .and_then(|b| b.get(name).map(|e| e.agent_id.clone()))
+    }
+}
+
+fn change(host_name: String, names: Vec<String>, entry: &Entry) -> TrustChange {
+    TrustChange {
+        host_name,
+        aliases: names.into_iter().skip(1).collect(),
+        trust_lvl: entry.level,
+        vtime: rfc3339(entry.at),
+        reasons: entry.reasons.clone(),
     }
 }
 

@@ -30,8 +30,13 @@ pub async fn run(service: Arc<Service>) {
     loop {
         ticker.tick().await;
         // Verdicts from other servers sharing the database.
-        if let Err(e) = service.cache.reload(&service.store).await {
-            tracing::error!(error = %crate::error_chain(&e), "cannot reload verdicts");
+        match service.cache.reload(&service.store).await {
+            Ok(changes) => {
+                for change in changes {
+                    let _ = service.changes.send(change);
+                }
+            }
+            Err(e) => tracing::error!(error = %crate::error_chain(&e), "cannot reload verdicts"),
         }
         let hosts = match service.store.hosts().await {
             Ok(h) => h,

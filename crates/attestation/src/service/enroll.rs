@@ -203,7 +203,7 @@ impl Service {
                 &format!("agent {agent_id}, state {}", state.as_str()),
             )
             .await?;
-        self.cache.reload(&self.store).await?;
+        self.refresh_cache().await?;
         Ok(EnrollmentStatus {
             agent_id: agent_id.to_owned(),
             state: if state == HostState::Enrolled {

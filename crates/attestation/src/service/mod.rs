@@ -6,6 +6,7 @@ pub mod attest;
 pub mod cache;
 pub mod challenger;
 pub mod enroll;
+pub mod metrics;
 pub mod policies;
 
 use std::collections::HashMap;
@@ -60,6 +61,10 @@ pub struct Service {
     pub agent_tls: TlsOptions,
     /// Prepared AKs per agent id (attribute checks and key parsing done once).
     pub keys: RwLock<HashMap<String, Arc<AttestationKey>>>,
+    /// Prometheus counters.
+    pub metrics: metrics::Metrics,
+    /// Trust-level changes, for the `/v1/trust/stream` subscribers.
+    pub changes: tokio::sync::broadcast::Sender<trustpool_api::v1::TrustChange>,
 }
 
 impl Service {
@@ -83,6 +88,7 @@ impl Service {
                 key_pem: read(&config.agents_client_key)?,
             }),
         };
+        let (changes, _) = tokio::sync::broadcast::channel(1024);
         let service = Arc::new(Self {
             store,
             config: Arc::new(config),
@@ -90,8 +96,21 @@ impl Service {
             cache: cache::TrustCache::default(),
             agent_tls,
             keys: RwLock::default(),
+            metrics: metrics::Metrics::default(),
+            changes,
         });
         service.cache.reload(&service.store).await?;
         Ok(service)
+    }
+
+    /// Reloads the trust cache and tells stream subscribers what changed.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn refresh_cache(&self) -> Result<(), StoreError> {
+        for change in self.cache.reload(&self.store).await? {
+            let _ = self.changes.send(change);
+        }
+        Ok(())
     }
 }

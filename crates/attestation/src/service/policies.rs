@@ -201,7 +201,7 @@ impl Service {
         self.store
             .audit(actor, "approved", &record.host_name, "")
             .await?;
-        self.cache.reload(&self.store).await?;
+        self.refresh_cache().await?;
         Ok(record)
     }
 
@@ -220,7 +220,7 @@ impl Service {
                 &format!("agent {}", record.agent_id),
             )
             .await?;
-        self.cache.reload(&self.store).await?;
+        self.refresh_cache().await?;
         Ok(())
     }
 

@@ -295,7 +295,52 @@ async fn the_seed_workflow_good_and_tampered_hosts() {
     let (status, _) = api.poll(json!(["node1"]), "wrong").await;
     assert_eq!(status, 401);
 
-    // The agent goes silent: unknown within the TTL, never a stale trusted.
+    // Metrics count what happened (aggregates only).
+    let metrics = api
+        .client
+        .get(format!("{}/metrics", api.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("trustpool_hosts{trust_lvl=\"trusted\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("trustpool_hosts{trust_lvl=\"untrusted\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("trustpool_attestation_seconds_count"),
+        "{metrics}"
+    );
+
+    // The trust stream: a snapshot on connect, then changes as they happen.
+    let mut stream = api
+        .client
+        .get(format!("{}/v1/trust/stream", api.base))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    let mut seen = String::new();
+    while !(seen.contains("\"host_name\":\"node1\"") && seen.contains("\"trust_lvl\":\"trusted\""))
+    {
+        seen.push_str(&String::from_utf8_lossy(
+            &tokio::time::timeout(Duration::from_secs(10), stream.chunk())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap(),
+        ));
+    }
+
+    // The agent goes silent: unknown within the TTL, never a stale trusted — and the stream
+    // says so without anyone polling.
     good.stop().await;
     let view = api.wait_for("node1", "unknown").await;
     assert!(
@@ -305,6 +350,17 @@ async fn the_seed_workflow_good_and_tampered_hosts() {
             .contains("did not answer"),
         "{view}"
     );
+    let mut seen = String::new();
+    while !seen.contains("\"trust_lvl\":\"unknown\"") {
+        seen.push_str(&String::from_utf8_lossy(
+            &tokio::time::timeout(Duration::from_secs(20), stream.chunk())
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap(),
+        ));
+    }
+    assert!(seen.contains("event: trust"), "{seen}");
 
     bad.stop().await;
     server.stop().await;
