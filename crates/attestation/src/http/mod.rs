@@ -276,21 +276,15 @@ async fn trust_stream(
     let initial =
         futures_util::stream::iter(snapshot.iter().map(event).map(Ok).collect::<Vec<_>>());
     let live = futures_util::stream::unfold(receiver, move |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(change) => return Some((Ok(event(&change)), rx)),
-                // A slow subscriber missed events: tell it to re-read the host list.
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    return Some((
-                        Ok(Event::default()
-                            .event("resync")
-                            .data("missed changes; GET /v1/hosts")),
-                        rx,
-                    ));
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-            }
-        }
+        let item = match rx.recv().await {
+            Ok(change) => event(&change),
+            // A slow subscriber missed events: tell it to re-read the host list.
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => Event::default()
+                .event("resync")
+                .data("missed changes; GET /v1/hosts"),
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok(item), rx))
     });
     Sse::new(initial.chain(live)).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
