@@ -11,6 +11,26 @@ pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub(crate) command: Command,
+    /// The attestation server (`https://host:8443`).
+    #[arg(
+        long,
+        global = true,
+        env = "TRUSTPOOL_ATTESTATION_URL",
+        value_name = "URL"
+    )]
+    pub(crate) attestation_url: Option<String>,
+    /// CA certificate of the servers (PEM).
+    #[arg(long, global = true, env = "TRUSTPOOL_CA_FILE", value_name = "FILE")]
+    pub(crate) ca_file: Option<PathBuf>,
+    /// Bearer token (admin for changes, read for listings).
+    #[arg(
+        long,
+        global = true,
+        env = "TRUSTPOOL_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub(crate) token: Option<String>,
 }
 
 /// Output format.
@@ -31,6 +51,81 @@ pub(crate) enum Command {
     /// TCG event logs.
     #[command(subcommand, visible_alias = "event-log")]
     Eventlog(EventlogCommand),
+    /// List attested hosts with their trust level (openstack: `host list`).
+    #[command(name = "host-list", visible_alias = "hosts")]
+    HostList(OutputArgs),
+    /// Show one host: trust level, reasons, policies.
+    #[command(name = "host-show")]
+    HostShow(HostArgs),
+    /// A host's verdict history.
+    #[command(name = "host-verdicts")]
+    HostVerdicts(HostArgs),
+    /// Set the policies a host accepts (any-of).
+    #[command(name = "host-policy-set")]
+    HostPolicySet {
+        /// The host.
+        host: String,
+        /// Policy names.
+        #[arg(required = true)]
+        policies: Vec<String>,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Approve a host waiting for approval.
+    #[command(name = "host-approve")]
+    HostApprove(HostArgs),
+    /// Forget a host (it may then re-enroll, e.g. with a new TPM).
+    #[command(name = "host-delete")]
+    HostDelete(HostArgs),
+    /// Attest a host now.
+    Attest(HostArgs),
+    /// List known-good policies (latest versions).
+    #[command(name = "policy-list")]
+    PolicyList(OutputArgs),
+    /// Store a policy document (JSON file) as the next version of its name.
+    #[command(name = "policy-create")]
+    PolicyCreate {
+        /// The document.
+        file: PathBuf,
+    },
+    /// Draft a policy from a golden host's latest verified evidence (printed as JSON for
+    /// review; `--apply` stores it at once).
+    #[command(name = "policy-import-from-host")]
+    PolicyImport {
+        /// The golden host.
+        host: String,
+        /// The new policy's name.
+        name: String,
+        /// BIOS PCRs.
+        #[arg(long, value_delimiter = ',', default_value = "0")]
+        bios_pcrs: Vec<u8>,
+        /// VMM/OS PCRs.
+        #[arg(long, value_delimiter = ',', default_value = "17,18,19")]
+        vmm_pcrs: Vec<u8>,
+        /// Match VMM PCRs event by event (allows adding kernels later).
+        #[arg(long)]
+        vmm_events: bool,
+        /// Store the draft as a policy.
+        #[arg(long)]
+        apply: bool,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct OutputArgs {
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub(crate) output: Output,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct HostArgs {
+    /// The host name (or alias).
+    pub(crate) host: String,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub(crate) output: Output,
 }
 
 #[derive(Debug, Subcommand)]

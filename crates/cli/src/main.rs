@@ -20,7 +20,7 @@ enum Outcome {
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    match commands::run(args) {
+    match commands::run(&args) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Refused(reason)) => {
             eprintln!("trustpool: {reason}");

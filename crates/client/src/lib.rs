@@ -70,6 +70,7 @@ pub enum ClientError {
 struct Http {
     client: reqwest::Client,
     base: String,
+    token: Option<String>,
 }
 
 impl Http {
@@ -85,7 +86,32 @@ impl Http {
         Ok(Self {
             client,
             base: base.trim_end_matches('/').to_owned(),
+            token: None,
         })
+    }
+
+    async fn send<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.client.request(method, &url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|source| ClientError::Connect {
+                url: url.clone(),
+                source,
+            })?;
+        Self::decode(url, response).await
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
@@ -146,6 +172,12 @@ impl Http {
             return Err(ClientError::Decode {
                 url,
                 reason: "response too large".to_owned(),
+            });
+        }
+        if status == reqwest::StatusCode::NO_CONTENT {
+            return serde_json::from_slice(b"null").map_err(|e| ClientError::Decode {
+                url,
+                reason: e.to_string(),
             });
         }
         if !status.is_success() {
@@ -267,5 +299,160 @@ impl ComputeClient {
     /// A `ClientError` for transport, status or decoding failures.
     pub async fn report(&self, report: &HostReport) -> Result<serde_json::Value, ClientError> {
         self.0.post(HOST_REPORT_PATH, report).await
+    }
+}
+
+/// An operator's client for the attestation server's v1 API (bearer token).
+#[derive(Debug, Clone)]
+pub struct AdminClient(Http);
+
+impl AdminClient {
+    /// A client for the server at `base_url` with `token`.
+    ///
+    /// # Errors
+    /// `Tls` for unusable certificates.
+    pub fn new(
+        base_url: &str,
+        tls: &TlsOptions,
+        token: Option<String>,
+        timeout: Duration,
+    ) -> Result<Self, ClientError> {
+        let mut http = Http::new(base_url, tls, timeout)?;
+        http.token = token;
+        Ok(Self(http))
+    }
+
+    /// `GET /v1/hosts`.
+    ///
+    /// # Errors
+    /// A `ClientError`.
+    pub async fn hosts(&self) -> Result<Vec<trustpool_api::v1::HostView>, ClientError> {
+        self.0
+            .send::<(), _>(reqwest::Method::GET, "/v1/hosts", None)
+            .await
+    }
+
+    /// `GET /v1/hosts/{name}`.
+    ///
+    /// # Errors
+    /// A `ClientError`.
+    pub async fn host(&self, name: &str) -> Result<trustpool_api::v1::HostView, ClientError> {
+        self.0
+            .send::<(), _>(reqwest::Method::GET, &format!("/v1/hosts/{name}"), None)
+            .await
+    }
+
+    /// `GET /v1/hosts/{name}/verdicts`.
+    ///
+    /// # Errors
+    /// A `ClientError`.
+    pub async fn verdicts(
+        &self,
+        name: &str,
+    ) -> Result<Vec<trustpool_api::v1::VerdictView>, ClientError> {
+        self.0
+            .send::<(), _>(
+                reqwest::Method::GET,
+                &format!("/v1/hosts/{name}/verdicts"),
+                None,
+            )
+            .await
+    }
+
+    /// `PUT /v1/hosts/{name}/policies`.
+    ///
+    /// # Errors
+    /// A `ClientError`.
+    pub async fn set_policies(
+        &self,
+        name: &str,
+        policies: Vec<String>,
+    ) -> Result<trustpool_api::v1::HostView, ClientError> {
+        self.0
+            .send(
+                reqwest::Method::PUT,
+                &format!("/v1/hosts/{name}/policies"),
+                Some(&trustpool_api::v1::AssignPolicies { policies }),
+            )
+            .await
+    }
+
+    /// `POST /v1/hosts/{name}/approve`.
+    ///
+    /// # Errors
+    /// A `ClientError`.
+    pub async fn approve(&self, name: &str) -> Result<trustpool_api::v1::HostView, ClientError> {
+        self.0
+            .send::<(), _>(
+                reqwest::Method::POST,
+                &format!("/v1/hosts/{name}/approve"),
+                None,
+            )
+            .await
+    }
+
+    /// `POST /v1/hosts/{name}/attest`.
+    ///
+    /// # Errors
+    /// A `ClientError`.
+    pub async fn attest(&self, name: &str) -> Result<trustpool_api::v1::VerdictView, ClientError> {
+        self.0
+            .send::<(), _>(
+                reqwest::Method::POST,
+                &format!("/v1/hosts/{name}/attest"),
+                None,
+            )
+            .await
+    }
+
+    /// `DELETE /v1/hosts/{name}`.
+    ///
+    /// # Errors
+    /// A `ClientError`.
+    pub async fn delete_host(&self, name: &str) -> Result<(), ClientError> {
+        self.0
+            .send::<(), Option<serde_json::Value>>(
+                reqwest::Method::DELETE,
+                &format!("/v1/hosts/{name}"),
+                None,
+            )
+            .await
+            .map(|_| ())
+    }
+
+    /// `GET /v1/policies` (documents as JSON).
+    ///
+    /// # Errors
+    /// A `ClientError`.
+    pub async fn policies(&self) -> Result<Vec<serde_json::Value>, ClientError> {
+        self.0
+            .send::<(), _>(reqwest::Method::GET, "/v1/policies", None)
+            .await
+    }
+
+    /// `POST /v1/policies`.
+    ///
+    /// # Errors
+    /// A `ClientError`.
+    pub async fn create_policy(
+        &self,
+        document: &serde_json::Value,
+    ) -> Result<serde_json::Value, ClientError> {
+        self.0
+            .send(reqwest::Method::POST, "/v1/policies", Some(document))
+            .await
+    }
+
+    /// `POST /v1/policies/import`.
+    ///
+    /// # Errors
+    /// A `ClientError`.
+    pub async fn import_policy(
+        &self,
+        request: &serde_json::Value,
+    ) -> Result<serde_json::Value, ClientError> {
+        self.0
+            .send(reqwest::Method::POST, "/v1/policies/import", Some(request))
+            .await
     }
 }

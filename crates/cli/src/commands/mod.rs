@@ -1,5 +1,6 @@
 //! One module per command group.
 
+mod attestation;
 mod eventlog;
 mod quote;
 
@@ -13,10 +14,11 @@ use crate::cli::{Cli, Command, EventlogCommand, QuoteCommand};
 /// Files we read are evidence-sized; anything larger is not what the user meant.
 const MAX_INPUT_FILE: u64 = 64 << 20;
 
-pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    match cli.command {
-        Command::Quote(QuoteCommand::Verify(args)) => quote::verify(&args),
-        Command::Eventlog(EventlogCommand::Show(args)) => eventlog::show(&args),
+pub(crate) fn run(cli: &Cli) -> anyhow::Result<Outcome> {
+    match &cli.command {
+        Command::Quote(QuoteCommand::Verify(args)) => quote::verify(args),
+        Command::Eventlog(EventlogCommand::Show(args)) => eventlog::show(args),
+        _ => attestation::run(cli),
     }
 }
 

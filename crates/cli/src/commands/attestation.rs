@@ -1,0 +1,183 @@
+//! Attestation-server verbs: hosts, verdicts, policies (nova-style names, `--output json`
+//! prints the `trustpool-api` types as they are).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use serde_json::json;
+use trustpool_api::v1::HostView;
+use trustpool_client::{AdminClient, ClientError, TlsOptions};
+
+use crate::Outcome;
+use crate::cli::{Cli, Command, Output};
+
+fn client(cli: &Cli) -> anyhow::Result<AdminClient> {
+    let url = cli.attestation_url.as_deref().ok_or_else(|| {
+        anyhow!("no attestation server: set --attestation-url or TRUSTPOOL_ATTESTATION_URL")
+    })?;
+    let ca = cli
+        .ca_file
+        .as_ref()
+        .ok_or_else(|| anyhow!("no CA certificate: set --ca-file or TRUSTPOOL_CA_FILE"))?;
+    let ca_pem =
+        std::fs::read_to_string(ca).with_context(|| format!("cannot read {}", ca.display()))?;
+    Ok(AdminClient::new(
+        url,
+        &TlsOptions {
+            ca_pem: Some(ca_pem),
+            identity: None,
+        },
+        cli.token.clone(),
+        Duration::from_secs(60),
+    )?)
+}
+
+/// A refused request (4xx) is exit 1 with the server's message; transport errors exit 2.
+fn outcome<T>(
+    result: Result<T, ClientError>,
+    show: impl FnOnce(T) -> anyhow::Result<String>,
+) -> anyhow::Result<Outcome> {
+    match result {
+        Ok(value) => {
+            crate::emit(&show(value)?);
+            Ok(Outcome::Success)
+        }
+        Err(ClientError::Status {
+            status, message, ..
+        }) if (400..500).contains(&status) => Ok(Outcome::Refused(message)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
+    Ok(format!("{}\n", serde_json::to_string_pretty(value)?))
+}
+
+fn host_table(hosts: &[HostView]) -> String {
+    let mut out = format!(
+        "{:<28} {:<10} {:<21} {}\n",
+        "HOST", "TRUST", "VTIME", "POLICY / REASON"
+    );
+    for h in hosts {
+        let detail = h
+            .policy
+            .clone()
+            .or_else(|| h.reasons.first().cloned())
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<28} {:<10} {:<21} {}",
+            h.host_name,
+            h.trust_lvl.as_str(),
+            h.vtime.as_deref().unwrap_or("-"),
+            detail
+        );
+    }
+    out
+}
+
+fn host_detail(h: &HostView) -> String {
+    let mut out = format!(
+        "host:      {}\naliases:   {}\nagent:     {} ({})\nstate:     {}\ntrust:     {}\nvtime:     {}\npolicy:    {}\npolicies:  {}\nsoftware:  {}\n",
+        h.host_name,
+        h.aliases.join(", "),
+        h.agent_id,
+        h.agent_url,
+        h.state,
+        h.trust_lvl.as_str(),
+        h.vtime.as_deref().unwrap_or("-"),
+        h.policy.as_deref().unwrap_or("-"),
+        h.policies.join(", "),
+        h.software_tpm
+    );
+    for r in &h.reasons {
+        let _ = writeln!(out, "reason:    {r}");
+    }
+    out
+}
+
+pub(crate) fn run(cli: &Cli) -> anyhow::Result<Outcome> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let client = client(cli)?;
+    runtime.block_on(async {
+        match &cli.command {
+            Command::HostList(a) => {
+                let json = a.output == Output::Json;
+                outcome(client.hosts().await, |h| if json { json_text(&h) } else { Ok(host_table(&h)) })
+            }
+            Command::HostShow(a) => {
+                let json = a.output == Output::Json;
+                outcome(client.host(&a.host).await, |h| if json { json_text(&h) } else { Ok(host_detail(&h)) })
+            }
+            Command::HostVerdicts(a) => {
+                let json = a.output == Output::Json;
+                outcome(client.verdicts(&a.host).await, |v| {
+                    if json {
+                        return json_text(&v);
+                    }
+                    let mut out = format!("{:<21} {:<10} {}\n", "AT", "TRUST", "POLICY / REASONS");
+                    for x in v {
+                        let _ = writeln!(out, "{:<21} {:<10} {}", x.at, x.trust_lvl.as_str(), x.policy.unwrap_or_else(|| x.reasons.join("; ")));
+                    }
+                    Ok(out)
+                })
+            }
+            Command::HostPolicySet { host, policies, output } => {
+                let json = *output == Output::Json;
+                outcome(client.set_policies(host, policies.clone()).await, |h| if json { json_text(&h) } else { Ok(host_detail(&h)) })
+            }
+            Command::HostApprove(a) => outcome(client.approve(&a.host).await, |h| Ok(host_detail(&h))),
+            Command::HostDelete(a) => outcome(client.delete_host(&a.host).await, |()| Ok(format!("deleted {}\n", a.host))),
+            Command::Attest(a) => {
+                let json = a.output == Output::Json;
+                outcome(client.attest(&a.host).await, |v| {
+                    if json {
+                        return json_text(&v);
+                    }
+                    let mut out = format!("{}: {} at {}{}\n", a.host, v.trust_lvl.as_str(), v.at, v.policy.map(|p| format!(" (policy {p})")).unwrap_or_default());
+                    for r in v.reasons {
+                        let _ = writeln!(out, "  {r}");
+                    }
+                    Ok(out)
+                })
+            }
+            Command::PolicyList(a) => {
+                let json = a.output == Output::Json;
+                outcome(client.policies().await, |p| {
+                    if json {
+                        return json_text(&p);
+                    }
+                    let mut out = format!("{:<28} {:<8} {:<10} {}\n", "NAME", "VERSION", "BIOS PCRS", "VMM PCRS");
+                    for doc in p {
+                        let pcrs = |part: &str| doc[part]["pcrs"].as_array().map(|a| a.iter().map(|p| p["pcr"].to_string()).collect::<Vec<_>>().join(",")).unwrap_or_default();
+                        let _ = writeln!(out, "{:<28} {:<8} {:<10} {}", doc["name"].as_str().unwrap_or("?"), doc["version"], pcrs("bios"), pcrs("vmm"));
+                    }
+                    Ok(out)
+                })
+            }
+            Command::PolicyCreate { file } => {
+                let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+                let doc: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
+                outcome(client.create_policy(&doc).await, |d| Ok(format!("created policy {} version {}\n", d["name"].as_str().unwrap_or("?"), d["version"])))
+            }
+            Command::PolicyImport { host, name, bios_pcrs, vmm_pcrs, vmm_events, apply } => {
+                let request = json!({"host": host, "name": name, "bios_pcrs": bios_pcrs, "vmm_pcrs": vmm_pcrs, "vmm_events": vmm_events});
+                let draft = match client.import_policy(&request).await {
+                    Ok(d) => d,
+                    Err(ClientError::Status { status, message, .. }) if (400..500).contains(&status) => return Ok(Outcome::Refused(message)),
+                    Err(e) => return Err(e.into()),
+                };
+                if *apply {
+                    outcome(client.create_policy(&draft).await, |d| Ok(format!("created policy {} version {}\n", d["name"].as_str().unwrap_or("?"), d["version"])))
+                } else {
+                    crate::emit(&json_text(&draft)?);
+                    Ok(Outcome::Success)
+                }
+            }
+            Command::Quote(_) | Command::Eventlog(_) => Err(anyhow!("not an attestation-server command")),
+        }
+    })
+}

@@ -1,0 +1,143 @@
+//! The attestation verbs against an in-process server (SQLite): exit codes, tables, JSON.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use trustpool_testkit::pki::TestPki;
+
+const ADMIN: &str = "cli-admin-token";
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn sha256_hex(s: &str) -> String {
+    trustpool_api::bytes::to_hex(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.as_bytes()).as_ref(),
+    )
+}
+
+fn run(env: &[(&str, String)], args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_trustpool"))
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+fn server_config(dir: &std::path::Path, pki: &TestPki) -> trustpool_attestation::config::Config {
+    let p = dir.join("pki");
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{db}\"\n[tls]\ncert = \"{p}/server.crt\"\nkey = \"{p}/server.key\"\n\
+         [agents]\nca = \"{p}/ca.crt\"\nclient_cert = \"{p}/server.crt\"\nclient_key = \"{p}/server.key\"\n\
+         [enrollment]\nek_ca = [\"{ca}\"]\n[auth]\nadmin_token_sha256 = [\"{admin}\"]\n",
+        db = dir.join("cli.db").display(),
+        p = p.display(),
+        ca = pki.ca_cert().display(),
+        admin = sha256_hex(ADMIN)
+    );
+    trustpool_attestation::config::Config::parse(&text, "cli.toml").unwrap()
+}
+
+fn policy_document(dir: &std::path::Path) -> PathBuf {
+    let zero = "00".repeat(32);
+    let doc = serde_json::json!({
+        "name": "golden", "version": 0,
+        "bios": {"pcrs": [{"bank": "sha256", "pcr": 0, "value": zero}]},
+        "vmm": {"pcrs": [{"bank": "sha256", "pcr": 18, "events": [{"type": "EV_IPL", "description": "vmlinuz", "digests": [zero], "required": true}]}]}
+    });
+    let path = dir.join("golden.json");
+    std::fs::write(&path, doc.to_string()).unwrap();
+    path
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attestation_verbs() {
+    let dir = std::env::temp_dir().join(format!("trustpool-cli-attest-{}", std::process::id()));
+    let pki = TestPki::new(&dir.join("pki"), "cli CA");
+    let _ = pki.issue("server", &["127.0.0.1"]);
+    let server = trustpool_attestation::start(server_config(&dir, &pki))
+        .await
+        .unwrap();
+    let env = vec![
+        (
+            "TRUSTPOOL_ATTESTATION_URL",
+            format!("https://127.0.0.1:{}", server.address.port()),
+        ),
+        ("TRUSTPOOL_CA_FILE", pki.ca_cert().display().to_string()),
+        ("TRUSTPOOL_TOKEN", ADMIN.to_owned()),
+    ];
+    let doc = policy_document(&dir).display().to_string();
+    let env2 = env.clone();
+    let results = tokio::task::spawn_blocking(move || {
+        let env = env2;
+        let empty = run(&env, &["host-list"]);
+        let created = run(&env, &["policy-create", &doc]);
+        let again = run(&env, &["policy-create", &doc]);
+        let table = run(&env, &["policy-list"]);
+        let json = run(&env, &["policy-list", "--output", "json"]);
+        let missing = run(&env, &["host-show", "nosuch"]);
+        let mut bad_env = env.clone();
+        bad_env[2].1 = "wrong".to_owned();
+        let bad_token = run(&bad_env, &["policy-create", &doc]);
+        let no_url = run(&env[1..], &["host-list"]);
+        (
+            empty, created, again, table, json, missing, bad_token, no_url,
+        )
+    })
+    .await
+    .unwrap();
+    let (empty, created, again, table, json, missing, bad_token, no_url) = results;
+    assert_eq!(
+        (empty.code, empty.stdout.lines().count()),
+        (0, 1),
+        "{}",
+        empty.stderr
+    );
+    assert!(empty.stdout.starts_with("HOST"));
+    assert_eq!(
+        created.stdout.trim(),
+        "created policy golden version 1",
+        "{}",
+        created.stderr
+    );
+    assert_eq!(again.stdout.trim(), "created policy golden version 2");
+    assert!(
+        table.stdout.lines().nth(1).unwrap().starts_with("golden"),
+        "{}",
+        table.stdout
+    );
+    assert!(table.stdout.contains(" 2 "), "{}", table.stdout);
+    let docs: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(
+        docs[0]["vmm"]["pcrs"][0]["events"][0]["description"],
+        "vmlinuz"
+    );
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing.stderr.contains("host nosuch not found"),
+        "{}",
+        missing.stderr
+    );
+    assert_eq!(bad_token.code, 1);
+    assert!(
+        bad_token.stderr.contains("invalid admin token"),
+        "{}",
+        bad_token.stderr
+    );
+    assert_eq!(no_url.code, 2);
+    assert!(
+        no_url.stderr.contains("TRUSTPOOL_ATTESTATION_URL"),
+        "{}",
+        no_url.stderr
+    );
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
