@@ -19,6 +19,8 @@ struct RawConfig {
     attestation: RawAttestation,
     #[serde(default)]
     auth: RawAuth,
+    /// PKCS#8 key signing EAR results (created on first start).
+    result_signing_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,6 +122,8 @@ pub struct Config {
     pub read_tokens: Vec<Vec<u8>>,
     /// The `x-auth-blob` PollHosts requires, when set.
     pub poll_hosts_auth_blob: Option<Secret>,
+    /// The key signing EAR results (PKCS#8 DER; created if missing).
+    pub result_signing_key: PathBuf,
 }
 
 /// A configuration problem.
@@ -195,6 +199,15 @@ impl Config {
                 "attestation.agent_timeout_secs: must be 1-300".to_owned()
             ));
         }
+        // Default: beside a SQLite database, else in the state directory.
+        let result_signing_key = raw.result_signing_key.clone().unwrap_or_else(|| {
+            let db = raw
+                .database_url
+                .strip_prefix("sqlite://")
+                .map(PathBuf::from);
+            db.and_then(|p| p.parent().map(|d| d.join("ear-signing-key.p8")))
+                .unwrap_or_else(|| PathBuf::from("/var/lib/trustpool/ear-signing-key.p8"))
+        });
         let server_id = raw
             .server_id
             .unwrap_or_else(|| format!("attestation-{}", std::process::id()));
@@ -222,6 +235,7 @@ impl Config {
             )?,
             read_tokens: hashes(&raw.auth.read_token_sha256, "auth.read_token_sha256", path)?,
             poll_hosts_auth_blob: raw.auth.poll_hosts_auth_blob.map(Secret),
+            result_signing_key,
         })
     }
 }

@@ -57,6 +57,8 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/v1/policies", get(list_policies).post(create_policy))
         .route("/v1/policies/import", post(import_policy))
         .route("/v1/trust/stream", get(trust_stream))
+        .route("/v1/hosts/{name}/ear", get(host_ear))
+        .route("/.well-known/jwks.json", get(jwks))
         .route("/metrics", get(metrics));
     for prefix in POLL_HOSTS_PREFIXES {
         router = router.route(&format!("{prefix}/PollHosts"), post(poll_hosts));
@@ -301,4 +303,32 @@ async fn metrics(
         )],
         s.metrics.render(&counts),
     )
+}
+
+/// The latest verdict of a host as a signed EAR (`application/jwt`).
+async fn host_ear(
+    State(s): State<Arc<Service>>,
+    _: Reader,
+    Path(name): Path<String>,
+) -> Result<([(axum::http::HeaderName, &'static str); 1], String), ApiError> {
+    let host = s.host_named(&name).await?;
+    let latest = s
+        .store
+        .verdict_history(&host.agent_id, 1)
+        .await
+        .map_err(ServiceError::from)?;
+    let verdict = latest
+        .first()
+        .ok_or_else(|| ServiceError::NotFound(format!("a verdict for {name}")))?;
+    let ttl = i64::try_from(s.config.verdict_ttl.as_millis()).unwrap_or(i64::MAX);
+    let jwt = s
+        .signer
+        .ear(&host.host_name, verdict, host.software_tpm, ttl)
+        .ok_or_else(|| ServiceError::Rejected("signing failed".to_owned()))?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "application/jwt")], jwt))
+}
+
+/// The key that verifies EAR results.
+async fn jwks(State(s): State<Arc<Service>>) -> Json<serde_json::Value> {
+    Json(s.signer.jwks())
 }

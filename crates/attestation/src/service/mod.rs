@@ -5,6 +5,7 @@
 pub mod attest;
 pub mod cache;
 pub mod challenger;
+pub mod ear;
 pub mod enroll;
 pub mod metrics;
 pub mod policies;
@@ -63,6 +64,8 @@ pub struct Service {
     pub keys: RwLock<HashMap<String, Arc<AttestationKey>>>,
     /// Prometheus counters.
     pub metrics: metrics::Metrics,
+    /// Signs EAR results.
+    pub signer: ear::ResultSigner,
     /// Trust-level changes, for the `/v1/trust/stream` subscribers.
     pub changes: tokio::sync::broadcast::Sender<trustpool_api::v1::TrustChange>,
 }
@@ -89,6 +92,7 @@ impl Service {
             }),
         };
         let (changes, _) = tokio::sync::broadcast::channel(1024);
+        let signer = ear::ResultSigner::load_or_create(&config.result_signing_key)?;
         let service = Arc::new(Self {
             store,
             config: Arc::new(config),
@@ -97,6 +101,7 @@ impl Service {
             agent_tls,
             keys: RwLock::default(),
             metrics: metrics::Metrics::default(),
+            signer,
             changes,
         });
         service.cache.reload(&service.store).await?;

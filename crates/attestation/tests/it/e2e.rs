@@ -69,7 +69,7 @@ impl Pool {
             .map(|c| format!("\"{}\"", c.display()))
             .collect();
         let text = format!(
-            "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{db}\"\nserver_id = \"e2e\"\n[tls]\ncert = \"{p}/server.crt\"\nkey = \"{p}/server.key\"\n\
+            "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{db}\"\nserver_id = \"e2e\"\nresult_signing_key = \"{key}\"\n[tls]\ncert = \"{p}/server.crt\"\nkey = \"{p}/server.key\"\n\
              [agents]\nca = \"{p}/ca.crt\"\nclient_cert = \"{p}/server.crt\"\nclient_key = \"{p}/server.key\"\n\
              [enrollment]\ndev_ek_ca = [{cas}]\nallow_software_tpm = {allow_software_tpm}\n\
              [attestation]\ninterval_secs = 2\nverdict_ttl_secs = 6\nagent_timeout_secs = 10\n\
@@ -81,6 +81,7 @@ impl Pool {
             p = p.display(),
             cas = cas.join(", "),
             admin = sha256_hex(ADMIN),
+            key = self.dir.join("ear.p8").display(),
         );
         Config::parse(&text, "e2e.toml").unwrap()
     }
@@ -186,6 +187,50 @@ impl Api {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// Fetches a host's EAR, checks its ES256 signature against the JWKS, returns the claims.
+    async fn ear(&self, host: &str) -> Value {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+        let jwt = self
+            .client
+            .get(format!("{}/v1/hosts/{host}/ear", self.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let jwks: Value = self
+            .client
+            .get(format!("{}/.well-known/jwks.json", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let key = &jwks["keys"][0];
+        let mut point = vec![4u8];
+        point.extend(B64.decode(key["x"].as_str().unwrap()).unwrap());
+        point.extend(B64.decode(key["y"].as_str().unwrap()).unwrap());
+        let parts: Vec<&str> = jwt.split('.').collect();
+        assert_eq!(parts.len(), 3, "{jwt}");
+        let header: Value = serde_json::from_slice(&B64.decode(parts[0]).unwrap()).unwrap();
+        assert_eq!(
+            (header["alg"].as_str(), header["kid"].as_str()),
+            (Some("ES256"), key["kid"].as_str())
+        );
+        let signed = format!("{}.{}", parts[0], parts[1]);
+        aws_lc_rs::signature::UnparsedPublicKey::new(
+            &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
+            &point,
+        )
+        .verify(signed.as_bytes(), &B64.decode(parts[2]).unwrap())
+        .expect("EAR signature verifies with the JWKS key");
+        serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap()
+    }
+
     async fn wait_for(&self, host: &str, level: &str) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
@@ -260,6 +305,14 @@ async fn the_seed_workflow_good_and_tampered_hosts() {
         reason.contains("BIOS: PCR 0 (sha256) differs from the policy: expected"),
         "{reason}"
     );
+
+    // Signed results: an EAR per host, verifiable with the JWKS.
+    for (host, status) in [("node1", "affirming"), ("node2", "contraindicated")] {
+        let claims = api.ear(host).await;
+        assert_eq!(claims["submods"][host]["ear.status"], status, "{claims}");
+        assert_eq!(claims["eat_profile"], "tag:github.com,2023:veraison/ear");
+        assert!(claims["exp"].as_i64().unwrap() > claims["iat"].as_i64().unwrap());
+    }
 
     // PollHosts, as Nova sends it: names and aliases echoed; unregistered hosts unknown.
     let (status, body) = api
@@ -578,11 +631,12 @@ async fn two_servers_on_postgres_survive_a_sigkill() {
             .map(|c| format!("\"{}\"", c.display()))
             .collect();
         let text = format!(
-            "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"{db}\"\nserver_id = \"{id}\"\n[tls]\ncert = \"{p}/server.crt\"\nkey = \"{p}/server.key\"\n\
+            "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"{db}\"\nserver_id = \"{id}\"\nresult_signing_key = \"{key}\"\n[tls]\ncert = \"{p}/server.crt\"\nkey = \"{p}/server.key\"\n\
              [agents]\nca = \"{p}/ca.crt\"\nclient_cert = \"{p}/server.crt\"\nclient_key = \"{p}/server.key\"\n\
              [enrollment]\ndev_ek_ca = [{cas}]\nallow_software_tpm = true\n[attestation]\ninterval_secs = 2\nverdict_ttl_secs = 6\n",
             p = p.display(),
-            cas = cas.join(", ")
+            cas = cas.join(", "),
+            key = pool.dir.join("ear.p8").display(),
         );
         let file = pool.dir.join(format!("{id}.toml"));
         std::fs::write(&file, text).unwrap();
