@@ -57,6 +57,29 @@ fn tls_config(config: &Config) -> anyhow::Result<rustls::ServerConfig> {
         .with_single_cert(chain, key)?)
 }
 
+/// The CA certificate for Nova's `server_ca_file`: the last certificate of the `tls.cert`
+/// chain file, which must hold the issuing CA after the leaf.
+///
+/// # Errors
+/// When the file cannot be read, or holds only a leaf (then give Nova the CA that issued it).
+pub fn ca_certificate(config: &Config) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(&config.tls_cert)
+        .with_context(|| format!("reading {}", config.tls_cert.display()))?;
+    let certs = certificates(&text, "tls.cert")?;
+    let last = certs.last().filter(|_| certs.len() > 1).ok_or_else(|| {
+        anyhow::anyhow!("{} holds only the server certificate; append the issuing CA to it, or give Nova that CA file directly", config.tls_cert.display())
+    })?;
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(last.as_ref());
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    Ok(pem)
+}
+
 /// A running server.
 #[derive(Debug)]
 pub struct RunningServer {

@@ -28,6 +28,13 @@ enum Command {
         #[arg(long, short = 'c', default_value = "/etc/trustpool/attestation.toml")]
         config: PathBuf,
     },
+    /// Print the CA certificate that issued the server's certificate (the last one in
+    /// tls.cert): what nova.conf's `server_ca_file` / `attestation_server_ca_file` needs.
+    CaCert {
+        /// Configuration file.
+        #[arg(long, short = 'c', default_value = "/etc/trustpool/attestation.toml")]
+        config: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -44,6 +51,13 @@ async fn main() -> ExitCode {
             Ok(c) => trustpool_attestation::run(c).await,
             Err(e) => Err(e.into()),
         },
+        Command::CaCert { config } => Config::load(&config)
+            .map_err(Into::into)
+            .and_then(|c| trustpool_attestation::ca_certificate(&c))
+            .map(|pem| {
+                use std::io::Write as _;
+                let _ = std::io::stdout().write_all(pem.as_bytes());
+            }),
         Command::CheckConfig { config } => Config::load(&config)
             .map(|c| tracing::info!(listen = %c.listen, "configuration is valid"))
             .map_err(Into::into),

@@ -759,3 +759,63 @@ async fn wait_until_attested(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hosts_wait_for_approval_when_required() {
+    let pool = Pool::new(1);
+    let mut config = pool.server_config(true, &pool.ek_cas());
+    config.require_approval = true;
+    let server = trustpool_attestation::start(config).await.unwrap();
+    let api = Api::new(&pool, &server);
+    let agent = pool
+        .agent(0, "node1", "boot/known-good.toml", &server)
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, view) = api
+            .call(reqwest::Method::GET, "/v1/hosts/node1", None)
+            .await;
+        if status == 200 {
+            assert_eq!(view["state"], "pending_approval");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never registered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Not attested, not in PollHosts' view, until approved.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let id = server
+        .service
+        .store
+        .host_by_name("node1")
+        .await
+        .unwrap()
+        .unwrap()
+        .agent_id;
+    assert!(
+        server
+            .service
+            .store
+            .verdict_history(&id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (_, body) = api.poll(json!(["node1"]), BLOB).await;
+    assert_eq!(body["hosts"][0]["trust_lvl"], "unknown");
+    let (status, view) = api
+        .call(reqwest::Method::POST, "/v1/hosts/node1/approve", None)
+        .await;
+    assert_eq!((status, view["state"].as_str()), (200, Some("enrolled")));
+    api.wait_for("node1", "untrusted").await;
+    let audit = server.service.store.audit_log(50).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|(_, actor, action, subject, _)| actor == "admin"
+                && action == "approved"
+                && subject == "node1")
+    );
+    agent.stop().await;
+    server.stop().await;
+}

@@ -214,3 +214,47 @@ fn the_shipped_config_parses() {
         "the database URL never reaches a log line"
     );
 }
+
+#[test]
+fn ca_cert_prints_the_issuer_for_nova() {
+    let dir = std::env::temp_dir().join(format!("trustpool-cacert-{}", std::process::id()));
+    let pki = trustpool_testkit::pki::TestPki::new(&dir.join("pki"), "export CA");
+    let server = pki.issue("server", &["attestation.example.com", "192.0.2.10"]);
+    let chain = dir.join("chain.crt");
+    std::fs::write(&chain, format!("{}{}", server.cert_pem(), pki.ca_pem())).unwrap();
+    let config = |cert: &std::path::Path| {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../packaging/attestation.toml"),
+        )
+        .unwrap()
+        .replace(
+            "/etc/trustpool/attestation.crt",
+            &cert.display().to_string(),
+        );
+        let file = dir.join("a.toml");
+        std::fs::write(&file, text).unwrap();
+        file
+    };
+    let run = |file: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_trustpool-attestation"))
+            .args(["ca-cert", "--config"])
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    let out = run(&config(&chain));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap().trim(),
+        pki.ca_pem().trim()
+    );
+    let out = run(&config(&server.cert));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("holds only the server certificate"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
