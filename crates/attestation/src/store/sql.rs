@@ -126,6 +126,9 @@ impl Store {
                 Box::pin(async move {
                     if sqlite {
                         conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    // WAL + NORMAL: durable across process crashes; a power loss may drop
+                    // the last verdicts, which the next interval re-derives anyway.
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                     }
                     Ok(())
@@ -342,20 +345,34 @@ impl Store {
     /// # Errors
     /// A `StoreError`.
     pub async fn insert_verdict(&self, v: &VerdictRecord) -> Result<(), StoreError> {
-        sqlx::query(AssertSqlSafe(format!("INSERT INTO verdicts ({VERDICT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")))
-            .bind(&v.id)
-            .bind(&v.agent_id)
-            .bind(v.at)
-            .bind(level_str(v.level))
-            .bind(v.policy.as_deref())
-            .bind(json_list(&v.reasons))
-            .bind(v.reset_count)
-            .bind(v.restart_count)
-            .bind(v.clock)
-            .bind(v.pcrs.as_deref())
-            .execute(&self.pool)
-            .await
-            .map_err(q("insert verdict"))?;
+        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO verdicts ({VERDICT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        )))
+        .bind(&v.id)
+        .bind(&v.agent_id)
+        .bind(v.at)
+        .bind(level_str(v.level))
+        .bind(v.policy.as_deref())
+        .bind(json_list(&v.reasons))
+        .bind(v.reset_count)
+        .bind(v.restart_count)
+        .bind(v.clock)
+        .bind(v.pcrs.as_deref())
+        .execute(&mut *tx)
+        .await
+        .map_err(q("insert verdict"))?;
+        sqlx::query(
+            "INSERT INTO host_trust (agent_id, verdict_id, at) VALUES ($1, $2, $3) \
+             ON CONFLICT (agent_id) DO UPDATE SET verdict_id = $2, at = $3 WHERE host_trust.at <= $3",
+        )
+        .bind(&v.agent_id)
+        .bind(&v.id)
+        .bind(v.at)
+        .execute(&mut *tx)
+        .await
+        .map_err(q("update host trust"))?;
+        tx.commit().await.map_err(q("commit verdict"))?;
         Ok(())
     }
 
@@ -365,17 +382,10 @@ impl Store {
     /// A `StoreError`.
     pub async fn latest_verdicts(&self) -> Result<Vec<VerdictRecord>, StoreError> {
         let sql = format!(
-            "SELECT {cols} FROM verdicts v JOIN (SELECT agent_id AS a, MAX(at) AS m FROM verdicts GROUP BY agent_id) l ON v.agent_id = l.a AND v.at = l.m",
-            cols = VERDICT_COLUMNS
-                .split(", ")
-                .map(|c| format!("v.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            "SELECT {cols} FROM host_trust t JOIN verdicts v ON v.id = t.verdict_id",
+            cols = VERDICT_COLUMNS.split(", ").map(|c| format!("v.{c}")).collect::<Vec<_>>().join(", ")
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(q("latest verdicts"))?;
+        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.pool).await.map_err(q("latest verdicts"))?;
         rows.iter().map(verdict_from_row).collect()
     }
 
