@@ -90,6 +90,14 @@ impl Http {
         })
     }
 
+    fn with_pool(base: &str, pool: &HttpsPool) -> Self {
+        Self {
+            client: pool.0.clone(),
+            base: base.trim_end_matches('/').to_owned(),
+            token: None,
+        }
+    }
+
     async fn send<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
@@ -202,6 +210,22 @@ impl Http {
     }
 }
 
+/// One connection pool (and TLS configuration) shared by many clients: the attestation
+/// server keeps one for all agents, so connections are reused between challenges instead
+/// of a TLS handshake per challenge.
+#[derive(Debug, Clone)]
+pub struct HttpsPool(reqwest::Client);
+
+impl HttpsPool {
+    /// A pool with this TLS configuration and per-request timeout.
+    ///
+    /// # Errors
+    /// `Tls` for unusable certificates.
+    pub fn new(tls: &TlsOptions, timeout: Duration) -> Result<Self, ClientError> {
+        Ok(Self(Http::new("https://unused", tls, timeout)?.client))
+    }
+}
+
 /// The attestation server's client for one agent.
 #[derive(Debug, Clone)]
 pub struct AgentClient(Http);
@@ -213,6 +237,12 @@ impl AgentClient {
     /// `Tls` for unusable certificates.
     pub fn new(base_url: &str, tls: &TlsOptions, timeout: Duration) -> Result<Self, ClientError> {
         Http::new(base_url, tls, timeout).map(Self)
+    }
+
+    /// A client for the agent at `base_url` sharing `pool`'s connections.
+    #[must_use]
+    pub fn with_pool(base_url: &str, pool: &HttpsPool) -> Self {
+        Self(Http::with_pool(base_url, pool))
     }
 
     /// `GET /v1/info`.

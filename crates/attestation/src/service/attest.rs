@@ -177,8 +177,15 @@ impl Service {
                 .map(|c| i64::try_from(c.clock).unwrap_or(i64::MAX)),
             pcrs: outcome.pcrs,
         };
-        if let Err(e) = self.store.insert_verdict(&verdict).await {
-            tracing::error!(error = %crate::error_chain(&e), host = %host.host_name, "verdict not stored");
+        let (ack, stored) = tokio::sync::oneshot::channel();
+        let durable = self
+            .verdict_writer
+            .send((verdict.clone(), ack))
+            .await
+            .is_ok()
+            && stored.await.unwrap_or(false);
+        if !durable {
+            tracing::error!(host = %host.host_name, "verdict not stored");
         }
         self.metrics.record(verdict.level, started.elapsed());
         if let Some(change) = self.cache.record(&verdict) {
@@ -290,19 +297,39 @@ impl Service {
             },
             None => None,
         };
-        let _ = self
-            .store
-            .put_evidence(
-                &host.agent_id,
-                &selection.to_string(),
-                outcome.pcrs.as_deref().unwrap_or("{}"),
-                if proof.is_some() {
-                    log_bytes.as_deref()
-                } else {
-                    None
-                },
-            )
-            .await;
+        // Keep the latest verified evidence (for import-from-host); skip identical rewrites.
+        let stored_log = if proof.is_some() {
+            log_bytes.as_deref()
+        } else {
+            None
+        };
+        let pcrs_text = outcome.pcrs.as_deref().unwrap_or("{}");
+        let fingerprint = aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            &[pcrs_text.as_bytes(), stored_log.unwrap_or_default()].concat(),
+        )
+        .as_ref()
+        .to_vec();
+        let unchanged = self
+            .stored_evidence
+            .read()
+            .ok()
+            .is_some_and(|m| m.get(&host.agent_id) == Some(&fingerprint));
+        if !unchanged
+            && self
+                .store
+                .put_evidence(
+                    &host.agent_id,
+                    &selection.to_string(),
+                    pcrs_text,
+                    stored_log,
+                )
+                .await
+                .is_ok()
+            && let Ok(mut m) = self.stored_evidence.write()
+        {
+            m.insert(host.agent_id.clone(), fingerprint);
+        }
         let verified_log = match (&log, proof) {
             (Some(log), Some(proof)) => Some(VerifiedLog::new(log, proof)),
             _ => None,

@@ -25,6 +25,8 @@ struct Entry {
 pub struct TrustCache {
     by_name: RwLock<HashMap<String, Entry>>,
     names: RwLock<HashMap<String, Vec<String>>>,
+    verdicts: RwLock<HashMap<String, Entry>>,
+    loaded_until: std::sync::atomic::AtomicI64,
 }
 
 impl TrustCache {
@@ -35,11 +37,71 @@ impl TrustCache {
     /// A `StoreError`.
     pub async fn reload(&self, store: &Store) -> Result<Vec<TrustChange>, StoreError> {
         let hosts = store.hosts().await?;
-        let verdicts: HashMap<String, VerdictRecord> = store
-            .latest_verdicts()
-            .await?
+        self.reload_with(store, &hosts).await
+    }
+
+    /// As [`TrustCache::reload`] with a host list already read. After the first load only
+    /// the verdicts recorded since the last one are read (a few seconds of overlap cover
+    /// clock skew between servers).
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn reload_with(
+        &self,
+        store: &Store,
+        hosts: &[HostRecord],
+    ) -> Result<Vec<TrustChange>, StoreError> {
+        let since = self.loaded_until.load(std::sync::atomic::Ordering::Relaxed);
+        let fresh = if since == 0 {
+            store.latest_verdicts().await?
+        } else {
+            store.verdicts_since(since.saturating_sub(5_000)).await?
+        };
+        self.loaded_until
+            .store(now_ms(), std::sync::atomic::Ordering::Relaxed);
+        let verdicts: HashMap<String, Entry> = {
+            let mut known = self
+                .verdicts
+                .write()
+                .map_err(|_| StoreError::Corrupt { what: "cache lock" })?;
+            for v in fresh {
+                let newer = known.get(&v.agent_id).is_none_or(|e| e.at <= v.at);
+                if newer {
+                    known.insert(
+                        v.agent_id.clone(),
+                        Entry {
+                            agent_id: v.agent_id.clone(),
+                            level: v.level,
+                            at: v.at,
+                            reasons: v.reasons,
+                        },
+                    );
+                }
+            }
+            let ids: std::collections::HashSet<&str> =
+                hosts.iter().map(|h| h.agent_id.as_str()).collect();
+            known.retain(|id, _| ids.contains(id.as_str()));
+            known.clone()
+        };
+        let verdicts: HashMap<String, VerdictRecord> = verdicts
             .into_iter()
-            .map(|v| (v.agent_id.clone(), v))
+            .map(|(id, e)| {
+                (
+                    id.clone(),
+                    VerdictRecord {
+                        id: String::new(),
+                        agent_id: id,
+                        at: e.at,
+                        level: e.level,
+                        policy: None,
+                        reasons: e.reasons,
+                        reset_count: None,
+                        restart_count: None,
+                        clock: None,
+                        pcrs: None,
+                    },
+                )
+            })
             .collect();
         let mut by_name = HashMap::with_capacity(hosts.len().saturating_mul(2));
         let mut names = HashMap::with_capacity(hosts.len());
@@ -97,6 +159,9 @@ impl TrustCache {
             at: verdict.at,
             reasons: verdict.reasons.clone(),
         };
+        if let Ok(mut known) = self.verdicts.write() {
+            known.insert(verdict.agent_id.clone(), entry.clone());
+        }
         let mut b = self.by_name.write().ok()?;
         let old = names.first().and_then(|n| b.get(n)).map(|e| e.level);
         for name in &names {

@@ -21,33 +21,51 @@ fn jitter(max: Duration) -> Duration {
     Duration::from_millis(u64::from_le_bytes(bytes) % max_ms)
 }
 
+/// How often the host list and the trust cache are re-read from the database (verdicts
+/// and enrollments by other servers, policy changes).
+const RELOAD_EVERY: Duration = Duration::from_secs(1);
+
 /// Runs until the task is aborted.
 pub async fn run(service: Arc<Service>) {
     let interval = service.config.interval;
     let permits = Arc::new(Semaphore::new(service.config.max_concurrency));
     let mut due: HashMap<String, Instant> = HashMap::new();
-    let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    let mut hosts: Vec<crate::store::HostRecord> = Vec::new();
+    let mut reloaded: Option<Instant> = None;
+    let mut ticker = tokio::time::interval(Duration::from_millis(250));
     loop {
         ticker.tick().await;
-        // Verdicts from other servers sharing the database.
-        match service.cache.reload(&service.store).await {
-            Ok(changes) => {
-                for change in changes {
-                    let _ = service.changes.send(change);
+        if reloaded.is_none_or(|at| at.elapsed() >= RELOAD_EVERY) {
+            reloaded = Some(Instant::now());
+            if let Ok(mut p) = service.policy_cache.write() {
+                *p = None;
+            }
+            match service.store.hosts().await {
+                Ok(all) => {
+                    match service.cache.reload_with(&service.store, &all).await {
+                        Ok(changes) => {
+                            for change in changes {
+                                let _ = service.changes.send(change);
+                            }
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %crate::error_chain(&e), "cannot reload verdicts")
+                        }
+                    }
+                    hosts = all
+                        .into_iter()
+                        .filter(|h| h.state == HostState::Enrolled)
+                        .collect();
                 }
+                Err(e) => tracing::error!(error = %crate::error_chain(&e), "cannot list hosts"),
             }
-            Err(e) => tracing::error!(error = %crate::error_chain(&e), "cannot reload verdicts"),
+            let ids: std::collections::HashSet<&str> =
+                hosts.iter().map(|h| h.agent_id.as_str()).collect();
+            due.retain(|id, _| ids.contains(id.as_str()));
         }
-        let hosts = match service.store.hosts().await {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::error!(error = %crate::error_chain(&e), "cannot list hosts");
-                continue;
-            }
-        };
         let now = Instant::now();
-        due.retain(|id, _| hosts.iter().any(|h| h.agent_id == *id));
-        for host in hosts.into_iter().filter(|h| h.state == HostState::Enrolled) {
+        let shared = service.store.is_shared();
+        for host in &hosts {
             // A new host is attested soon after enrollment, then every interval.
             let next = *due
                 .entry(host.agent_id.clone())
@@ -55,33 +73,36 @@ pub async fn run(service: Arc<Service>) {
             if next > now {
                 continue;
             }
-            let lease_until = now_ms()
-                .saturating_add(i64::try_from((interval * 2).as_millis()).unwrap_or(i64::MAX));
-            match service
-                .store
-                .lease(&host.agent_id, &service.config.server_id, lease_until)
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => {
-                    due.insert(host.agent_id.clone(), now + interval);
-                    continue;
-                }
-                Err(e) => {
-                    tracing::error!(error = %crate::error_chain(&e), "lease");
-                    continue;
+            // On a shared database, one server at a time challenges a host.
+            if shared {
+                let lease_until = now_ms()
+                    .saturating_add(i64::try_from((interval * 2).as_millis()).unwrap_or(i64::MAX));
+                match service
+                    .store
+                    .lease(&host.agent_id, &service.config.server_id, lease_until)
+                    .await
+                {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        due.insert(host.agent_id.clone(), now + interval);
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %crate::error_chain(&e), "lease");
+                        continue;
+                    }
                 }
             }
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                // Saturated: the rest wait for the next tick rather than queueing without bound.
+                break;
+            };
             due.insert(
                 host.agent_id.clone(),
                 now + interval + jitter(interval / 10),
             );
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
-                // Saturated: try again next tick rather than queueing without bound.
-                due.insert(host.agent_id.clone(), now);
-                break;
-            };
             let service = service.clone();
+            let host = host.clone();
             tokio::spawn(async move {
                 service.attest(&host).await;
                 drop(permit);

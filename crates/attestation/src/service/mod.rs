@@ -60,10 +60,21 @@ pub struct Service {
     pub cache: cache::TrustCache,
     /// TLS towards agents.
     pub agent_tls: TlsOptions,
+    /// One connection pool for all agents.
+    pub agent_pool: trustpool_client::HttpsPool,
+    /// The latest policies, parsed (refreshed with the trust cache and on every change).
+    pub policy_cache: RwLock<Option<Arc<Vec<trustpool_policy::Policy>>>>,
+    /// Digest of the evidence last stored per host (skip identical rewrites).
+    pub stored_evidence: RwLock<HashMap<String, Vec<u8>>>,
     /// Prepared AKs per agent id (attribute checks and key parsing done once).
     pub keys: RwLock<HashMap<String, Arc<AttestationKey>>>,
     /// Prometheus counters.
     pub metrics: metrics::Metrics,
+    /// Verdicts waiting for the group-commit writer.
+    pub verdict_writer: tokio::sync::mpsc::Sender<(
+        crate::store::VerdictRecord,
+        tokio::sync::oneshot::Sender<bool>,
+    )>,
     /// Signs EAR results.
     pub signer: ear::ResultSigner,
     /// Trust-level changes, for the `/v1/trust/stream` subscribers.
@@ -93,15 +104,21 @@ impl Service {
         };
         let (changes, _) = tokio::sync::broadcast::channel(1024);
         let signer = ear::ResultSigner::load_or_create(&config.result_signing_key)?;
+        let agent_pool = trustpool_client::HttpsPool::new(&agent_tls, config.agent_timeout)?;
+        let verdict_writer = spawn_verdict_writer(store.clone());
         let service = Arc::new(Self {
             store,
             config: Arc::new(config),
             ek_cas,
             cache: cache::TrustCache::default(),
             agent_tls,
+            agent_pool,
+            policy_cache: RwLock::default(),
+            stored_evidence: RwLock::default(),
             keys: RwLock::default(),
             metrics: metrics::Metrics::default(),
             signer,
+            verdict_writer,
             changes,
         });
         service.cache.reload(&service.store).await?;
@@ -113,9 +130,49 @@ impl Service {
     /// # Errors
     /// A `StoreError`.
     pub async fn refresh_cache(&self) -> Result<(), StoreError> {
+        if let Ok(mut p) = self.policy_cache.write() {
+            *p = None;
+        }
         for change in self.cache.reload(&self.store).await? {
             let _ = self.changes.send(change);
         }
         Ok(())
     }
+}
+
+/// Most verdicts written in one transaction.
+const MAX_BATCH: usize = 512;
+
+/// The group-commit writer: verdicts arriving together share one transaction (one fsync
+/// for many), and each sender is told when its verdict is durable.
+fn spawn_verdict_writer(
+    store: Store,
+) -> tokio::sync::mpsc::Sender<(
+    crate::store::VerdictRecord,
+    tokio::sync::oneshot::Sender<bool>,
+)> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(
+        crate::store::VerdictRecord,
+        tokio::sync::oneshot::Sender<bool>,
+    )>(4096);
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(item) => batch.push(item),
+                    Err(_) => break,
+                }
+            }
+            let (verdicts, acks): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+            let stored = store.insert_verdicts(&verdicts).await;
+            if let Err(e) = &stored {
+                tracing::error!(error = %crate::error_chain(e), verdicts = verdicts.len(), "verdicts not stored");
+            }
+            for ack in acks {
+                let _ = ack.send(stored.is_ok());
+            }
+        }
+    });
+    tx
 }

@@ -81,6 +81,9 @@ impl Service {
         self.store
             .put_policy(&policy.name, policy.version, &json)
             .await?;
+        if let Ok(mut p) = self.policy_cache.write() {
+            *p = None;
+        }
         self.store
             .audit(
                 actor,

@@ -21,6 +21,7 @@ fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    shared: bool,
 }
 
 fn level_str(level: TrustLevel) -> &'static str {
@@ -126,9 +127,9 @@ impl Store {
                 Box::pin(async move {
                     if sqlite {
                         conn.execute("PRAGMA busy_timeout = 5000").await?;
-                    // WAL + NORMAL: durable across process crashes; a power loss may drop
-                    // the last verdicts, which the next interval re-derives anyway.
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        // WAL + NORMAL: durable across process crashes; a power loss may drop
+                        // the last verdicts, which the next interval re-derives anyway.
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                     }
                     Ok(())
@@ -141,7 +142,10 @@ impl Store {
                 .map_err(q("enable WAL"))?;
         }
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            shared: !sqlite,
+        })
     }
 
     /// Inserts or replaces a host (by agent id).
@@ -345,35 +349,49 @@ impl Store {
     /// # Errors
     /// A `StoreError`.
     pub async fn insert_verdict(&self, v: &VerdictRecord) -> Result<(), StoreError> {
+        self.insert_verdicts(std::slice::from_ref(v)).await
+    }
+
+    /// Records several verdicts in one transaction (group commit: one fsync for many).
+    ///
+    /// # Errors
+    /// A `StoreError`; none of the batch is stored then.
+    pub async fn insert_verdicts(&self, batch: &[VerdictRecord]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(q("begin"))?;
-        sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO verdicts ({VERDICT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-        )))
-        .bind(&v.id)
-        .bind(&v.agent_id)
-        .bind(v.at)
-        .bind(level_str(v.level))
-        .bind(v.policy.as_deref())
-        .bind(json_list(&v.reasons))
-        .bind(v.reset_count)
-        .bind(v.restart_count)
-        .bind(v.clock)
-        .bind(v.pcrs.as_deref())
-        .execute(&mut *tx)
-        .await
-        .map_err(q("insert verdict"))?;
-        sqlx::query(
-            "INSERT INTO host_trust (agent_id, verdict_id, at) VALUES ($1, $2, $3) \
-             ON CONFLICT (agent_id) DO UPDATE SET verdict_id = $2, at = $3 WHERE host_trust.at <= $3",
-        )
-        .bind(&v.agent_id)
-        .bind(&v.id)
-        .bind(v.at)
-        .execute(&mut *tx)
-        .await
-        .map_err(q("update host trust"))?;
-        tx.commit().await.map_err(q("commit verdict"))?;
+        for v in batch {
+            sqlx::query(AssertSqlSafe(format!("INSERT INTO verdicts ({VERDICT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")))
+                .bind(&v.id)
+                .bind(&v.agent_id)
+                .bind(v.at)
+                .bind(level_str(v.level))
+                .bind(v.policy.as_deref())
+                .bind(json_list(&v.reasons))
+                .bind(v.reset_count)
+                .bind(v.restart_count)
+                .bind(v.clock)
+                .bind(v.pcrs.as_deref())
+                .execute(&mut *tx)
+                .await
+                .map_err(q("insert verdict"))?;
+            sqlx::query(
+                "INSERT INTO host_trust (agent_id, verdict_id, at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (agent_id) DO UPDATE SET verdict_id = $2, at = $3 WHERE host_trust.at <= $3",
+            )
+            .bind(&v.agent_id)
+            .bind(&v.id)
+            .bind(v.at)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("update host trust"))?;
+        }
+        tx.commit().await.map_err(q("commit verdicts"))?;
         Ok(())
+    }
+
+    /// True for a database several servers can share (PostgreSQL); leases are needed then.
+    #[must_use]
+    pub fn is_shared(&self) -> bool {
+        self.shared
     }
 
     /// The latest verdict of every host.
@@ -383,9 +401,37 @@ impl Store {
     pub async fn latest_verdicts(&self) -> Result<Vec<VerdictRecord>, StoreError> {
         let sql = format!(
             "SELECT {cols} FROM host_trust t JOIN verdicts v ON v.id = t.verdict_id",
-            cols = VERDICT_COLUMNS.split(", ").map(|c| format!("v.{c}")).collect::<Vec<_>>().join(", ")
+            cols = VERDICT_COLUMNS
+                .split(", ")
+                .map(|c| format!("v.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
-        let rows = sqlx::query(AssertSqlSafe(sql)).fetch_all(&self.pool).await.map_err(q("latest verdicts"))?;
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("latest verdicts"))?;
+        rows.iter().map(verdict_from_row).collect()
+    }
+
+    /// The latest verdict of every host whose latest verdict is newer than `since_ms`.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn verdicts_since(&self, since_ms: i64) -> Result<Vec<VerdictRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {cols} FROM host_trust t JOIN verdicts v ON v.id = t.verdict_id WHERE t.at > $1",
+            cols = VERDICT_COLUMNS
+                .split(", ")
+                .map(|c| format!("v.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(since_ms)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("verdicts since"))?;
         rows.iter().map(verdict_from_row).collect()
     }
 
