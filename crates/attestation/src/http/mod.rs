@@ -59,6 +59,8 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/v1/trust/stream", get(trust_stream))
         .route("/v1/hosts/{name}/ear", get(host_ear))
         .route("/.well-known/jwks.json", get(jwks))
+        .route("/v1/openapi.json", get(openapi))
+        .route("/v1/audit", get(audit_log))
         .route("/metrics", get(metrics));
     for prefix in POLL_HOSTS_PREFIXES {
         router = router.route(&format!("{prefix}/PollHosts"), post(poll_hosts));
@@ -331,4 +333,26 @@ async fn host_ear(
 /// The key that verifies EAR results.
 async fn jwks(State(s): State<Arc<Service>>) -> Json<serde_json::Value> {
     Json(s.signer.jwks())
+}
+
+/// The OpenAPI document of this API.
+async fn openapi() -> ([(axum::http::HeaderName, &'static str); 1], &'static str) {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+}
+
+/// The audit log, newest first (admin only).
+async fn audit_log(
+    State(s): State<Arc<Service>>,
+    _: Admin,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    let entries = s.store.audit_log(1000).await.map_err(ServiceError::from)?;
+    Ok(Json(
+        entries
+            .into_iter()
+            .map(|(at, actor, action, subject, detail)| serde_json::json!({"at": rfc3339(at), "actor": actor, "action": action, "subject": subject, "detail": detail}))
+            .collect(),
+    ))
 }

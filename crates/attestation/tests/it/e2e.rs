@@ -808,14 +808,16 @@ async fn hosts_wait_for_approval_when_required() {
         .await;
     assert_eq!((status, view["state"].as_str()), (200, Some("enrolled")));
     api.wait_for("node1", "untrusted").await;
-    let audit = server.service.store.audit_log(50).await.unwrap();
+    let (status, audit) = api.call(reqwest::Method::GET, "/v1/audit", None).await;
+    assert_eq!(status, 200);
+    let audit = audit.as_array().unwrap();
     assert!(
         audit
             .iter()
-            .any(|(_, actor, action, subject, _)| actor == "admin"
-                && action == "approved"
-                && subject == "node1")
+            .any(|e| e["actor"] == "admin" && e["action"] == "approved" && e["subject"] == "node1"),
+        "{audit:?}"
     );
+    assert!(audit.iter().any(|e| e["action"] == "register"));
     agent.stop().await;
     server.stop().await;
 }

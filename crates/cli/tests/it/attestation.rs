@@ -138,6 +138,35 @@ async fn attestation_verbs() {
         "{}",
         no_url.stderr
     );
+    // The OpenAPI document is served and names the paths Nova and operators use.
+    let tls = trustpool_client::tls::client_config(&trustpool_client::TlsOptions {
+        ca_pem: Some(pki.ca_pem()),
+        identity: None,
+    })
+    .unwrap();
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .build()
+        .unwrap();
+    let doc: serde_json::Value = client
+        .get(format!(
+            "https://127.0.0.1:{}/v1/openapi.json",
+            server.address.port()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/AttestationService/resources/PollHosts",
+        "/v1/hosts",
+        "/v1/policies/import",
+        "/v1/trust/stream",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path}");
+    }
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
