@@ -10,4 +10,5 @@
 
 #[cfg(feature = "swtpm")]
 mod e2e;
+mod ekcert;
 mod store;

@@ -1,0 +1,191 @@
+//! EK certificate validation: one test per refusal, each with a chain in which only that
+//! check fails (certificates made with rcgen; EK public areas built as TPMT_PUBLIC).
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, date_time_ymd,
+};
+use trustpool_attestation::ekcert::{EkCaKind, EkCaStore, EkCertError};
+use trustpool_evidence::alg::alg_id;
+use trustpool_evidence::{Public, Writer};
+
+const NOW: i64 = 1_795_651_199; // 2026-11-25
+
+/// An ECC P-256 EK public area (TCG template shape) for a raw `04 ‖ x ‖ y` point.
+fn ek_public(point: &[u8]) -> Public {
+    let (x, y) = point[1..].split_at(32);
+    let mut w = Writer::new();
+    w.u16_be(alg_id::ECC)
+        .u16_be(alg_id::SHA256)
+        .u32_be(0x0003_00b2);
+    w.tpm2b(&[], "policy").unwrap();
+    w.u16_be(alg_id::AES).u16_be(128).u16_be(alg_id::CFB);
+    w.u16_be(alg_id::NULL).u16_be(0x0003).u16_be(alg_id::NULL);
+    w.tpm2b(x, "x").unwrap().tpm2b(y, "y").unwrap();
+    Public::parse(&w.into_bytes()).unwrap()
+}
+
+fn ca(name: &str, is_ca: bool) -> CertifiedIssuer<'static, KeyPair> {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = if is_ca {
+        IsCa::Ca(BasicConstraints::Unconstrained)
+    } else {
+        IsCa::ExplicitNoCa
+    };
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, name);
+    params.distinguished_name = dn;
+    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+}
+
+struct Ek {
+    der: Vec<u8>,
+    public: Public,
+}
+
+fn ek_cert(issuer: &CertifiedIssuer<'static, KeyPair>, eku: Option<Vec<u64>>, expired: bool) -> Ek {
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = IsCa::ExplicitNoCa;
+    if let Some(oid) = eku {
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::Other(oid)];
+    }
+    if expired {
+        params.not_before = date_time_ymd(2000, 1, 1);
+        params.not_after = date_time_ymd(2001, 1, 1);
+    }
+    let cert = params.signed_by(&key, issuer).unwrap();
+    Ek {
+        der: cert.der().to_vec(),
+        public: ek_public(key.public_key_raw()),
+    }
+}
+
+fn store(cas: &[&CertifiedIssuer<'static, KeyPair>], software: bool) -> EkCaStore {
+    let dir = std::env::temp_dir().join(format!(
+        "trustpool-ekcert-{}-{}",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let paths: Vec<std::path::PathBuf> = cas
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let p = dir.join(format!("ca{i}.pem"));
+            std::fs::write(&p, c.pem()).unwrap();
+            p
+        })
+        .collect();
+    let none: Vec<std::path::PathBuf> = Vec::new();
+    if software {
+        EkCaStore::load(&none, &paths).unwrap()
+    } else {
+        EkCaStore::load(&paths, &none).unwrap()
+    }
+}
+
+fn rand_suffix() -> u64 {
+    let mut b = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut b).unwrap();
+    u64::from_le_bytes(b)
+}
+
+const TCG_EK_EKU: &[u64] = &[2, 23, 133, 8, 1];
+
+#[test]
+fn a_good_chain_is_accepted_and_its_kind_reported() {
+    let root = ca("EK root", true);
+    let ek = ek_cert(&root, Some(TCG_EK_EKU.to_vec()), false);
+    assert_eq!(
+        store(&[&root], false).validate(&ek.der, &ek.public, NOW),
+        Ok(EkCaKind::Manufacturer)
+    );
+    assert_eq!(
+        store(&[&root], true).validate(&ek.der, &ek.public, NOW),
+        Ok(EkCaKind::Software)
+    );
+}
+
+#[test]
+fn a_certificate_for_another_key_is_refused() {
+    let root = ca("EK root", true);
+    let ek = ek_cert(&root, None, false);
+    let other = ek_public(KeyPair::generate().unwrap().public_key_raw());
+    assert_eq!(
+        store(&[&root], false).validate(&ek.der, &other, NOW),
+        Err(EkCertError::KeyMismatch)
+    );
+}
+
+#[test]
+fn an_unknown_issuer_is_refused() {
+    let root = ca("EK root", true);
+    let stranger = ca("someone else", true);
+    let ek = ek_cert(&stranger, None, false);
+    assert_eq!(
+        store(&[&root], false).validate(&ek.der, &ek.public, NOW),
+        Err(EkCertError::UnknownIssuer)
+    );
+}
+
+#[test]
+fn a_forged_issuer_with_the_same_name_fails_the_signature() {
+    let root = ca("EK root", true);
+    let forger = ca("EK root", true);
+    let ek = ek_cert(&forger, None, false);
+    assert!(matches!(
+        store(&[&root], false).validate(&ek.der, &ek.public, NOW),
+        Err(EkCertError::BadSignature(_))
+    ));
+}
+
+#[test]
+fn an_expired_certificate_is_refused() {
+    let root = ca("EK root", true);
+    let ek = ek_cert(&root, None, true);
+    assert_eq!(
+        store(&[&root], false).validate(&ek.der, &ek.public, NOW),
+        Err(EkCertError::Expired)
+    );
+}
+
+#[test]
+fn an_issuer_that_is_not_a_ca_is_refused() {
+    let not_ca = ca("EK root", false);
+    let ek = ek_cert(&not_ca, None, false);
+    assert_eq!(
+        store(&[&not_ca], false).validate(&ek.der, &ek.public, NOW),
+        Err(EkCertError::NotCa)
+    );
+}
+
+#[test]
+fn a_certificate_for_another_purpose_is_refused() {
+    let root = ca("EK root", true);
+    let ek = ek_cert(&root, Some(vec![1, 3, 6, 1, 5, 5, 7, 3, 1]), false);
+    assert_eq!(
+        store(&[&root], false).validate(&ek.der, &ek.public, NOW),
+        Err(EkCertError::WrongEku)
+    );
+}
+
+#[test]
+fn garbage_is_malformed() {
+    let root = ca("EK root", true);
+    let ek = ek_cert(&root, None, false);
+    assert_eq!(
+        store(&[&root], false).validate(b"not a certificate", &ek.public, NOW),
+        Err(EkCertError::Malformed)
+    );
+    let mut trailing = ek.der.clone();
+    trailing.push(0);
+    assert_eq!(
+        store(&[&root], false).validate(&trailing, &ek.public, NOW),
+        Err(EkCertError::Malformed)
+    );
+}
