@@ -264,6 +264,8 @@ async fn the_seed_workflow_good_and_tampered_hosts() {
         .await;
 
     // Enrolled and attested, but no policy yet: never trusted.
+    // Both hosts enroll on their own schedule; wait for both before assigning policies.
+    api.wait_for("node2", "untrusted").await;
     let view = api.wait_for("node1", "untrusted").await;
     assert!(
         view["reasons"][0]
@@ -299,8 +301,13 @@ async fn the_seed_workflow_good_and_tampered_hosts() {
     }
     let view = api.wait_for("node1", "trusted").await;
     assert_eq!(view["policy"], "golden@1");
-    let view = api.wait_for("node2", "untrusted").await;
-    let reason = view["reasons"][0].as_str().unwrap();
+    // node2 was already untrusted (no policy): attest it now to see the new reason.
+    let (status, verdict) = api
+        .call(reqwest::Method::POST, "/v1/hosts/node2/attest", None)
+        .await;
+    assert_eq!(status, 200, "{verdict}");
+    assert_eq!(verdict["trust_lvl"], "untrusted");
+    let reason = verdict["reasons"][0].as_str().unwrap();
     assert!(
         reason.contains("BIOS: PCR 0 (sha256) differs from the policy: expected"),
         "{reason}"
