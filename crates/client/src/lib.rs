@@ -222,7 +222,19 @@ impl HttpsPool {
     /// # Errors
     /// `Tls` for unusable certificates.
     pub fn new(tls: &TlsOptions, timeout: Duration) -> Result<Self, ClientError> {
-        Ok(Self(Http::new("https://unused", tls, timeout)?.client))
+        let config = tls::client_config(tls)?;
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(config)
+            .https_only(true)
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .http1_only()
+            .pool_max_idle_per_host(4096)
+            .pool_idle_timeout(Duration::from_secs(300))
+            .tcp_keepalive(Duration::from_secs(60))
+            .build()
+            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        Ok(Self(client))
     }
 }
 
