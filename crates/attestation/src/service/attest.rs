@@ -275,6 +275,9 @@ impl Service {
             outcome.reasons.push(format!("quote rejected: {e}"));
             return outcome;
         }
+        if let Ok(mut clocks) = self.clocks.write() {
+            clocks.insert(host.agent_id.clone(), quote.clock_info());
+        }
         let log_bytes = response.event_log.as_ref().map(|l| l.0.clone());
         let log = match &log_bytes {
             Some(bytes) => match EventLog::parse(bytes) {
@@ -352,6 +355,14 @@ impl Service {
     }
 
     async fn last_clock(&self, host: &HostRecord) -> Option<ClockInfo> {
+        if let Some(clock) = self
+            .clocks
+            .read()
+            .ok()
+            .and_then(|c| c.get(&host.agent_id).copied())
+        {
+            return Some(clock);
+        }
         let history = self.store.verdict_history(&host.agent_id, 10).await.ok()?;
         let last = history.iter().find(|v| v.clock.is_some())?;
         Some(ClockInfo {

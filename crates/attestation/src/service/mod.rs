@@ -64,6 +64,8 @@ pub struct Service {
     pub agent_pool: trustpool_client::HttpsPool,
     /// The latest policies, parsed (refreshed with the trust cache and on every change).
     pub policy_cache: RwLock<Option<Arc<Vec<trustpool_policy::Policy>>>>,
+    /// The TPM clock of each host's last verified quote (checked for rollback).
+    pub clocks: RwLock<HashMap<String, trustpool_evidence::ClockInfo>>,
     /// Digest of the evidence last stored per host (skip identical rewrites).
     pub stored_evidence: RwLock<HashMap<String, Vec<u8>>>,
     /// Prepared AKs per agent id (attribute checks and key parsing done once).
@@ -115,6 +117,7 @@ impl Service {
             agent_pool,
             policy_cache: RwLock::default(),
             stored_evidence: RwLock::default(),
+            clocks: RwLock::default(),
             keys: RwLock::default(),
             metrics: metrics::Metrics::default(),
             signer,
