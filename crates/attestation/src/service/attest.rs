@@ -216,11 +216,8 @@ impl Service {
         let Ok(wire_nonce) = Nonce::new(nonce.to_vec()) else {
             return Outcome::unknown("nonce".to_owned());
         };
-        let client =
-            match AgentClient::new(&host.agent_url, &self.agent_tls, self.config.agent_timeout) {
-                Ok(c) => c,
-                Err(e) => return Outcome::unknown(format!("agent client: {e}")),
-            };
+        // One shared pool: connections and the TLS configuration are reused across challenges.
+        let client = AgentClient::with_pool(&host.agent_url, &self.agent_pool);
         let request = QuoteRequest {
             nonce: wire_nonce,
             selection: wire_selection,

@@ -93,9 +93,10 @@ pub async fn run(service: Arc<Service>) {
                     }
                 }
             }
-            let Ok(permit) = permits.clone().try_acquire_owned() else {
-                // Saturated: the rest wait for the next tick rather than queueing without bound.
-                break;
+            // Wait for a free slot: at most max_concurrency challenges run at once, and a
+            // new one starts as soon as one finishes (not at the next tick).
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
             };
             due.insert(
                 host.agent_id.clone(),
