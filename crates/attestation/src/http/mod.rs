@@ -109,12 +109,14 @@ async fn poll_hosts(
     let request: PollHostsRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::Service(ServiceError::Rejected(format!("PollHosts body: {e}"))))?;
     let vtime = rfc3339(now_ms());
+    let levels = s.cache.levels(&request.hosts, s.config.verdict_ttl);
     let hosts = request
         .hosts
         .into_iter()
-        .map(|name| HostTrust {
-            trust_lvl: s.cache.level(&name, s.config.verdict_ttl),
-            host_name: name,
+        .zip(levels)
+        .map(|(host_name, trust_lvl)| HostTrust {
+            host_name,
+            trust_lvl,
             vtime: vtime.clone(),
         })
         .collect();

@@ -226,6 +226,24 @@ impl TrustCache {
             .map_or(TrustLevel::Unknown, |(_, level)| level)
     }
 
+    /// The levels of many names under one lock acquisition and one clock read (PollHosts
+    /// sends every compute node at once).
+    #[must_use]
+    pub fn levels(&self, names: &[String], ttl: Duration) -> Vec<TrustLevel> {
+        let now = now_ms();
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+        let Ok(b) = self.by_name.read() else {
+            return vec![TrustLevel::Unknown; names.len()];
+        };
+        names
+            .iter()
+            .map(|name| match b.get(name) {
+                Some(e) if now.saturating_sub(e.at) <= ttl_ms => e.level,
+                _ => TrustLevel::Unknown,
+            })
+            .collect()
+    }
+
     /// The agent id of a name, if enrolled.
     #[must_use]
     pub fn agent_id(&self, name: &str) -> Option<String> {
