@@ -11,4 +11,5 @@
 #[cfg(feature = "swtpm")]
 mod e2e;
 mod ekcert;
+mod enroll;
 mod store;

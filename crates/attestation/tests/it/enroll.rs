@@ -1,0 +1,97 @@
+//! The activation-proof checks, each failing alone: wrong secret, another agent's challenge,
+//! an expired challenge, a used challenge.
+
+use trustpool_api::Base64Bytes;
+use trustpool_api::enrollment::{ActivationProof, RegisterRequest};
+use trustpool_attestation::service::ServiceError;
+use trustpool_attestation::store::now_ms;
+use trustpool_testkit::pki::TestPki;
+
+fn sha256_hex(b: &[u8]) -> String {
+    trustpool_api::bytes::to_hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b).as_ref())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn activation_proofs_are_checked() {
+    let dir = std::env::temp_dir().join(format!("trustpool-enroll-{}", std::process::id()));
+    let pki = TestPki::new(&dir.join("pki"), "enroll CA");
+    let _ = pki.issue("server", &["127.0.0.1"]);
+    let p = dir.join("pki");
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{db}\"\n[tls]\ncert = \"{p}/server.crt\"\nkey = \"{p}/server.key\"\n\
+         [agents]\nca = \"{p}/ca.crt\"\nclient_cert = \"{p}/server.crt\"\nclient_key = \"{p}/server.key\"\n[enrollment]\nek_ca = [\"{p}/ca.crt\"]\n",
+        db = dir.join("enroll.db").display(),
+        p = p.display()
+    );
+    let server = trustpool_attestation::start(
+        trustpool_attestation::config::Config::parse(&text, "e.toml").unwrap(),
+    )
+    .await
+    .unwrap();
+    let s = server.service.clone();
+    let registration = serde_json::json!({
+        "request": RegisterRequest {
+            host_name: "node1".into(), aliases: vec![], agent_url: "https://127.0.0.1:1".into(), agent_certificate: String::new(),
+            ek_public: Base64Bytes(vec![1]), ek_certificate: None, ak_public: Base64Bytes(vec![2]),
+        },
+        "software_tpm": false
+    })
+    .to_string();
+    let secret = [7u8; 32];
+    let later = now_ms() + 60_000;
+    for (id, agent, expires) in [
+        ("c-ok", "agent-a", later),
+        ("c-wrong", "agent-a", later),
+        ("c-other", "agent-b", later),
+        ("c-expired", "agent-a", now_ms() - 1),
+    ] {
+        s.store
+            .put_challenge(id, agent, &sha256_hex(&secret), &registration, expires)
+            .await
+            .unwrap();
+    }
+    let proof = |id: &str, secret: &[u8]| ActivationProof {
+        challenge_id: id.into(),
+        secret: Base64Bytes(secret.to_vec()),
+    };
+
+    let wrong = s
+        .prove("agent-a", &proof("c-wrong", &[8u8; 32]))
+        .await
+        .unwrap_err();
+    assert!(matches!(wrong, ServiceError::Forbidden(_)), "{wrong}");
+    let other = s
+        .prove("agent-a", &proof("c-other", &secret))
+        .await
+        .unwrap_err();
+    assert!(matches!(other, ServiceError::NotFound(_)), "{other}");
+    let expired = s
+        .prove("agent-a", &proof("c-expired", &secret))
+        .await
+        .unwrap_err();
+    assert!(matches!(expired, ServiceError::NotFound(_)), "{expired}");
+    assert!(
+        s.store.host_by_name("node1").await.unwrap().is_none(),
+        "nothing is stored before a valid proof"
+    );
+
+    s.prove("agent-a", &proof("c-ok", &secret)).await.unwrap();
+    assert!(s.store.host_by_name("node1").await.unwrap().is_some());
+    let reused = s
+        .prove("agent-a", &proof("c-ok", &secret))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(reused, ServiceError::NotFound(_)),
+        "single use: {reused}"
+    );
+    let audit = s.store.audit_log(50).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|(_, _, action, _, _)| action == "activation_failed")
+    );
+    drop(s);
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
