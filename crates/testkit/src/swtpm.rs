@@ -122,8 +122,16 @@ impl Swtpm {
                 .expect("start swtpm");
             let deadline = Instant::now() + Duration::from_secs(10);
             let ready = loop {
-                if std::net::TcpStream::connect(("127.0.0.1", port + 1)).is_ok() {
-                    break true;
+                // Both channels must accept, and the process must still be ours (a port taken
+                // by a parallel test makes swtpm exit, and we retry on another pair).
+                let listening = std::net::TcpStream::connect(("127.0.0.1", port + 1)).is_ok()
+                    && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+                if listening {
+                    // swtpm exits when it cannot bind one of the ports: give it a moment.
+                    std::thread::sleep(Duration::from_millis(50));
+                    if child.try_wait().ok().flatten().is_none() {
+                        break true;
+                    }
                 }
                 if child.try_wait().ok().flatten().is_some() || Instant::now() > deadline {
                     break false;
