@@ -59,70 +59,40 @@ impl TrustCache {
         };
         self.loaded_until
             .store(now_ms(), std::sync::atomic::Ordering::Relaxed);
-        let verdicts: HashMap<String, Entry> = {
+        let mut by_name = HashMap::with_capacity(hosts.len().saturating_mul(2));
+        let mut names = HashMap::with_capacity(hosts.len());
+        {
             let mut known = self
                 .verdicts
                 .write()
                 .map_err(|_| StoreError::Corrupt { what: "cache lock" })?;
             for v in fresh {
-                let newer = known.get(&v.agent_id).is_none_or(|e| e.at <= v.at);
-                if newer {
-                    known.insert(
-                        v.agent_id.clone(),
-                        Entry {
-                            agent_id: v.agent_id.clone(),
-                            level: v.level,
-                            at: v.at,
-                            reasons: v.reasons,
-                        },
-                    );
+                if known.get(&v.agent_id).is_none_or(|e| e.at <= v.at) {
+                    let entry = Entry {
+                        agent_id: v.agent_id.clone(),
+                        level: v.level,
+                        at: v.at,
+                        reasons: v.reasons,
+                    };
+                    known.insert(v.agent_id, entry);
                 }
             }
             let ids: std::collections::HashSet<&str> =
                 hosts.iter().map(|h| h.agent_id.as_str()).collect();
             known.retain(|id, _| ids.contains(id.as_str()));
-            known.clone()
-        };
-        let verdicts: HashMap<String, VerdictRecord> = verdicts
-            .into_iter()
-            .map(|(id, e)| {
-                (
-                    id.clone(),
-                    VerdictRecord {
-                        id: String::new(),
-                        agent_id: id,
-                        at: e.at,
-                        level: e.level,
-                        policy: None,
-                        reasons: e.reasons,
-                        reset_count: None,
-                        restart_count: None,
-                        clock: None,
-                        pcrs: None,
-                    },
-                )
-            })
-            .collect();
-        let mut by_name = HashMap::with_capacity(hosts.len().saturating_mul(2));
-        let mut names = HashMap::with_capacity(hosts.len());
-        for host in hosts.iter().filter(|h| h.state == HostState::Enrolled) {
-            let (level, at, reasons) = verdicts
-                .get(&host.agent_id)
-                .map_or((TrustLevel::Unknown, 0, Vec::new()), |v| {
-                    (v.level, v.at, v.reasons.clone())
+            for host in hosts.iter().filter(|h| h.state == HostState::Enrolled) {
+                let entry = known.get(&host.agent_id).cloned().unwrap_or_else(|| Entry {
+                    agent_id: host.agent_id.clone(),
+                    level: TrustLevel::Unknown,
+                    at: 0,
+                    reasons: Vec::new(),
                 });
-            for name in host_names(host) {
-                by_name.insert(
-                    name,
-                    Entry {
-                        agent_id: host.agent_id.clone(),
-                        level,
-                        at,
-                        reasons: reasons.clone(),
-                    },
-                );
+                let host_names = host_names(host);
+                for name in &host_names {
+                    by_name.insert(name.clone(), entry.clone());
+                }
+                names.insert(host.agent_id.clone(), host_names);
             }
-            names.insert(host.agent_id.clone(), host_names(host));
         }
         let mut changes = Vec::new();
         if let (Ok(mut b), Ok(mut n)) = (self.by_name.write(), self.names.write()) {
