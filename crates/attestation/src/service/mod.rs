@@ -58,8 +58,6 @@ pub struct Service {
     pub ek_cas: EkCaStore,
     /// PollHosts' view.
     pub cache: cache::TrustCache,
-    /// TLS towards agents.
-    pub agent_tls: TlsOptions,
     /// One connection pool for all agents.
     pub agent_pool: trustpool_client::HttpsPool,
     /// The latest policies, parsed (refreshed with the trust cache and on every change).
@@ -113,7 +111,6 @@ impl Service {
             config: Arc::new(config),
             ek_cas,
             cache: cache::TrustCache::default(),
-            agent_tls,
             agent_pool,
             policy_cache: RwLock::default(),
             stored_evidence: RwLock::default(),

@@ -8,11 +8,10 @@ pub use sql::Store;
 
 use trustpool_api::oat::TrustLevel;
 
-/// Where a host's enrollment stands.
+/// Where an enrolled host stands. (A registration whose credential challenge is not yet
+/// answered is not a host: it waits in `enrollment_challenges`.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostState {
-    /// Registered; the credential challenge is not answered yet.
-    Challenged,
     /// Proven and accepted: attested every interval.
     Enrolled,
     /// Proven; an administrator must approve it.
@@ -22,7 +21,6 @@ pub enum HostState {
 impl HostState {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
-            Self::Challenged => "challenged",
             Self::Enrolled => "enrolled",
             Self::PendingApproval => "pending_approval",
         }
@@ -30,7 +28,6 @@ impl HostState {
 
     pub(crate) fn parse(text: &str) -> Option<Self> {
         match text {
-            "challenged" => Some(Self::Challenged),
             "enrolled" => Some(Self::Enrolled),
             "pending_approval" => Some(Self::PendingApproval),
             _ => None,
