@@ -75,19 +75,7 @@ struct Http {
 
 impl Http {
     fn new(base: &str, tls: &TlsOptions, timeout: Duration) -> Result<Self, ClientError> {
-        let config = tls::client_config(tls)?;
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(config)
-            .https_only(true)
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| ClientError::Tls(e.to_string()))?;
-        Ok(Self {
-            client,
-            base: base.trim_end_matches('/').to_owned(),
-            token: None,
-        })
+        Ok(Self::with_pool(base, &HttpsPool::new(tls, timeout)?))
     }
 
     fn with_pool(base: &str, pool: &HttpsPool) -> Self {
