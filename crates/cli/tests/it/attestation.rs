@@ -6,6 +6,7 @@ use std::process::Command;
 use trustpool_testkit::pki::TestPki;
 
 const ADMIN: &str = "cli-admin-token";
+const READER: &str = "cli-read-token";
 
 struct Run {
     code: i32,
@@ -37,11 +38,12 @@ fn server_config(dir: &std::path::Path, pki: &TestPki) -> trustpool_attestation:
     let text = format!(
         "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{db}\"\n[tls]\ncert = \"{p}/server.crt\"\nkey = \"{p}/server.key\"\n\
          [agents]\nca = \"{p}/ca.crt\"\nclient_cert = \"{p}/server.crt\"\nclient_key = \"{p}/server.key\"\n\
-         [enrollment]\nek_ca = [\"{ca}\"]\n[auth]\nadmin_token_sha256 = [\"{admin}\"]\n",
+         [enrollment]\nek_ca = [\"{ca}\"]\n[auth]\nadmin_token_sha256 = [\"{admin}\"]\nread_token_sha256 = [\"{reader}\"]\n",
         db = dir.join("cli.db").display(),
         p = p.display(),
         ca = pki.ca_cert().display(),
-        admin = sha256_hex(ADMIN)
+        admin = sha256_hex(ADMIN),
+        reader = sha256_hex(READER)
     );
     trustpool_attestation::config::Config::parse(&text, "cli.toml").unwrap()
 }
@@ -138,6 +140,71 @@ async fn attestation_verbs() {
         "{}",
         no_url.stderr
     );
+    // Tokens: each refusal alone — none, unknown, a read token on a write.
+    let tls = trustpool_client::tls::client_config(&trustpool_client::TlsOptions {
+        ca_pem: Some(pki.ca_pem()),
+        identity: None,
+    })
+    .unwrap();
+    let http = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .build()
+        .unwrap();
+    let base = format!("https://127.0.0.1:{}", server.address.port());
+    let status = |r: reqwest::Response| r.status().as_u16();
+    assert_eq!(
+        status(http.get(format!("{base}/v1/hosts")).send().await.unwrap()),
+        401,
+        "no token"
+    );
+    assert_eq!(
+        status(
+            http.get(format!("{base}/v1/hosts"))
+                .bearer_auth("nope")
+                .send()
+                .await
+                .unwrap()
+        ),
+        401,
+        "unknown token"
+    );
+    assert_eq!(
+        status(
+            http.get(format!("{base}/v1/hosts"))
+                .bearer_auth(READER)
+                .send()
+                .await
+                .unwrap()
+        ),
+        200,
+        "read token reads"
+    );
+    assert_eq!(
+        status(
+            http.get(format!("{base}/v1/audit"))
+                .bearer_auth(READER)
+                .send()
+                .await
+                .unwrap()
+        ),
+        401,
+        "audit is admin-only"
+    );
+    let doc_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("golden.json")).unwrap()).unwrap();
+    assert_eq!(
+        status(
+            http.post(format!("{base}/v1/policies"))
+                .bearer_auth(READER)
+                .json(&doc_json)
+                .send()
+                .await
+                .unwrap()
+        ),
+        401,
+        "read token cannot write"
+    );
+
     // The OpenAPI document is served and names the paths Nova and operators use.
     let tls = trustpool_client::tls::client_config(&trustpool_client::TlsOptions {
         ca_pem: Some(pki.ca_pem()),
