@@ -17,6 +17,7 @@ pub mod error;
 pub mod nonce;
 pub mod oat;
 pub mod pcr;
+pub mod time;
 pub mod v1;
 
 pub use bytes::{Base64Bytes, HexBytes};

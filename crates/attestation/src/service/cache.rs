@@ -243,37 +243,4 @@ fn host_names(host: &HostRecord) -> Vec<String> {
     names
 }
 
-/// RFC 3339 UTC with seconds (`2017-05-07T10:56:07Z`) for Unix milliseconds.
-#[must_use]
-pub fn rfc3339(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil from days (Howard Hinnant's algorithm), proleptic Gregorian.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rfc3339_formats_known_instants() {
-        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::rfc3339(1_494_154_567_000), "2017-05-07T10:56:07Z");
-        assert_eq!(super::rfc3339(951_782_400_000), "2000-02-29T00:00:00Z");
-        assert_eq!(super::rfc3339(1_795_651_199_999), "2026-11-25T23:59:59Z");
-    }
-}
+pub use trustpool_api::time::rfc3339;

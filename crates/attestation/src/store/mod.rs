@@ -128,13 +128,7 @@ pub enum StoreError {
     },
 }
 
-/// Now, Unix milliseconds.
-#[must_use]
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
+pub use trustpool_api::time::now_ms;
 
 /// A random 128-bit id, hex.
 #[must_use]
