@@ -123,9 +123,11 @@ pub fn parse_iso8601(text: &str) -> Option<i64> {
             let (hh, zone) = digits(zone, 2)?;
             let mm = match zone {
                 "" => 0,
-                _ => digits(zone.strip_prefix(':').unwrap_or(zone), 2)
-                    .filter(|(_, tail)| tail.is_empty())?
-                    .0,
+                _ => {
+                    digits(zone.strip_prefix(':').unwrap_or(zone), 2)
+                        .filter(|(_, tail)| tail.is_empty())?
+                        .0
+                }
             };
             if hh > 23 || mm > 59 {
                 return None;

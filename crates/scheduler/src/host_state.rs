@@ -1,0 +1,179 @@
+//! What the scheduler knows about one compute host (Nova's `HostState`,
+//! `../shared/reference/scheduler.md` §1.4): resources and their use, service status,
+//! aggregates. Kept in memory, updated incrementally from heartbeats and claims; a request
+//! works on cheap clones (names and aggregates are shared).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A host aggregate as the filters see it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AggregateInfo {
+    /// Id.
+    pub id: u64,
+    /// Name.
+    pub name: String,
+    /// Metadata (`availability_zone`, `ssd=true` …).
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// The limits the resource filters set for a host (Nova's `host_state.limits`); the claim
+/// re-checks against them. None: that filter is not enabled (unlimited). Computed from the
+/// host's totals and the ratios, so the filters themselves stay pure.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Limits {
+    /// `total × ram_allocation_ratio`, MiB.
+    pub memory_mb: Option<f64>,
+    /// `total × disk_allocation_ratio`, MiB.
+    pub disk_mb: Option<f64>,
+    /// `total × cpu_allocation_ratio`.
+    pub vcpu: Option<f64>,
+}
+
+/// What one instance of a flavor uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    /// MiB.
+    pub memory_mb: i64,
+    /// MiB: `1024 × (root + ephemeral) + swap`.
+    pub disk_mb: i64,
+    /// vCPUs.
+    pub vcpus: i64,
+}
+
+/// One compute host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostState {
+    /// Service host (`host`).
+    pub host: Arc<str>,
+    /// `hypervisor_hostname`: the name trust is looked up by (Juno+).
+    pub nodename: Arc<str>,
+    /// Service id.
+    pub id: u64,
+    /// RAM MiB.
+    pub total_usable_ram_mb: i64,
+    /// Free RAM MiB (negative when overcommitted).
+    pub free_ram_mb: i64,
+    /// Disk GiB.
+    pub total_usable_disk_gb: i64,
+    /// Free disk MiB.
+    pub free_disk_mb: i64,
+    /// vCPUs.
+    pub vcpus_total: i64,
+    /// vCPUs used.
+    pub vcpus_used: i64,
+    /// Instances on it.
+    pub num_instances: u32,
+    /// Disabled by an operator.
+    pub disabled: bool,
+    /// Why.
+    pub disabled_reason: Option<Arc<str>>,
+    /// Last heartbeat, Unix ms.
+    pub last_seen_ms: i64,
+    /// The aggregates it is in.
+    pub aggregates: Arc<[Arc<AggregateInfo>]>,
+    /// Free-form capabilities (`hypervisor_type` …) for ComputeCapabilitiesFilter.
+    pub stats: Arc<BTreeMap<String, String>>,
+}
+
+impl HostState {
+    /// A host with these totals and nothing used.
+    #[must_use]
+    pub fn new(name: &str, memory_mb: i64, disk_gb: i64, vcpus: i64) -> Self {
+        let name: Arc<str> = Arc::from(name);
+        Self {
+            host: name.clone(),
+            nodename: name,
+            id: 0,
+            total_usable_ram_mb: memory_mb,
+            free_ram_mb: memory_mb,
+            total_usable_disk_gb: disk_gb,
+            free_disk_mb: disk_gb.saturating_mul(1024),
+            vcpus_total: vcpus,
+            vcpus_used: 0,
+            num_instances: 0,
+            disabled: false,
+            disabled_reason: None,
+            last_seen_ms: 0,
+            aggregates: Arc::from(Vec::new()),
+            stats: Arc::new(BTreeMap::new()),
+        }
+    }
+
+    /// Nova's `consume_from_request`: the instance now uses these resources.
+    pub fn consume(&mut self, usage: Usage) {
+        self.free_ram_mb = self.free_ram_mb.saturating_sub(usage.memory_mb);
+        self.free_disk_mb = self.free_disk_mb.saturating_sub(usage.disk_mb);
+        self.vcpus_used = self.vcpus_used.saturating_add(usage.vcpus);
+        self.num_instances = self.num_instances.saturating_add(1);
+    }
+
+    /// The instance is gone.
+    pub fn release(&mut self, usage: Usage) {
+        self.free_ram_mb = self.free_ram_mb.saturating_add(usage.memory_mb);
+        self.free_disk_mb = self.free_disk_mb.saturating_add(usage.disk_mb);
+        self.vcpus_used = self.vcpus_used.saturating_sub(usage.vcpus);
+        self.num_instances = self.num_instances.saturating_sub(1);
+    }
+
+    /// RAM MiB in use.
+    #[must_use]
+    pub fn used_ram_mb(&self) -> i64 {
+        self.total_usable_ram_mb.saturating_sub(self.free_ram_mb)
+    }
+
+    /// Disk MiB in use.
+    #[must_use]
+    pub fn used_disk_mb(&self) -> i64 {
+        self.total_usable_disk_gb
+            .saturating_mul(1024)
+            .saturating_sub(self.free_disk_mb)
+    }
+
+    /// The compute-side claim test (`nova/compute/claims.py`): does `usage` still fit
+    /// under the limits the filters computed? A missing limit is unlimited.
+    #[must_use]
+    pub fn fits(&self, usage: Usage, limits: Limits) -> Result<(), String> {
+        let check = |what: &str, used: i64, requested: i64, limit: Option<f64>| match limit {
+            Some(limit) if (used.saturating_add(requested)) as f64 > limit => Err(format!(
+                "Insufficient compute resources: Free {what} {:.2} < requested {requested}",
+                limit - used as f64
+            )),
+            _ => Ok(()),
+        };
+        check(
+            "memory",
+            self.used_ram_mb(),
+            usage.memory_mb,
+            limits.memory_mb,
+        )?;
+        check("disk", self.used_disk_mb(), usage.disk_mb, limits.disk_mb)?;
+        check("vcpu", self.vcpus_used, usage.vcpus, limits.vcpu)
+    }
+
+    /// The host's availability zones: the `availability_zone` metadata of its aggregates
+    /// (comma-split, trimmed), else `default_zone`.
+    #[must_use]
+    pub fn availability_zones(&self, default_zone: &str) -> Vec<String> {
+        let mut zones: Vec<String> = self
+            .aggregates
+            .iter()
+            .filter_map(|a| a.metadata.get("availability_zone"))
+            .flat_map(|v| v.split(','))
+            .map(|z| z.trim().to_owned())
+            .filter(|z| !z.is_empty())
+            .collect();
+        zones.sort();
+        zones.dedup();
+        if zones.is_empty() {
+            zones.push(default_zone.to_owned());
+        }
+        zones
+    }
+}
+
+impl AsRef<Self> for HostState {
+    fn as_ref(&self) -> &Self {
+        self
+    }
+}

@@ -1,0 +1,8 @@
+//! `trustpool-scheduler`: the compute half of a trusted compute pool.
+
+pub mod filters;
+pub mod host_state;
+pub mod request;
+pub mod select;
+pub mod trust;
+pub mod weights;

@@ -1,0 +1,289 @@
+//! The TrustedFilter's view of the attestation server: Nova's cache
+//! (`../shared/reference/oat-nova.md` §1.5) — one batched `PollHosts` for every known host
+//! whenever a looked-up entry is older than `attestation_auth_timeout`, validity measured
+//! from the server's `vtime` — made safer:
+//!
+//! - a stale entry reads as *nothing known* (unknown), never as its old level;
+//! - `vtime` in the future is clamped to the time of the answer (a server clock running
+//!   ahead cannot stretch the cache);
+//! - after a failed poll every entry is unknown (as in Nova) and polls back off
+//!   exponentially (Nova re-polled on every lookup);
+//! - a malformed answer is an error, never a crash; a malformed entry leaves its host
+//!   unknown;
+//! - changes pushed by the server's trust stream ([`TrustCache::apply_change`]) take effect
+//!   at once.
+
+pub mod source;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard};
+
+use trustpool_api::time::{parse_c_locale, parse_iso8601};
+
+use crate::filters::TrustLookup;
+use crate::filters::trusted_requirement as requirement;
+use crate::request::RequestSpec;
+
+/// One host's cached level.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The level, verbatim.
+    pub level: String,
+    /// When the server vouched for it, Unix ms (0: never).
+    pub vtime_ms: i64,
+}
+
+impl Entry {
+    fn unknown() -> Self {
+        Self {
+            level: "unknown".to_owned(),
+            vtime_ms: 0,
+        }
+    }
+}
+
+/// Polls the attestation server: every name in one request, the JSON answer back.
+pub trait Poller {
+    /// `POST {api_url}/PollHosts` with `{"count": N, "hosts": [...]}`.
+    fn poll_hosts(
+        &self,
+        hosts: Vec<String>,
+    ) -> impl Future<Output = Result<serde_json::Value, String>> + Send;
+}
+
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+    next_try_ms: i64,
+    last_error: Option<String>,
+}
+
+/// The cache (shared by every request; Nova rebuilt it per request until Kilo).
+#[derive(Debug)]
+pub struct TrustCache {
+    timeout_ms: i64,
+    entries: RwLock<HashMap<String, Entry>>,
+    backoff: Mutex<Backoff>,
+    polling: tokio::sync::Mutex<()>,
+}
+
+/// A read view for one filtering pass.
+pub struct View<'a> {
+    entries: RwLockReadGuard<'a, HashMap<String, Entry>>,
+    timeout_ms: i64,
+}
+
+impl TrustLookup for View<'_> {
+    fn level(&self, nodename: &str, now_ms: i64) -> Option<&str> {
+        let entry = self.entries.get(nodename)?;
+        (entry.vtime_ms > 0 && now_ms.saturating_sub(entry.vtime_ms) <= self.timeout_ms)
+            .then_some(entry.level.as_str())
+    }
+}
+
+/// Longest wait between polls of a failing server.
+const MAX_BACKOFF_MS: i64 = 30_000;
+
+impl TrustCache {
+    /// A cache whose entries are valid for `timeout_ms` after their `vtime`.
+    #[must_use]
+    pub fn new(timeout_ms: i64) -> Self {
+        Self {
+            timeout_ms,
+            entries: RwLock::new(HashMap::new()),
+            backoff: Mutex::new(Backoff::default()),
+            polling: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The read view the filters use.
+    pub fn view(&self) -> View<'_> {
+        View {
+            entries: self.entries.read().unwrap_or_else(PoisonError::into_inner),
+            timeout_ms: self.timeout_ms,
+        }
+    }
+
+    /// A host's entry (for `os-hypervisors`).
+    #[must_use]
+    pub fn entry(&self, name: &str) -> Option<Entry> {
+        self.view().entries.get(name).cloned()
+    }
+
+    /// The level of `name` valid now, or `unknown`.
+    #[must_use]
+    pub fn current_level(&self, name: &str, now_ms: i64) -> String {
+        self.view()
+            .level(name, now_ms)
+            .unwrap_or("unknown")
+            .to_owned()
+    }
+
+    /// Compute nodes the cache polls for (Nova's `compute_nodes` at construction, plus
+    /// every host met since).
+    pub fn add_hosts<'n>(&self, names: impl IntoIterator<Item = &'n str>) {
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        for name in names {
+            if !entries.contains_key(name) {
+                entries.insert(name.to_owned(), Entry::unknown());
+            }
+        }
+    }
+
+    /// A compute node is gone.
+    pub fn remove_host(&self, name: &str) {
+        self.entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
+    }
+
+    fn any_stale(&self, names: &[&str], now_ms: i64) -> bool {
+        let view = self.view();
+        names.iter().any(|n| view.level(n, now_ms).is_none())
+    }
+
+    /// The last poll failure, while polls are backing off.
+    #[must_use]
+    pub fn last_error(&self) -> Option<String> {
+        self.backoff
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last_error
+            .clone()
+    }
+
+    /// Nova's `_update_cache_entry` trigger: if any of `names` has no current entry, polls
+    /// every known host (and `names`) in one request — unless a recent poll failed and the
+    /// back-off has not elapsed. Returns whether a request was made.
+    pub async fn ensure_fresh<P: Poller + Sync>(
+        &self,
+        names: &[&str],
+        poller: &P,
+        now: &(dyn Fn() -> i64 + Sync),
+    ) -> bool {
+        if !self.any_stale(names, now()) {
+            return false;
+        }
+        let _polling = self.polling.lock().await;
+        // Another request may have polled while this one waited.
+        if !self.any_stale(names, now()) {
+            return false;
+        }
+        if now()
+            < self
+                .backoff
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .next_try_ms
+        {
+            return false;
+        }
+        self.add_hosts(names.iter().copied());
+        let hosts: Vec<String> = self.view().entries.keys().cloned().collect();
+        let outcome = poller.poll_hosts(hosts).await;
+        let at = now();
+        match outcome.and_then(|body| self.apply_poll(&body, at)) {
+            Ok(()) => {
+                *self.backoff.lock().unwrap_or_else(PoisonError::into_inner) = Backoff::default();
+            }
+            Err(error) => {
+                tracing::warn!(%error, "attestation server poll failed: every host is unknown until it answers");
+                self.reset_all();
+                let mut backoff = self.backoff.lock().unwrap_or_else(PoisonError::into_inner);
+                backoff.failures = backoff.failures.saturating_add(1);
+                let wait = 1000_i64
+                    .saturating_mul(1 << backoff.failures.saturating_sub(1).min(5))
+                    .min(MAX_BACKOFF_MS);
+                backoff.next_try_ms = at.saturating_add(wait);
+                backoff.last_error = Some(error);
+            }
+        }
+        true
+    }
+
+    fn reset_all(&self) {
+        for entry in self
+            .entries
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values_mut()
+        {
+            *entry = Entry::unknown();
+        }
+    }
+
+    /// What the TrustedFilter needs before filtering `hosts` for `spec`: nothing when the
+    /// flavor asks for no trust level (Nova: "no request made"), else a fresh entry for
+    /// every host. Returns whether a request was made.
+    pub async fn prepare<P: Poller + Sync>(
+        &self,
+        spec: &RequestSpec,
+        hosts: &[&str],
+        poller: &P,
+        now: &(dyn Fn() -> i64 + Sync),
+    ) -> bool {
+        if requirement(spec).is_none() {
+            return false;
+        }
+        self.ensure_fresh(hosts, poller, now).await
+    }
+
+    /// Applies a `PollHosts` answer received at `now_ms`: every well-formed entry is
+    /// cached under its `host_name` (the last one wins); requested hosts missing from it
+    /// become unknown.
+    ///
+    /// # Errors
+    /// When the body is not `{"hosts": [...]}` (Nova crashed on those).
+    pub fn apply_poll(&self, body: &serde_json::Value, now_ms: i64) -> Result<(), String> {
+        let list = body
+            .as_object()
+            .ok_or("the PollHosts answer is not a JSON object")?
+            .get("hosts")
+            .and_then(serde_json::Value::as_array)
+            .ok_or("the PollHosts answer has no \"hosts\" list")?;
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        for entry in entries.values_mut() {
+            *entry = Entry::unknown();
+        }
+        for item in list {
+            let text = |key: &str| item.get(key).and_then(serde_json::Value::as_str);
+            let (Some(name), Some(level)) = (text("host_name"), text("trust_lvl")) else {
+                tracing::warn!("PollHosts entry without host_name/trust_lvl ignored");
+                continue;
+            };
+            let entry =
+                match text("vtime").and_then(|v| parse_iso8601(v).or_else(|| parse_c_locale(v))) {
+                    Some(vtime) => Entry {
+                        level: level.to_owned(),
+                        vtime_ms: vtime.min(now_ms),
+                    },
+                    // Nova: an unparseable vtime makes the host unknown, cached from now.
+                    None => Entry {
+                        level: "unknown".to_owned(),
+                        vtime_ms: now_ms,
+                    },
+                };
+            entries.insert(name.to_owned(), entry);
+        }
+        Ok(())
+    }
+
+    /// A change pushed by the trust stream: `names` (host name and aliases) now have
+    /// `level`, vouched for at `vtime_ms` (clamped to `now_ms`).
+    pub fn apply_change(&self, names: &[String], level: &str, vtime_ms: i64, now_ms: i64) {
+        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        for name in names {
+            entries.insert(
+                name.clone(),
+                Entry {
+                    level: level.to_owned(),
+                    vtime_ms: vtime_ms.min(now_ms),
+                },
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,302 @@
+//! Nova's `test_trusted_filters.py` (pike-eol), all twelve cases, ported
+//! (`../shared/reference/oat-nova.md` §1.7), plus the fail-closed behaviour Nova lacked.
+//! The poller records every request and answers what the case says; the real HTTPS
+//! client is tested against a real `PollHosts` endpoint in `tests/it/trust.rs`.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use serde_json::{Value, json};
+use trustpool_api::time::{parse_iso8601, rfc3339};
+
+use super::*;
+use crate::filters::{Filter, FilterContext, Ratios};
+use crate::host_state::HostState;
+use crate::request::{FlavorSpec, RequestSpec};
+
+struct Recorder {
+    answer: Mutex<Result<Value, String>>,
+    calls: Mutex<Vec<Vec<String>>>,
+}
+
+impl Recorder {
+    fn answering(answer: Value) -> Self {
+        Self {
+            answer: Mutex::new(Ok(answer)),
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+    fn calls(&self) -> Vec<Vec<String>> {
+        self.calls.lock().unwrap().clone()
+    }
+}
+
+impl Poller for Recorder {
+    async fn poll_hosts(&self, hosts: Vec<String>) -> Result<Value, String> {
+        self.calls.lock().unwrap().push(hosts);
+        self.answer.lock().unwrap().clone()
+    }
+}
+
+struct Clock(AtomicI64);
+
+impl Clock {
+    fn at(text: &str) -> Self {
+        Self(AtomicI64::new(parse_iso8601(text).unwrap()))
+    }
+    fn now(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+    fn advance_secs(&self, s: i64) {
+        self.0.fetch_add(s * 1000, Ordering::SeqCst);
+    }
+}
+
+const TIMEOUT_S: i64 = 60;
+
+fn spec(trust: Option<&str>) -> RequestSpec {
+    let mut flavor = FlavorSpec {
+        memory_mb: 1024,
+        ..FlavorSpec::default()
+    };
+    if let Some(t) = trust {
+        flavor
+            .extra_specs
+            .insert("trust:trusted_host".into(), t.into());
+    }
+    RequestSpec {
+        flavor,
+        num_instances: 1,
+        ..RequestSpec::default()
+    }
+}
+
+/// The filter as the scheduler runs it: prepare the cache, then `host_passes`.
+async fn passes(
+    cache: &TrustCache,
+    poller: &Recorder,
+    clock: &Clock,
+    node: &str,
+    spec: &RequestSpec,
+) -> bool {
+    let now = || clock.now();
+    cache.prepare(spec, &[node], poller, &now).await;
+    let view = cache.view();
+    let ctx = FilterContext {
+        ratios: Ratios::default(),
+        now_ms: clock.now(),
+        service_down_time_ms: 60_000,
+        default_zone: "nova",
+        trust: &view,
+    };
+    Filter::Trusted.host_passes(&HostState::new(node, 2048, 10, 4), spec, &ctx)
+}
+
+fn one_host(name: &str, level: &str, vtime: &str) -> Value {
+    json!({"hosts": [{"host_name": name, "trust_lvl": level, "vtime": vtime}]})
+}
+
+fn cache_with(nodes: &[&str]) -> TrustCache {
+    let cache = TrustCache::new(TIMEOUT_S * 1000);
+    cache.add_hosts(nodes.iter().copied());
+    cache
+}
+
+const NOW: &str = "2026-11-26T12:00:00Z";
+
+#[tokio::test]
+async fn default_passes_without_a_request() {
+    let (clock, poller, cache) = (
+        Clock::at(NOW),
+        Recorder::answering(json!({})),
+        cache_with(&["node1"]),
+    );
+    assert!(passes(&cache, &poller, &clock, "node1", &spec(None)).await);
+    assert!(passes(&cache, &poller, &clock, "node1", &spec(Some(""))).await);
+    assert!(poller.calls().is_empty());
+}
+
+async fn level_vs_spec(level: &str, wanted: &str) -> (bool, Vec<Vec<String>>) {
+    let clock = Clock::at(NOW);
+    let poller = Recorder::answering(one_host("node1", level, NOW));
+    let cache = cache_with(&["node1"]);
+    let ok = passes(&cache, &poller, &clock, "node1", &spec(Some(wanted))).await;
+    (ok, poller.calls())
+}
+
+#[tokio::test]
+async fn trusted_and_trusted_passes() {
+    let (ok, calls) = level_vs_spec("trusted", "trusted").await;
+    assert!(ok);
+    assert_eq!(calls, vec![vec!["node1".to_owned()]]);
+}
+
+#[tokio::test]
+async fn trusted_and_untrusted_fails() {
+    assert!(!level_vs_spec("untrusted", "trusted").await.0);
+}
+
+#[tokio::test]
+async fn untrusted_and_trusted_fails() {
+    // The answer is about "node", not node1: node1 stays unknown and fails.
+    let clock = Clock::at(NOW);
+    let poller = Recorder::answering(one_host("node", "trusted", NOW));
+    let cache = cache_with(&["node1"]);
+    assert!(!passes(&cache, &poller, &clock, "node1", &spec(Some("untrusted"))).await);
+    assert!(!passes(&cache, &poller, &clock, "node1", &spec(Some("trusted"))).await);
+}
+
+#[tokio::test]
+async fn untrusted_and_untrusted_passes() {
+    assert!(level_vs_spec("untrusted", "untrusted").await.0);
+}
+
+#[tokio::test]
+async fn update_cache() {
+    let clock = Clock::at(NOW);
+    let poller = Recorder::answering(one_host("node1", "trusted", NOW));
+    let cache = cache_with(&["node1"]);
+    let trusted = spec(Some("trusted"));
+    assert!(passes(&cache, &poller, &clock, "node1", &trusted).await);
+    assert_eq!(poller.calls().len(), 1);
+    assert!(passes(&cache, &poller, &clock, "node1", &trusted).await);
+    assert_eq!(poller.calls().len(), 1, "a fresh entry is reused");
+    clock.advance_secs(TIMEOUT_S + 80);
+    *poller.answer.lock().unwrap() = Ok(one_host("node1", "trusted", &rfc3339(clock.now())));
+    assert!(passes(&cache, &poller, &clock, "node1", &trusted).await);
+    assert_eq!(poller.calls().len(), 2, "an expired entry is re-polled");
+}
+
+#[tokio::test]
+async fn update_cache_timezone() {
+    let clock = Clock::at("2012-09-09T09:10:40Z");
+    let poller = Recorder::answering(one_host("node1", "trusted", "2012-09-09T05:10:40-04:00"));
+    let cache = cache_with(&["node1"]);
+    let trusted = spec(Some("trusted"));
+    assert!(passes(&cache, &poller, &clock, "node1", &trusted).await);
+    assert!(passes(&cache, &poller, &clock, "node1", &trusted).await);
+    assert_eq!(poller.calls().len(), 1);
+    clock.advance_secs(TIMEOUT_S - 10);
+    assert!(passes(&cache, &poller, &clock, "node1", &trusted).await);
+    assert_eq!(poller.calls().len(), 1, "still valid at timeout - 10 s");
+}
+
+#[tokio::test]
+async fn combine_hosts_in_one_request() {
+    let clock = Clock::at(NOW);
+    let poller = Recorder::answering(one_host("node1", "trusted", NOW));
+    let cache = cache_with(&["node1", "node2"]);
+    let _ = passes(&cache, &poller, &clock, "node1", &spec(Some("trusted"))).await;
+    let calls = poller.calls();
+    assert_eq!(calls.len(), 1);
+    let mut hosts = calls[0].clone();
+    hosts.sort();
+    assert_eq!(hosts, vec!["node1", "node2"]);
+}
+
+#[tokio::test]
+async fn c_locale_vtime_passes_and_mmddyy_fails() {
+    let clock = Clock::at("2012-02-14T09:02:48Z");
+    let poller = Recorder::answering(json!({"hosts": [
+        {"host_name": "host1", "trust_lvl": "trusted", "vtime": "Tue Feb 14 09:02:48 2012"},
+        {"host_name": "host2", "trust_lvl": "trusted", "vtime": "02/14/12"},
+    ]}));
+    let cache = cache_with(&["host1", "host2"]);
+    let trusted = spec(Some("trusted"));
+    assert!(passes(&cache, &poller, &clock, "host1", &trusted).await);
+    assert!(!passes(&cache, &poller, &clock, "host2", &trusted).await);
+}
+
+// Nova's AttestationServiceTestCase (cases 1–3: statuses 200/201/202/204 are success, 404
+// is not, a non-JSON body is not a crash) is about the HTTP client: tests/it/trust.rs.
+
+#[tokio::test]
+async fn server_down_fails_closed_and_backs_off() {
+    let clock = Clock::at(NOW);
+    let poller = Recorder::answering(json!({}));
+    *poller.answer.lock().unwrap() = Err("connection refused".into());
+    let cache = cache_with(&["node1"]);
+    for wanted in ["trusted", "untrusted", "unknown"] {
+        assert!(!passes(&cache, &poller, &clock, "node1", &spec(Some(wanted))).await);
+    }
+    assert_eq!(
+        poller.calls().len(),
+        1,
+        "no re-poll on every lookup while backing off"
+    );
+    assert_eq!(cache.last_error().as_deref(), Some("connection refused"));
+    clock.advance_secs(2);
+    *poller.answer.lock().unwrap() = Ok(one_host("node1", "trusted", &rfc3339(clock.now())));
+    assert!(passes(&cache, &poller, &clock, "node1", &spec(Some("trusted"))).await);
+    assert_eq!(poller.calls().len(), 2);
+}
+
+#[tokio::test]
+async fn malformed_answers_are_errors_not_crashes() {
+    for body in [
+        json!("a string"),
+        json!([1, 2]),
+        json!({"hosts": {"node1": "trusted"}}),
+        json!({}),
+    ] {
+        let clock = Clock::at(NOW);
+        let poller = Recorder::answering(body.clone());
+        let cache = cache_with(&["node1"]);
+        assert!(
+            !passes(&cache, &poller, &clock, "node1", &spec(Some("trusted"))).await,
+            "{body}"
+        );
+        assert!(cache.last_error().is_some(), "{body}");
+    }
+    // Malformed entries leave their host unknown; good ones still count.
+    let clock = Clock::at(NOW);
+    let poller = Recorder::answering(json!({"hosts": [
+        "node1",
+        {"host_name": "node1", "trust_lvl": "trusted"},
+        {"host_name": "node1", "trust_lvl": "trusted", "vtime": null},
+        {"host_name": "node1", "trust_lvl": 3, "vtime": NOW},
+        {"host_name": "node2", "trust_lvl": "trusted", "vtime": NOW},
+    ]}));
+    let cache = cache_with(&["node1", "node2"]);
+    assert!(!passes(&cache, &poller, &clock, "node1", &spec(Some("trusted"))).await);
+    assert!(passes(&cache, &poller, &clock, "node2", &spec(Some("trusted"))).await);
+}
+
+#[tokio::test]
+async fn future_vtime_cannot_stretch_the_cache() {
+    let clock = Clock::at(NOW);
+    let poller = Recorder::answering(one_host("node1", "trusted", "2026-11-26T13:00:00Z"));
+    let cache = cache_with(&["node1"]);
+    assert!(passes(&cache, &poller, &clock, "node1", &spec(Some("trusted"))).await);
+    clock.advance_secs(TIMEOUT_S + 1);
+    *poller.answer.lock().unwrap() = Err("down".into());
+    assert!(!passes(&cache, &poller, &clock, "node1", &spec(Some("trusted"))).await);
+}
+
+#[tokio::test]
+async fn a_pushed_change_applies_at_once() {
+    let clock = Clock::at(NOW);
+    let poller = Recorder::answering(one_host("node1", "trusted", NOW));
+    let cache = cache_with(&["node1"]);
+    assert!(passes(&cache, &poller, &clock, "node1", &spec(Some("trusted"))).await);
+    cache.apply_change(&["node1".into()], "untrusted", clock.now(), clock.now());
+    assert!(!passes(&cache, &poller, &clock, "node1", &spec(Some("trusted"))).await);
+    assert_eq!(poller.calls().len(), 1);
+}
+
+#[tokio::test]
+async fn unknown_never_matches_and_the_trait_alias_reads_the_same_level() {
+    assert!(!level_vs_spec("unknown", "unknown").await.0);
+    let clock = Clock::at(NOW);
+    let poller = Recorder::answering(one_host("node1", "untrusted", NOW));
+    let cache = cache_with(&["node1"]);
+    let mut req = spec(None);
+    req.flavor
+        .extra_specs
+        .insert("trait:CUSTOM_TRUSTED_HOST".into(), "required".into());
+    assert!(!passes(&cache, &poller, &clock, "node1", &req).await);
+    req.flavor
+        .extra_specs
+        .insert("trait:CUSTOM_TRUSTED_HOST".into(), "forbidden".into());
+    assert!(passes(&cache, &poller, &clock, "node1", &req).await);
+}
