@@ -1,5 +1,6 @@
 //! `trustpool-scheduler`: the compute half of a trusted compute pool.
 
+pub mod conf;
 pub mod filters;
 pub mod host_state;
 pub mod request;
