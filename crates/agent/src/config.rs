@@ -82,12 +82,14 @@ fn default_retry_max() -> u64 {
 struct RawScheduler {
     url: String,
     ca: PathBuf,
+    token_file: PathBuf,
     #[serde(default = "default_heartbeat")]
     heartbeat_secs: u64,
 }
 
+/// Nova's `report_interval`.
 fn default_heartbeat() -> u64 {
-    30
+    10
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -155,6 +157,8 @@ pub struct SchedulerConfig {
     pub url: String,
     /// CA of its certificate.
     pub ca: PathBuf,
+    /// File holding the compute token the scheduler accepts heartbeats with.
+    pub token_file: PathBuf,
     /// Heartbeat interval.
     pub interval: Duration,
 }
@@ -307,6 +311,7 @@ impl Config {
             Some(s) => Some(SchedulerConfig {
                 url: s.url,
                 ca: s.ca,
+                token_file: s.token_file,
                 interval: Duration::from_secs(s.heartbeat_secs),
             }),
             None => None,

@@ -170,19 +170,23 @@ pub async fn start(config: Config) -> anyhow::Result<RunningAgent> {
 }
 
 async fn heartbeat(config: &Config, scheduler: &config::SchedulerConfig) {
-    let client = match std::fs::read_to_string(&scheduler.ca)
+    let setup = || -> Result<ComputeClient, String> {
+        let ca = std::fs::read_to_string(&scheduler.ca)
+            .map_err(|e| format!("{}: {e}", scheduler.ca.display()))?;
+        let token = std::fs::read_to_string(&scheduler.token_file)
+            .map_err(|e| format!("{}: {e}", scheduler.token_file.display()))?;
+        ComputeClient::new(
+            &scheduler.url,
+            &TlsOptions {
+                ca_pem: Some(ca),
+                identity: None,
+            },
+            Some(token.trim().to_owned()),
+            Duration::from_secs(10),
+        )
         .map_err(|e| e.to_string())
-        .and_then(|ca| {
-            ComputeClient::new(
-                &scheduler.url,
-                &TlsOptions {
-                    ca_pem: Some(ca),
-                    identity: None,
-                },
-                Duration::from_secs(10),
-            )
-            .map_err(|e| e.to_string())
-        }) {
+    };
+    let client = match setup() {
         Ok(client) => client,
         Err(e) => {
             tracing::error!(error = %e, "heartbeats disabled: scheduler client");

@@ -3,8 +3,15 @@
 //!
 //! - [`AgentClient`]: the attestation server calling an agent (info, quote, activate);
 //! - [`AttestationClient`]: an agent registering with the attestation server;
-//! - [`ComputeClient`]: an agent reporting its resources to the scheduler.
+//! - [`ComputeClient`]: the scheduler's Nova-shaped compute API (agents' heartbeats, the
+//!   CLI's flavors, servers, hypervisors …);
+//! - [`OatClient`] and [`TrustStream`]: the scheduler asking the attestation server
+//!   (`PollHosts`, and its stream of trust changes);
+//! - [`AdminClient`]: an operator on the attestation server's v1 API.
 
+pub mod compute;
+pub mod oat;
+pub mod sse;
 pub mod tls;
 
 use std::time::Duration;
@@ -16,12 +23,13 @@ use trustpool_api::agent::{
     ACTIVATE_PATH, ActivateRequest, ActivateResponse, AgentInfo, INFO_PATH, QUOTE_PATH,
     QuoteRequest, QuoteResponse,
 };
-use trustpool_api::compute::{HOST_REPORT_PATH, HostReport};
 use trustpool_api::enrollment::{
     ActivationProof, EnrollmentStatus, REGISTER_PATH, RegisterRequest, RegisterResponse,
     activation_path,
 };
 
+pub use compute::ComputeClient;
+pub use oat::{OatClient, TrustStream};
 pub use tls::{Identity, TlsOptions};
 
 /// Largest response body read (an event log with its quote fits in far less).
@@ -67,14 +75,18 @@ pub enum ClientError {
 
 /// A JSON-over-HTTPS client for one base URL.
 #[derive(Debug, Clone)]
-struct Http {
+pub(crate) struct Http {
     client: reqwest::Client,
     base: String,
     token: Option<String>,
 }
 
 impl Http {
-    fn new(base: &str, tls: &TlsOptions, timeout: Duration) -> Result<Self, ClientError> {
+    pub(crate) fn new(
+        base: &str,
+        tls: &TlsOptions,
+        timeout: Duration,
+    ) -> Result<Self, ClientError> {
         Ok(Self::with_pool(base, &HttpsPool::new(tls, timeout)?))
     }
 
@@ -86,7 +98,7 @@ impl Http {
         }
     }
 
-    async fn send<B: Serialize + ?Sized, T: DeserializeOwned>(
+    pub(crate) async fn send<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -110,7 +122,7 @@ impl Http {
         Self::decode(url, response).await
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
         let response =
             self.client
@@ -124,7 +136,7 @@ impl Http {
         Self::decode(url, response).await
     }
 
-    async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
+    pub(crate) async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         path: &str,
         body: &B,
@@ -177,8 +189,14 @@ impl Http {
             });
         }
         if !status.is_success() {
+            let nova = || {
+                serde_json::from_slice::<trustpool_api::compute::NovaError>(&bytes)
+                    .ok()
+                    .and_then(|e| e.message().map(str::to_owned))
+            };
             let (code, message) = match serde_json::from_slice::<ErrorBody>(&bytes) {
                 Ok(body) => (Some(body.code), body.message),
+                Err(_) if nova().is_some() => (None, nova().unwrap_or_default()),
                 Err(_) => (
                     None,
                     String::from_utf8_lossy(bytes.get(..512).unwrap_or(&bytes)).into_owned(),
@@ -307,28 +325,6 @@ impl AttestationClient {
         proof: &ActivationProof,
     ) -> Result<EnrollmentStatus, ClientError> {
         self.0.post(&activation_path(agent_id), proof).await
-    }
-}
-
-/// An agent's client for the scheduler's compute API.
-#[derive(Debug, Clone)]
-pub struct ComputeClient(Http);
-
-impl ComputeClient {
-    /// A client for the scheduler at `base_url`.
-    ///
-    /// # Errors
-    /// `Tls` for unusable certificates.
-    pub fn new(base_url: &str, tls: &TlsOptions, timeout: Duration) -> Result<Self, ClientError> {
-        Http::new(base_url, tls, timeout).map(Self)
-    }
-
-    /// Reports the host's resources.
-    ///
-    /// # Errors
-    /// A `ClientError` for transport, status or decoding failures.
-    pub async fn report(&self, report: &HostReport) -> Result<serde_json::Value, ClientError> {
-        self.0.post(HOST_REPORT_PATH, report).await
     }
 }
 

@@ -152,7 +152,7 @@ async fn the_agent_registers_and_proves_its_ak_after_the_server_comes_up() {
 async fn the_agent_reports_its_resources_to_the_scheduler() {
     use trustpool_api::compute::HostReport;
     let h = Harness::new();
-    let reports: Arc<Mutex<Vec<HostReport>>> = Arc::default();
+    let reports: Arc<Mutex<Vec<(Option<String>, HostReport)>>> = Arc::default();
     let pki = h.dir.join("pki");
     let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(
         pki.join("server.crt"),
@@ -160,19 +160,23 @@ async fn the_agent_reports_its_resources_to_the_scheduler() {
     )
     .await
     .unwrap();
-    let app =
-        Router::new()
-            .route(
-                trustpool_api::compute::HOST_REPORT_PATH,
-                post(
-                    |State(r): State<Arc<Mutex<Vec<HostReport>>>>,
-                     Json(report): Json<HostReport>| async move {
-                        r.lock().unwrap().push(report);
-                        Json(serde_json::json!({}))
-                    },
-                ),
-            )
-            .with_state(reports.clone());
+    let app = Router::new()
+        .route(
+            trustpool_api::compute::HOST_REPORT_PATH,
+            post(
+                |State(r): State<Arc<Mutex<Vec<(Option<String>, HostReport)>>>>,
+                 headers: axum::http::HeaderMap,
+                 Json(report): Json<HostReport>| async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    r.lock().unwrap().push((auth, report));
+                    Json(serde_json::json!({}))
+                },
+            ),
+        )
+        .with_state(reports.clone());
     let handle = axum_server::Handle::new();
     tokio::spawn(
         axum_server::bind_rustls(SocketAddr::from(([127, 0, 0, 1], 0)), tls)
@@ -180,10 +184,13 @@ async fn the_agent_reports_its_resources_to_the_scheduler() {
             .serve(app.into_make_service()),
     );
     let addr = handle.listening().await.unwrap();
+    let token = h.dir.join("compute.token");
+    std::fs::write(&token, "compute-secret\n").unwrap();
     let extra = format!(
-        "[scheduler]\nurl = \"https://127.0.0.1:{}\"\nca = \"{}\"\nheartbeat_secs = 1\n[resources]\navailability_zone = \"az-trusted\"\nvcpus = 48\n",
+        "[scheduler]\nurl = \"https://127.0.0.1:{}\"\nca = \"{}\"\ntoken_file = \"{}\"\nheartbeat_secs = 1\n[resources]\navailability_zone = \"az-trusted\"\nvcpus = 48\n",
         addr.port(),
-        h.pki.ca_cert().display()
+        h.pki.ca_cert().display(),
+        token.display()
     );
     let agent = trustpool_agent::start(h.config(None, &extra))
         .await
@@ -193,7 +200,8 @@ async fn the_agent_reports_its_resources_to_the_scheduler() {
         assert!(tokio::time::Instant::now() < deadline, "no heartbeats");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let first = reports.lock().unwrap()[0].clone();
+    let (auth, first) = reports.lock().unwrap()[0].clone();
+    assert_eq!(auth.as_deref(), Some("Bearer compute-secret"));
     assert_eq!(first.host_name, "compute-test");
     assert_eq!(first.availability_zone, "az-trusted");
     assert_eq!(first.vcpus, 48, "config overrides the OS");

@@ -52,7 +52,9 @@ impl Ini {
             }
             if raw.starts_with([' ', '\t']) {
                 // A continuation of the previous value.
-                let (s, k) = last.as_ref().ok_or_else(|| err("indented line outside an option"))?;
+                let (s, k) = last
+                    .as_ref()
+                    .ok_or_else(|| err("indented line outside an option"))?;
                 if let Some(item) = ini
                     .sections
                     .get_mut(s)

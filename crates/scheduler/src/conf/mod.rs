@@ -50,7 +50,11 @@ impl Attestation {
     /// The full `PollHosts` URL.
     #[must_use]
     pub fn poll_hosts_url(&self) -> String {
-        format!("{}{}/PollHosts", self.base_url(), self.api_url.trim_end_matches('/'))
+        format!(
+            "{}{}/PollHosts",
+            self.base_url(),
+            self.api_url.trim_end_matches('/')
+        )
     }
 }
 
@@ -149,14 +153,19 @@ fn where_(section: &str, key: &str, item: &Item) -> String {
 
 impl Reader<'_> {
     /// The first of `names` (section, key) that is set, newest name first.
-    fn find(&self, names: &[(&'static str, &'static str)]) -> Option<(&'static str, &'static str, &Item)> {
+    fn find(
+        &self,
+        names: &[(&'static str, &'static str)],
+    ) -> Option<(&'static str, &'static str, &Item)> {
         names
             .iter()
             .find_map(|&(s, k)| self.ini.get(s, k).map(|item| (s, k, item)))
     }
 
     fn string(&self, names: &[(&'static str, &'static str)]) -> Option<String> {
-        self.find(names).map(|(_, _, i)| i.value.clone()).filter(|v| !v.is_empty())
+        self.find(names)
+            .map(|(_, _, i)| i.value.clone())
+            .filter(|v| !v.is_empty())
     }
 
     fn parsed<T: std::str::FromStr>(
@@ -167,7 +176,11 @@ impl Reader<'_> {
         match self.find(names) {
             None => Ok(None),
             Some((s, k, item)) => item.value.parse().map(Some).map_err(|_| {
-                ConfigError(format!("{}: {:?} is not {what}", where_(s, k, item), item.value))
+                ConfigError(format!(
+                    "{}: {:?} is not {what}",
+                    where_(s, k, item),
+                    item.value
+                ))
             }),
         }
     }
@@ -201,13 +214,20 @@ impl Reader<'_> {
     fn hashes(&self, key: &'static str) -> Result<Vec<Vec<u8>>, ConfigError> {
         let mut out = Vec::new();
         for item in self.ini.all(TRUSTPOOL, key) {
-            for h in item.value.split(',').map(str::trim).filter(|h| !h.is_empty()) {
-                let bytes = trustpool_api::bytes::from_hex(h).filter(|b| b.len() == 32).ok_or_else(|| {
-                    ConfigError(format!(
-                        "{}: not a hex SHA-256 (64 hex digits)",
-                        where_(TRUSTPOOL, key, item)
-                    ))
-                })?;
+            for h in item
+                .value
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+            {
+                let bytes = trustpool_api::bytes::from_hex(h)
+                    .filter(|b| b.len() == 32)
+                    .ok_or_else(|| {
+                        ConfigError(format!(
+                            "{}: not a hex SHA-256 (64 hex digits)",
+                            where_(TRUSTPOOL, key, item)
+                        ))
+                    })?;
                 out.push(bytes);
             }
         }
@@ -228,13 +248,19 @@ fn available_filters(r: &Reader<'_>) -> Result<Option<Vec<Filter>>, ConfigError>
     }
     let mut out = Vec::new();
     for item in items {
-        for name in item.value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        for name in item
+            .value
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             if name == "nova.scheduler.filters.all_filters" {
                 return Ok(None);
             }
-            out.push(Filter::parse(name).map_err(|e| {
-                ConfigError(format!("{}: {e}", where_(at.0, at.1, item)))
-            })?);
+            out.push(
+                Filter::parse(name)
+                    .map_err(|e| ConfigError(format!("{}: {e}", where_(at.0, at.1, item))))?,
+            );
         }
     }
     Ok(Some(out))
@@ -261,9 +287,14 @@ fn enabled_filters(r: &mut Reader<'_>) -> Result<Vec<Filter>, ConfigError> {
     };
     let available = available_filters(r)?;
     let mut filters = Vec::new();
-    for name in item.value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let filter = Filter::parse(name)
-            .map_err(|e| ConfigError(format!("{}: {e}", where_(s, k, item))))?;
+    for name in item
+        .value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let filter =
+            Filter::parse(name).map_err(|e| ConfigError(format!("{}: {e}", where_(s, k, item))))?;
         if available.as_ref().is_some_and(|a| !a.contains(&filter)) {
             return Err(ConfigError(format!(
                 "{}: {filter} is not in available_filters (SchedulerHostFilterNotFound)",
@@ -275,7 +306,10 @@ fn enabled_filters(r: &mut Reader<'_>) -> Result<Vec<Filter>, ConfigError> {
         }
     }
     if filters.is_empty() {
-        return Err(ConfigError(format!("{}: no filters listed", where_(s, k, item))));
+        return Err(ConfigError(format!(
+            "{}: no filters listed",
+            where_(s, k, item)
+        )));
     }
     if !filters.contains(&Filter::Retry) {
         r.notes.push(
@@ -288,7 +322,10 @@ fn enabled_filters(r: &mut Reader<'_>) -> Result<Vec<Filter>, ConfigError> {
 
 fn attestation(r: &mut Reader<'_>, needed: bool) -> Result<Option<Attestation>, ConfigError> {
     if let Some(section) = r.ini.sections.get(TRUSTED) {
-        if let Some((key, items)) = section.iter().find(|(k, _)| !TRUSTED_KEYS.contains(&k.as_str())) {
+        if let Some((key, items)) = section
+            .iter()
+            .find(|(k, _)| !TRUSTED_KEYS.contains(&k.as_str()))
+        {
             let line = items.first().map_or(0, |i| i.line);
             return Err(ConfigError(format!(
                 "[{TRUSTED}] {key} (line {line}): unknown option (known: {})",
@@ -325,7 +362,10 @@ fn attestation(r: &mut Reader<'_>, needed: bool) -> Result<Option<Attestation>, 
         )));
     }
     let auth_timeout: u64 = r
-        .parsed(&[(TRUSTED, "attestation_auth_timeout")], "a number of seconds")?
+        .parsed(
+            &[(TRUSTED, "attestation_auth_timeout")],
+            "a number of seconds",
+        )?
         .unwrap_or(60);
     if r.boolean(&[(TRUSTED, "attestation_insecure_ssl")])? == Some(true) {
         r.notes.push(format!(
@@ -333,9 +373,14 @@ fn attestation(r: &mut Reader<'_>, needed: bool) -> Result<Option<Attestation>, 
         ));
     }
     let timeout: u64 = r
-        .parsed(&[(TRUSTPOOL, "attestation_request_timeout")], "a number of seconds")?
+        .parsed(
+            &[(TRUSTPOOL, "attestation_request_timeout")],
+            "a number of seconds",
+        )?
         .unwrap_or(10);
-    let stream_token = r.string(&[(TRUSTPOOL, "attestation_read_token")]).map(Secret);
+    let stream_token = r
+        .string(&[(TRUSTPOOL, "attestation_read_token")])
+        .map(Secret);
     if stream_token.is_none() {
         r.notes.push(
             "no [trustpool] attestation_read_token: trust changes are seen when the cache expires, not pushed"
@@ -347,7 +392,9 @@ fn attestation(r: &mut Reader<'_>, needed: bool) -> Result<Option<Attestation>, 
         port,
         ca_file,
         api_url,
-        auth_blob: r.string(&names("attestation_auth_blob", "auth_blob")).map(Secret),
+        auth_blob: r
+            .string(&names("attestation_auth_blob", "auth_blob"))
+            .map(Secret),
         auth_timeout: Duration::from_secs(auth_timeout),
         stream_token,
         request_timeout: Duration::from_secs(timeout.max(1)),
@@ -406,21 +453,31 @@ impl Config {
             notes: Vec::new(),
         };
         if let Some(section) = ini.sections.get(TRUSTPOOL) {
-            if let Some((key, items)) = section.iter().find(|(k, _)| !TRUSTPOOL_KEYS.contains(&k.as_str())) {
+            if let Some((key, items)) = section
+                .iter()
+                .find(|(k, _)| !TRUSTPOOL_KEYS.contains(&k.as_str()))
+            {
                 let line = items.first().map_or(0, |i| i.line);
-                return Err(ConfigError(format!("[{TRUSTPOOL}] {key} (line {line}): unknown option")));
+                return Err(ConfigError(format!(
+                    "[{TRUSTPOOL}] {key} (line {line}): unknown option"
+                )));
             }
         }
         for key in ["compute_scheduler_driver", "scheduler_driver"] {
             if let Some(item) = ini.get(DEFAULT, key) {
                 let v = item.value.as_str();
-                if !matches!(v, "nova.scheduler.filter_scheduler.FilterScheduler" | "filter_scheduler") {
+                if !matches!(
+                    v,
+                    "nova.scheduler.filter_scheduler.FilterScheduler" | "filter_scheduler"
+                ) {
                     return Err(ConfigError(format!(
                         "{}: {v:?}: trustpool is a FilterScheduler",
                         where_(DEFAULT, key, item)
                     )));
                 }
-                r.notes.push(format!("[DEFAULT] {key} accepted: trustpool always runs the FilterScheduler"));
+                r.notes.push(format!(
+                    "[DEFAULT] {key} accepted: trustpool always runs the FilterScheduler"
+                ));
             }
         }
         let filters = enabled_filters(&mut r)?;
@@ -438,21 +495,34 @@ impl Config {
         };
         let tls = |key: &'static str| {
             r.string(&[("ssl", key)]).map(PathBuf::from).ok_or_else(|| {
-                ConfigError(format!("[ssl] {key} is required: the compute API is HTTPS only"))
+                ConfigError(format!(
+                    "[ssl] {key} is required: the compute API is HTTPS only"
+                ))
             })
         };
         let (tls_cert, tls_key) = (tls("cert_file")?, tls("key_file")?);
         let subset: usize = r
             .parsed(
-                &[(FILTER_SCHEDULER, "host_subset_size"), (DEFAULT, "scheduler_host_subset_size")],
+                &[
+                    (FILTER_SCHEDULER, "host_subset_size"),
+                    (DEFAULT, "scheduler_host_subset_size"),
+                ],
                 "a whole number",
             )?
             .unwrap_or(1);
         let max_attempts: u32 = r
-            .parsed(&[(SCHEDULER, "max_attempts"), (DEFAULT, "scheduler_max_attempts")], "a whole number")?
+            .parsed(
+                &[
+                    (SCHEDULER, "max_attempts"),
+                    (DEFAULT, "scheduler_max_attempts"),
+                ],
+                "a whole number",
+            )?
             .unwrap_or(3);
         if max_attempts == 0 {
-            return Err(ConfigError("[scheduler] max_attempts must be at least 1".to_owned()));
+            return Err(ConfigError(
+                "[scheduler] max_attempts must be at least 1".to_owned(),
+            ));
         }
         let down: u64 = r
             .parsed(&[(DEFAULT, "service_down_time")], "a number of seconds")?
@@ -525,9 +595,17 @@ impl Config {
                 "attestation: POST {} (CA {}, x-auth-blob {}, cache {} s, trust stream {})\n",
                 a.poll_hosts_url(),
                 a.ca_file.display(),
-                if a.auth_blob.is_some() { "set" } else { "not set" },
+                if a.auth_blob.is_some() {
+                    "set"
+                } else {
+                    "not set"
+                },
                 a.auth_timeout.as_secs(),
-                if a.stream_token.is_some() { "on" } else { "off" }
+                if a.stream_token.is_some() {
+                    "on"
+                } else {
+                    "off"
+                }
             )),
             None => out.push_str("attestation: none (TrustedFilter not enabled)\n"),
         }

@@ -25,7 +25,12 @@ fn the_seed_block_as_written() {
     let c = Config::parse(&format!("{SEED}{SSL}")).unwrap();
     assert_eq!(
         c.filters,
-        vec![Filter::AvailabilityZone, Filter::Ram, Filter::Compute, Filter::Trusted]
+        vec![
+            Filter::AvailabilityZone,
+            Filter::Ram,
+            Filter::Compute,
+            Filter::Trusted
+        ]
     );
     let a = c.attestation.as_ref().unwrap();
     assert_eq!(a.server, "10.1.71.206");
@@ -41,14 +46,23 @@ fn the_seed_block_as_written() {
     assert_eq!(c.ratios, Ratios::default());
     assert_eq!(c.max_attempts, 3);
     assert_eq!(c.listen.port(), 8774);
-    assert!(c.notes.iter().any(|n| n.contains("compute_scheduler_driver")));
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("compute_scheduler_driver"))
+    );
     assert!(c.notes.iter().any(|n| n.contains("RetryFilter")));
     let summary = c.summary();
     assert!(summary.contains(
         "filters (in order): AvailabilityZoneFilter, RamFilter, ComputeFilter, TrustedFilter"
     ));
-    assert!(summary.contains("POST https://10.1.71.206:8443/AttestationService/resources/PollHosts"));
-    assert!(!summary.contains("i-am-openstack"), "the auth blob is never printed");
+    assert!(
+        summary.contains("POST https://10.1.71.206:8443/AttestationService/resources/PollHosts")
+    );
+    assert!(
+        !summary.contains("i-am-openstack"),
+        "the auth blob is never printed"
+    );
 }
 
 #[test]
@@ -101,7 +115,11 @@ connection = mysql://ignored
     );
     assert_eq!(a.auth_timeout, Duration::from_secs(120));
     assert!(a.stream_token.is_some());
-    assert!(c.notes.iter().any(|n| n.contains("attestation_insecure_ssl")));
+    assert!(
+        c.notes
+            .iter()
+            .any(|n| n.contains("attestation_insecure_ssl"))
+    );
 }
 
 #[test]
@@ -135,21 +153,42 @@ fn errors_name_the_option() {
             "[trusted_computing]\nsever=a\n",
             "[trusted_computing] sever (line 2): unknown option",
         ),
-        ("[trustpool]\nadmin_token=x\n", "[trustpool] admin_token (line 2): unknown option"),
+        (
+            "[trustpool]\nadmin_token=x\n",
+            "[trustpool] admin_token (line 2): unknown option",
+        ),
         (
             "[trustpool]\nadmin_token_sha256=abc\n",
             "[trustpool] admin_token_sha256 (line 2): not a hex SHA-256",
         ),
-        ("[DEFAULT]\nram_allocation_ratio=-1\n", "[DEFAULT] ram_allocation_ratio must be positive"),
-        ("[DEFAULT]\nscheduler_max_attempts=x\n", "[DEFAULT] scheduler_max_attempts (line 2)"),
-        ("[scheduler]\nmax_attempts=0\n", "max_attempts must be at least 1"),
+        (
+            "[DEFAULT]\nram_allocation_ratio=-1\n",
+            "[DEFAULT] ram_allocation_ratio must be positive",
+        ),
+        (
+            "[DEFAULT]\nscheduler_max_attempts=x\n",
+            "[DEFAULT] scheduler_max_attempts (line 2)",
+        ),
+        (
+            "[scheduler]\nmax_attempts=0\n",
+            "max_attempts must be at least 1",
+        ),
         (
             "[DEFAULT]\nscheduler_driver=nova.scheduler.chance.ChanceScheduler\n",
             "[DEFAULT] scheduler_driver (line 2)",
         ),
-        ("[database]\nconnection=mysql://x\n", "[database] connection (line 2)"),
-        ("[DEFAULT]\nweight_classes=x\n[filter_scheduler]\nweight_classes=Foo\n", "[filter_scheduler] weight_classes (line 4): unknown weigher"),
-        ("[DEFAULT]\nosapi_compute_listen=nowhere\n", "[DEFAULT] osapi_compute_listen (line 2)"),
+        (
+            "[database]\nconnection=mysql://x\n",
+            "[database] connection (line 2)",
+        ),
+        (
+            "[DEFAULT]\nweight_classes=x\n[filter_scheduler]\nweight_classes=Foo\n",
+            "[filter_scheduler] weight_classes (line 4): unknown weigher",
+        ),
+        (
+            "[DEFAULT]\nosapi_compute_listen=nowhere\n",
+            "[DEFAULT] osapi_compute_listen (line 2)",
+        ),
         ("[DEFAULT]\nrandom line\n", "line 2: expected key = value"),
     ] {
         // A file without a filter list gets the defaults, TrustedFilter included: give
@@ -161,8 +200,14 @@ fn errors_name_the_option() {
             format!("{text}{server}{SSL}")
         };
         let err = Config::parse(&full).unwrap_err().to_string();
-        assert!(err.contains(needle), "{text:?}\n  got: {err}\n  want: {needle}");
+        assert!(
+            err.contains(needle),
+            "{text:?}\n  got: {err}\n  want: {needle}"
+        );
     }
     let err = Config::parse("[DEFAULT]\nscheduler_default_filters=RamFilter\n").unwrap_err();
-    assert!(err.to_string().contains("[ssl] cert_file is required"), "{err}");
+    assert!(
+        err.to_string().contains("[ssl] cert_file is required"),
+        "{err}"
+    );
 }
