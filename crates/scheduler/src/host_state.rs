@@ -152,7 +152,7 @@ impl HostState {
     }
 
     /// The host's availability zones: the `availability_zone` metadata of its aggregates
-    /// (comma-split, trimmed), else `default_zone`.
+    /// (comma-split, trimmed), else the zone its agent reports, else `default_zone`.
     #[must_use]
     pub fn availability_zones(&self, default_zone: &str) -> Vec<String> {
         let mut zones: Vec<String> = self
@@ -166,7 +166,8 @@ impl HostState {
         zones.sort();
         zones.dedup();
         if zones.is_empty() {
-            zones.push(default_zone.to_owned());
+            let reported = self.stats.get("reported_zone").filter(|z| !z.is_empty());
+            zones.push(reported.map_or(default_zone, String::as_str).to_owned());
         }
         zones
     }

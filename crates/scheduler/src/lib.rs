@@ -5,5 +5,7 @@ pub mod filters;
 pub mod host_state;
 pub mod request;
 pub mod select;
+pub mod service;
+pub mod store;
 pub mod trust;
 pub mod weights;

@@ -13,7 +13,7 @@ use core::fmt;
 use crate::host_state::{HostState, Limits};
 use crate::request::RequestSpec;
 
-pub(crate) use trusted::requirement as trusted_requirement;
+pub(crate) use trusted::{Requirement, requirement as trusted_requirement};
 pub use trusted::{TRUSTED_TRAIT, TrustLookup};
 
 /// The allocation ratios (`ram_allocation_ratio` 1.5, `cpu_allocation_ratio` 16.0,

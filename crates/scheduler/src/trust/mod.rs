@@ -13,6 +13,7 @@
 //! - changes pushed by the server's trust stream ([`TrustCache::apply_change`]) take effect
 //!   at once.
 
+/// The attestation server as the source of levels.
 pub mod source;
 
 use std::collections::HashMap;
@@ -153,23 +154,46 @@ impl TrustCache {
             .clone()
     }
 
-    /// Nova's `_update_cache_entry` trigger: if any of `names` has no current entry, polls
-    /// every known host (and `names`) in one request — unless a recent poll failed and the
-    /// back-off has not elapsed. Returns whether a request was made.
+    /// Nova's `_update_cache_entry` trigger: if any of `names` has no entry valid for
+    /// another `margin_ms`, polls every known host (and `names`) in one request — unless a
+    /// recent poll failed and the back-off has not elapsed. Returns whether a request was
+    /// made.
     pub async fn ensure_fresh<P: Poller + Sync>(
         &self,
         names: &[&str],
         poller: &P,
         now: &(dyn Fn() -> i64 + Sync),
+        margin_ms: i64,
     ) -> bool {
-        if !self.any_stale(names, now()) {
+        let stale = || self.any_stale(names, now().saturating_add(margin_ms));
+        if !stale() {
             return false;
         }
         let _polling = self.polling.lock().await;
         // Another request may have polled while this one waited.
-        if !self.any_stale(names, now()) {
+        if !stale() {
             return false;
         }
+        self.poll_locked(names, poller, now).await
+    }
+
+    /// Polls every known host now (after the server said this subscriber missed changes),
+    /// unless backing off. Returns whether a request was made.
+    pub async fn refresh<P: Poller + Sync>(
+        &self,
+        poller: &P,
+        now: &(dyn Fn() -> i64 + Sync),
+    ) -> bool {
+        let _polling = self.polling.lock().await;
+        self.poll_locked(&[], poller, now).await
+    }
+
+    async fn poll_locked<P: Poller + Sync>(
+        &self,
+        names: &[&str],
+        poller: &P,
+        now: &(dyn Fn() -> i64 + Sync),
+    ) -> bool {
         if now()
             < self
                 .backoff
@@ -226,7 +250,7 @@ impl TrustCache {
         if requirement(spec).is_none() {
             return false;
         }
-        self.ensure_fresh(hosts, poller, now).await
+        self.ensure_fresh(hosts, poller, now, 0).await
     }
 
     /// Applies a `PollHosts` answer received at `now_ms`: every well-formed entry is
