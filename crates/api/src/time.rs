@@ -64,7 +64,7 @@ fn digits(text: &str, len: usize) -> Option<(i64, &str)> {
     Some((head.parse().ok()?, text.get(len..)?))
 }
 
-fn expect<'a>(text: &'a str, prefix: char) -> Option<&'a str> {
+fn expect(text: &str, prefix: char) -> Option<&str> {
     text.strip_prefix(prefix)
 }
 

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use trustpool_client::tls::{certificates, private_key};
+use trustpool_client::tls::certificates;
 
 use crate::config::Config;
 use crate::service::Service;
@@ -48,13 +48,10 @@ fn tls_config(config: &Config) -> anyhow::Result<rustls::ServerConfig> {
     let read = |p: &std::path::Path| {
         std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
     };
-    let chain = certificates(&read(&config.tls_cert)?, "tls.cert")?;
-    let key = private_key(&read(&config.tls_key)?, "tls.key")?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    Ok(rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?)
+    Ok(trustpool_client::tls::server_config(
+        &read(&config.tls_cert)?,
+        &read(&config.tls_key)?,
+    )?)
 }
 
 /// The CA certificate for Nova's `server_ca_file`: the last certificate of the `tls.cert`

@@ -98,3 +98,21 @@ pub fn client_config(options: &TlsOptions) -> Result<rustls::ClientConfig, Clien
         None => Ok(builder.with_no_client_auth()),
     }
 }
+
+/// The server side of the same PKI: TLS 1.2 and 1.3 (aws-lc-rs) with one certificate,
+/// served whatever SNI the client sends, or none (old Nova clients send none); client
+/// certificates are not requested. Lives here so every server builds it one way.
+///
+/// # Errors
+/// `Tls` when the chain or key cannot be used.
+pub fn server_config(chain_pem: &str, key_pem: &str) -> Result<rustls::ServerConfig, ClientError> {
+    let chain = certificates(chain_pem, "server certificate")?;
+    let key = private_key(key_pem, "server key")?;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| ClientError::Tls(format!("server certificate: {e}")))
+}

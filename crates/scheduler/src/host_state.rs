@@ -132,7 +132,6 @@ impl HostState {
 
     /// The compute-side claim test (`nova/compute/claims.py`): does `usage` still fit
     /// under the limits the filters computed? A missing limit is unlimited.
-    #[must_use]
     pub fn fits(&self, usage: Usage, limits: Limits) -> Result<(), String> {
         let check = |what: &str, used: i64, requested: i64, limit: Option<f64>| match limit {
             Some(limit) if (used.saturating_add(requested)) as f64 > limit => Err(format!(

@@ -205,7 +205,7 @@ impl Reader<'_> {
         match value {
             // Liberty–Rocky: 0.0 means "use the default".
             None => Ok(default),
-            Some(v) if v == 0.0 => Ok(default),
+            Some(0.0) => Ok(default),
             Some(v) if v > 0.0 && v.is_finite() => Ok(v),
             Some(_) => Err(ConfigError(format!("[DEFAULT] {key} must be positive"))),
         }
@@ -321,17 +321,16 @@ fn enabled_filters(r: &mut Reader<'_>) -> Result<Vec<Filter>, ConfigError> {
 }
 
 fn attestation(r: &mut Reader<'_>, needed: bool) -> Result<Option<Attestation>, ConfigError> {
-    if let Some(section) = r.ini.sections.get(TRUSTED) {
-        if let Some((key, items)) = section
+    if let Some(section) = r.ini.sections.get(TRUSTED)
+        && let Some((key, items)) = section
             .iter()
             .find(|(k, _)| !TRUSTED_KEYS.contains(&k.as_str()))
-        {
-            let line = items.first().map_or(0, |i| i.line);
-            return Err(ConfigError(format!(
-                "[{TRUSTED}] {key} (line {line}): unknown option (known: {})",
-                TRUSTED_KEYS.join(", ")
-            )));
-        }
+    {
+        let line = items.first().map_or(0, |i| i.line);
+        return Err(ConfigError(format!(
+            "[{TRUSTED}] {key} (line {line}): unknown option (known: {})",
+            TRUSTED_KEYS.join(", ")
+        )));
     }
     let names = |later: &'static str, seed: &'static str| [(TRUSTED, later), (TRUSTED, seed)];
     let Some(server) = r.string(&names("attestation_server", "server")) else {
@@ -452,16 +451,15 @@ impl Config {
             ini: &ini,
             notes: Vec::new(),
         };
-        if let Some(section) = ini.sections.get(TRUSTPOOL) {
-            if let Some((key, items)) = section
+        if let Some(section) = ini.sections.get(TRUSTPOOL)
+            && let Some((key, items)) = section
                 .iter()
                 .find(|(k, _)| !TRUSTPOOL_KEYS.contains(&k.as_str()))
-            {
-                let line = items.first().map_or(0, |i| i.line);
-                return Err(ConfigError(format!(
-                    "[{TRUSTPOOL}] {key} (line {line}): unknown option"
-                )));
-            }
+        {
+            let line = items.first().map_or(0, |i| i.line);
+            return Err(ConfigError(format!(
+                "[{TRUSTPOOL}] {key} (line {line}): unknown option"
+            )));
         }
         for key in ["compute_scheduler_driver", "scheduler_driver"] {
             if let Some(item) = ini.get(DEFAULT, key) {

@@ -35,12 +35,11 @@ fn capability(host: &HostState, path: &[&str]) -> Option<String> {
     let mut json: serde_json::Value = serde_json::from_str(&value).ok()?;
     for key in rest {
         json = json.get(*key)?.clone();
-        if let serde_json::Value::String(inner) = &json {
-            if let Ok(decoded) = serde_json::from_str::<serde_json::Value>(inner) {
-                if decoded.is_object() {
-                    json = decoded;
-                }
-            }
+        if let serde_json::Value::String(inner) = &json
+            && let Ok(decoded) = serde_json::from_str::<serde_json::Value>(inner)
+            && decoded.is_object()
+        {
+            json = decoded;
         }
     }
     Some(match json {

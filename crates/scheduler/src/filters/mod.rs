@@ -208,12 +208,12 @@ pub fn limits(filters: &[Filter], host: &HostState, ratios: Ratios) -> Limits {
     Limits {
         memory_mb: filters
             .contains(&Filter::Ram)
-            .then(|| host.total_usable_ram_mb as f64 * ratios.ram),
+            .then_some(host.total_usable_ram_mb as f64 * ratios.ram),
         disk_mb: filters
             .contains(&Filter::Disk)
-            .then(|| (host.total_usable_disk_gb as f64) * 1024.0 * ratios.disk),
+            .then_some((host.total_usable_disk_gb as f64) * 1024.0 * ratios.disk),
         vcpu: (filters.contains(&Filter::Core) && host.vcpus_total > 0)
-            .then(|| host.vcpus_total as f64 * ratios.cpu),
+            .then_some(host.vcpus_total as f64 * ratios.cpu),
     }
 }
 

@@ -58,12 +58,12 @@ impl Service {
             .as_deref()
             .map(parse_availability_zone)
             .unwrap_or_default();
-        if let Some(z) = &zone {
-            if !self.zones().iter().any(|known| known == z) {
-                return Err(ServiceError::BadRequest(
-                    "The requested availability zone is not available".to_owned(),
-                ));
-            }
+        if let Some(z) = &zone
+            && !self.zones().iter().any(|known| known == z)
+        {
+            return Err(ServiceError::BadRequest(
+                "The requested availability zone is not available".to_owned(),
+            ));
         }
         let booted = ServerFlavor {
             id: flavor.id.clone(),
@@ -335,12 +335,11 @@ impl Service {
         self.store.delete_server(&server.id).await?;
         self.store.add_action(&server.id, "delete", None).await?;
         let mut state = self.write();
-        if let Some(removed) = state.servers.remove(&server.id) {
-            if let (Some(host), "ACTIVE") = (removed.host.as_deref(), removed.status.as_str()) {
-                if let Some(h) = state.hosts.get_mut(host) {
-                    h.release(flavor_spec(&removed.flavor).usage());
-                }
-            }
+        if let Some(removed) = state.servers.remove(&server.id)
+            && let (Some(host), "ACTIVE") = (removed.host.as_deref(), removed.status.as_str())
+            && let Some(h) = state.hosts.get_mut(host)
+        {
+            h.release(flavor_spec(&removed.flavor).usage());
         }
         Ok(())
     }
