@@ -182,7 +182,7 @@ impl Http {
                 reason: "response too large".to_owned(),
             });
         }
-        if status == reqwest::StatusCode::NO_CONTENT {
+        if status.is_success() && (status == reqwest::StatusCode::NO_CONTENT || bytes.is_empty()) {
             return serde_json::from_slice(b"null").map_err(|e| ClientError::Decode {
                 url,
                 reason: e.to_string(),
