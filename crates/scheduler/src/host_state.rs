@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::trust::TrustSlot;
+
 /// A host aggregate as the filters see it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AggregateInfo {
@@ -74,6 +76,9 @@ pub struct HostState {
     pub aggregates: Arc<[Arc<AggregateInfo>]>,
     /// Free-form capabilities (`hypervisor_type` …) for ComputeCapabilitiesFilter.
     pub stats: Arc<BTreeMap<String, String>>,
+    /// Its level as the attestation server said it: the trust cache's slot for this
+    /// host (a new host's is unknown until linked).
+    pub trust: Arc<TrustSlot>,
 }
 
 impl HostState {
@@ -97,7 +102,18 @@ impl HostState {
             last_seen_ms: 0,
             aggregates: Arc::from(Vec::new()),
             stats: Arc::new(BTreeMap::new()),
+            trust: Arc::default(),
         }
+    }
+
+    /// The identity of the host's aggregates and stats: hosts built from the same interned
+    /// sets share it, and filters that read only those give them the same answer.
+    #[must_use]
+    pub fn class(&self) -> (usize, usize) {
+        (
+            Arc::as_ptr(&self.aggregates).cast::<()>() as usize,
+            Arc::as_ptr(&self.stats).cast::<()>() as usize,
+        )
     }
 
     /// Nova's `consume_from_request`: the instance now uses these resources.
@@ -148,6 +164,31 @@ impl HostState {
         )?;
         check("disk", self.used_disk_mb(), usage.disk_mb, limits.disk_mb)?;
         check("vcpu", self.vcpus_used, usage.vcpus, limits.vcpu)
+    }
+
+    /// Whether the host is in `zone` (what [`Self::availability_zones`] lists, without
+    /// allocating: the AvailabilityZoneFilter asks this of every host).
+    #[must_use]
+    pub fn in_zone(&self, zone: &str, default_zone: &str) -> bool {
+        let mut any = false;
+        for value in self
+            .aggregates
+            .iter()
+            .filter_map(|a| a.metadata.get("availability_zone"))
+        {
+            for z in value.split(',').map(str::trim).filter(|z| !z.is_empty()) {
+                if z == zone {
+                    return true;
+                }
+                any = true;
+            }
+        }
+        !any && self
+            .stats
+            .get("reported_zone")
+            .filter(|z| !z.is_empty())
+            .map_or(default_zone, String::as_str)
+            == zone
     }
 
     /// The host's availability zones: the `availability_zone` metadata of its aggregates

@@ -11,6 +11,7 @@
 //! - [`store`], [`service`], [`http`]: persistence, use cases, the HTTPS API.
 
 pub mod conf;
+pub mod fast_hash;
 pub mod filters;
 pub mod host_state;
 pub mod http;

@@ -2,13 +2,40 @@
 //! instance, filter → weigh → random choice among the best `host_subset_size` → consume
 //! the instance in this request's view of the host, so the next instance sees it.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::filters::{self, Filter, FilterContext, FilterCount, Ratios};
 use crate::host_state::{HostState, Limits};
 use crate::request::RequestSpec;
 use crate::weights::Weighing;
+
+/// A host as one request sees it: the shared state, or its own copy once an earlier
+/// instance of the request consumed from it. Two words, so filtering moves little.
+#[derive(Debug)]
+enum Candidate<'a> {
+    Shared(&'a HostState),
+    Consumed(Box<HostState>),
+}
+
+impl AsRef<HostState> for Candidate<'_> {
+    fn as_ref(&self) -> &HostState {
+        match self {
+            Self::Shared(h) => h,
+            Self::Consumed(h) => h,
+        }
+    }
+}
+
+impl Candidate<'_> {
+    fn consume(&mut self, usage: crate::host_state::Usage) {
+        if let Self::Shared(h) = self {
+            *self = Self::Consumed(Box::new((*h).clone()));
+        }
+        if let Self::Consumed(h) = self {
+            h.consume(usage);
+        }
+    }
+}
 
 /// Where one instance goes.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,10 +94,10 @@ impl FilterScheduler {
                     .as_deref()
                     .is_none_or(|f| h.nodename.eq_ignore_ascii_case(f))
         };
-        let mut candidates: Vec<Cow<'a, HostState>> = hosts
+        let mut candidates: Vec<Candidate<'a>> = hosts
             .into_iter()
             .filter(|h| forced(h))
-            .map(Cow::Borrowed)
+            .map(Candidate::Shared)
             .collect();
         if candidates.is_empty() && (spec.force_host.is_some() || spec.force_node.is_some()) {
             return Err(NoValidHost {
@@ -97,18 +124,19 @@ impl FilterScheduler {
             let Some(host) = candidates.get_mut(chosen) else {
                 break;
             };
+            let state = host.as_ref();
             selected.push(Selection {
-                host: host.host.clone(),
-                nodename: host.nodename.clone(),
-                limits: filters::limits(&self.filters, host, self.ratios),
+                host: state.host.clone(),
+                nodename: state.nodename.clone(),
+                limits: filters::limits(&self.filters, state, self.ratios),
             });
-            host.to_mut().consume(usage);
+            host.consume(usage);
         }
         Ok(selected)
     }
 
     /// The index of the chosen host: random among the best `host_subset_size`.
-    fn choose(&self, hosts: &[Cow<'_, HostState>], pick: &mut dyn FnMut(usize) -> usize) -> usize {
+    fn choose(&self, hosts: &[Candidate<'_>], pick: &mut dyn FnMut(usize) -> usize) -> usize {
         let weights = self.weighing.weigh(hosts);
         let mut order: Vec<usize> = (0..hosts.len()).collect();
         let subset = self.host_subset_size.clamp(1, hosts.len());
@@ -141,19 +169,11 @@ pub fn random_index(n: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
+    use trustpool_api::oat::TrustLevel;
 
     use super::*;
-    use crate::filters::TrustLookup;
     use crate::request::FlavorSpec;
     use crate::weights::Weigher;
-
-    struct Levels(BTreeMap<String, &'static str>);
-    impl TrustLookup for Levels {
-        fn level(&self, nodename: &str, _: i64) -> Option<&str> {
-            self.0.get(nodename).copied()
-        }
-    }
 
     fn scheduler(subset: usize) -> FilterScheduler {
         FilterScheduler {
@@ -203,28 +223,30 @@ mod tests {
         }
     }
 
+    fn ctx() -> FilterContext<'static> {
+        FilterContext {
+            ratios: Ratios::default(),
+            now_ms: 1000,
+            service_down_time_ms: 60_000,
+            default_zone: "nova",
+            trust_timeout_ms: 60_000,
+        }
+    }
+
     fn select(
         s: &FilterScheduler,
         h: &[HostState],
         r: &RequestSpec,
-        levels: &Levels,
         pick: &mut dyn FnMut(usize) -> usize,
     ) -> Result<Vec<String>, NoValidHost> {
         let ctx = FilterContext {
             ratios: s.ratios,
-            now_ms: 1000,
-            service_down_time_ms: 60_000,
-            default_zone: "nova",
-            trust: levels,
+            ..ctx()
         };
         Ok(s.select(h, r, &ctx, pick)?
             .into_iter()
             .map(|sel| sel.host.to_string())
             .collect())
-    }
-
-    fn none() -> Levels {
-        Levels(BTreeMap::new())
     }
 
     /// `test_filter_scheduler.py`: subset 1 returns the best weight; 2 and 20 (larger
@@ -233,15 +255,14 @@ mod tests {
     fn subset_size() {
         let h = hosts(&[512, 1024, 3072, 8192]);
         assert_eq!(
-            select(&scheduler(1), &h, &spec(1, 256), &none(), &mut random_index).unwrap(),
+            select(&scheduler(1), &h, &spec(1, 256), &mut random_index).unwrap(),
             vec!["host4"]
         );
         for subset in [2, 20] {
             let mut seen = std::collections::BTreeSet::new();
             for i in 0..8 {
                 let mut pick = |n: usize| i % n;
-                let got =
-                    select(&scheduler(subset), &h, &spec(1, 256), &none(), &mut pick).unwrap();
+                let got = select(&scheduler(subset), &h, &spec(1, 256), &mut pick).unwrap();
                 assert_eq!(got.len(), 1);
                 seen.insert(got[0].clone());
             }
@@ -254,24 +275,10 @@ mod tests {
     #[test]
     fn instances_consume_across_a_request() {
         let h = hosts(&[1024, 1024, 1024, 1024]);
-        let mut got = select(
-            &scheduler(1),
-            &h,
-            &spec(4, 1024),
-            &none(),
-            &mut random_index,
-        )
-        .unwrap();
+        let mut got = select(&scheduler(1), &h, &spec(4, 1024), &mut random_index).unwrap();
         got.sort();
         assert_eq!(got, vec!["host1", "host2", "host3", "host4"]);
-        let err = select(
-            &scheduler(1),
-            &h,
-            &spec(5, 1024),
-            &none(),
-            &mut random_index,
-        )
-        .unwrap_err();
+        let err = select(&scheduler(1), &h, &spec(5, 1024), &mut random_index).unwrap_err();
         assert_eq!(
             err.to_string(),
             "No valid host was found. There are not enough hosts available."
@@ -282,17 +289,15 @@ mod tests {
         );
         // Spreading: 10 small instances over 2 big hosts alternate as RAM frees up.
         let h = hosts(&[4096, 4096]);
-        let got = select(&scheduler(1), &h, &spec(4, 512), &none(), &mut random_index).unwrap();
+        let got = select(&scheduler(1), &h, &spec(4, 512), &mut random_index).unwrap();
         assert_eq!(got.iter().filter(|g| *g == "host1").count(), 2);
     }
 
     #[test]
     fn trusted_flavor_lands_only_on_trusted_hosts_and_forcing_does_not_bypass() {
         let h = hosts(&[8192, 4096, 2048]);
-        let levels = Levels(BTreeMap::from([
-            ("host1".into(), "untrusted"),
-            ("host2".into(), "trusted"),
-        ]));
+        h[0].trust.set(TrustLevel::Untrusted, 900);
+        h[1].trust.set(TrustLevel::Trusted, 900);
         let mut trusted = spec(1, 256);
         trusted
             .flavor
@@ -300,19 +305,19 @@ mod tests {
             .insert("trust:trusted_host".into(), "trusted".into());
         for _ in 0..5 {
             assert_eq!(
-                select(&scheduler(3), &h, &trusted, &levels, &mut random_index).unwrap(),
+                select(&scheduler(3), &h, &trusted, &mut random_index).unwrap(),
                 vec!["host2"]
             );
         }
         trusted.force_host = Some("HOST1".into());
-        let err = select(&scheduler(1), &h, &trusted, &levels, &mut random_index).unwrap_err();
+        let err = select(&scheduler(1), &h, &trusted, &mut random_index).unwrap_err();
         assert_eq!(err.counts.last().map(|c| c.filter), Some(Filter::Trusted));
         trusted.force_host = Some("host9".into());
-        let err = select(&scheduler(1), &h, &trusted, &levels, &mut random_index).unwrap_err();
+        let err = select(&scheduler(1), &h, &trusted, &mut random_index).unwrap_err();
         assert!(err.reason.contains("No such host - host: host9"), "{err}");
         trusted.force_host = Some("host2".into());
         assert_eq!(
-            select(&scheduler(1), &h, &trusted, &levels, &mut random_index).unwrap(),
+            select(&scheduler(1), &h, &trusted, &mut random_index).unwrap(),
             vec!["host2"]
         );
     }
@@ -320,14 +325,7 @@ mod tests {
     #[test]
     fn claims_carry_the_limits_of_the_enabled_filters() {
         let h = hosts(&[1024]);
-        let ctx_levels = none();
-        let ctx = FilterContext {
-            ratios: Ratios::default(),
-            now_ms: 1000,
-            service_down_time_ms: 60_000,
-            default_zone: "nova",
-            trust: &ctx_levels,
-        };
+        let ctx = ctx();
         let s = scheduler(1);
         let sel = s
             .select(&h, &spec(1, 512), &ctx, &mut random_index)

@@ -2,6 +2,8 @@
 //! stats) and AggregateInstanceExtraSpecsFilter (aggregate metadata). Each reads only its
 //! own scope, so `trust:trusted_host` never affects them (commit 851705db).
 
+use std::borrow::Cow;
+
 use super::extra_specs_ops::matches;
 use crate::host_state::HostState;
 use crate::request::RequestSpec;
@@ -25,16 +27,37 @@ fn attribute(host: &HostState, name: &str) -> Option<String> {
     })
 }
 
+fn is_attribute(name: &str) -> bool {
+    matches!(
+        name,
+        "host"
+            | "nodename"
+            | "hypervisor_hostname"
+            | "free_ram_mb"
+            | "total_usable_ram_mb"
+            | "free_disk_mb"
+            | "total_usable_disk_gb"
+            | "vcpus_total"
+            | "vcpus_used"
+            | "num_instances"
+    )
+}
+
 /// Walks `a:b:c`: attribute (else stats key) `a`, then JSON object keys `b`, `c`.
-fn capability(host: &HostState, path: &[&str]) -> Option<String> {
-    let (first, rest) = path.split_first()?;
-    let value = attribute(host, first).or_else(|| host.stats.get(*first).cloned())?;
-    if rest.is_empty() {
+fn capability<'h>(host: &'h HostState, path: &str) -> Option<Cow<'h, str>> {
+    let mut parts = path.split(':');
+    let first = parts.next()?;
+    let value: Cow<'h, str> = match host.stats.get(first) {
+        Some(v) if !is_attribute(first) => Cow::Borrowed(v.as_str()),
+        _ => Cow::Owned(attribute(host, first)?),
+    };
+    let mut rest = parts.peekable();
+    if rest.peek().is_none() {
         return Some(value);
     }
     let mut json: serde_json::Value = serde_json::from_str(&value).ok()?;
     for key in rest {
-        json = json.get(*key)?.clone();
+        json = json.get(key)?.clone();
         if let serde_json::Value::String(inner) = &json
             && let Ok(decoded) = serde_json::from_str::<serde_json::Value>(inner)
             && decoded.is_object()
@@ -42,26 +65,38 @@ fn capability(host: &HostState, path: &[&str]) -> Option<String> {
             json = decoded;
         }
     }
-    Some(match json {
+    Some(Cow::Owned(match json {
         serde_json::Value::String(s) => s,
         other => other.to_string(),
-    })
+    }))
+}
+
+/// Whether any key of `spec` that ComputeCapabilitiesFilter evaluates names a host
+/// attribute (whose value differs per host) rather than a stat.
+pub(super) fn reads_attributes(spec: &RequestSpec) -> bool {
+    spec.flavor
+        .extra_specs
+        .keys()
+        .any(|key| match key.split_once(':') {
+            None => is_attribute(key),
+            Some((CAPABILITIES, rest)) => is_attribute(rest.split(':').next().unwrap_or(rest)),
+            Some(_) => false,
+        })
 }
 
 /// `compute_capabilities_filter.py` (Newton+ treatment of unscoped keys: evaluated only
 /// when they name a host attribute or stat, else ignored — bug #1582589).
 pub(super) fn compute_capabilities(host: &HostState, spec: &RequestSpec) -> bool {
     for (key, requirement) in &spec.flavor.extra_specs {
-        let parts: Vec<&str> = key.split(':').collect();
-        let path: &[&str] = match parts.as_slice() {
-            [single] => {
-                if attribute(host, single).is_none() && !host.stats.contains_key(*single) {
+        let path = match key.split_once(':') {
+            None => {
+                if !is_attribute(key) && !host.stats.contains_key(key.as_str()) {
                     continue;
                 }
-                &parts
+                key.as_str()
             }
-            [scope, rest @ ..] if *scope == CAPABILITIES => rest,
-            _ => continue,
+            Some((CAPABILITIES, rest)) => rest,
+            Some(_) => continue,
         };
         if !matches(capability(host, path).as_deref(), requirement) {
             tracing::debug!(host = %host.host, key, "ComputeCapabilitiesFilter: no match");
@@ -80,14 +115,14 @@ pub(super) fn instance_extra_specs(host: &HostState, spec: &RequestSpec) -> bool
             Some(_) => continue,
             None => key.as_str(),
         };
-        let values: Vec<&str> = host
+        let mut values = host
             .aggregates
             .iter()
             .filter_map(|a| a.metadata.get(key))
             .flat_map(|v| v.split(','))
             .map(str::trim)
-            .collect();
-        if values.is_empty() || !values.iter().any(|v| matches(Some(v), requirement)) {
+            .peekable();
+        if values.peek().is_none() || !values.any(|v| matches(Some(v), requirement)) {
             tracing::debug!(host = %host.host, key, "AggregateInstanceExtraSpecsFilter: no match");
             return false;
         }

@@ -10,11 +10,12 @@ mod trusted;
 
 use core::fmt;
 
+use crate::fast_hash::FxHashMap;
 use crate::host_state::{HostState, Limits};
 use crate::request::RequestSpec;
 
+pub use trusted::TRUSTED_TRAIT;
 pub(crate) use trusted::{Requirement, requirement as trusted_requirement};
-pub use trusted::{TRUSTED_TRAIT, TrustLookup};
 
 /// The allocation ratios (`ram_allocation_ratio` 1.5, `cpu_allocation_ratio` 16.0,
 /// `disk_allocation_ratio` 1.0).
@@ -48,8 +49,9 @@ pub struct FilterContext<'a> {
     pub service_down_time_ms: i64,
     /// `default_availability_zone`.
     pub default_zone: &'a str,
-    /// Trust levels.
-    pub trust: &'a dyn TrustLookup,
+    /// How long a trust level is valid after its `vtime`
+    /// (`attestation_auth_timeout`), ms.
+    pub trust_timeout_ms: i64,
 }
 
 /// A filter Nova had (and trustpool implements).
@@ -174,6 +176,17 @@ impl Filter {
         )
     }
 
+    /// Whether this filter's answer for `spec` depends only on a host's aggregates and
+    /// stats (its class), not on its name, resources or liveness.
+    #[must_use]
+    pub fn depends_only_on_class(self, spec: &RequestSpec) -> bool {
+        match self {
+            Self::AvailabilityZone | Self::AggregateInstanceExtraSpecs => true,
+            Self::ComputeCapabilities => !aggregate::reads_attributes(spec),
+            _ => false,
+        }
+    }
+
     /// Does `host` pass for `spec`?
     #[must_use]
     pub fn host_passes(
@@ -191,7 +204,7 @@ impl Filter {
             Self::Compute => placement::compute(host, ctx),
             Self::ComputeCapabilities => aggregate::compute_capabilities(host, spec),
             Self::AggregateInstanceExtraSpecs => aggregate::instance_extra_specs(host, spec),
-            Self::Trusted => trusted::host_passes(host, spec, ctx.trust, ctx.now_ms),
+            Self::Trusted => trusted::host_passes(host, spec, ctx.now_ms, ctx.trust_timeout_ms),
         }
     }
 }
@@ -255,7 +268,19 @@ pub fn run<H: AsRef<HostState>>(
             continue;
         }
         let start = hosts.len();
-        hosts.retain(|h| filter.host_passes(h.as_ref(), spec, ctx));
+        if filter.depends_only_on_class(spec) {
+            // Hosts sharing their aggregates and stats (interned by the state) get the
+            // same answer: ask once per class, not once per host.
+            let mut memo: FxHashMap<(usize, usize), bool> = FxHashMap::default();
+            hosts.retain(|h| {
+                let h = h.as_ref();
+                *memo
+                    .entry(h.class())
+                    .or_insert_with(|| filter.host_passes(h, spec, ctx))
+            });
+        } else {
+            hosts.retain(|h| filter.host_passes(h.as_ref(), spec, ctx));
+        }
         counts.push(FilterCount {
             filter,
             start,

@@ -18,10 +18,7 @@ pub(super) fn availability_zone(
 ) -> bool {
     match &spec.availability_zone {
         None => true,
-        Some(zone) => host
-            .availability_zones(ctx.default_zone)
-            .iter()
-            .any(|z| z == zone),
+        Some(zone) => host.in_zone(zone, ctx.default_zone),
     }
 }
 

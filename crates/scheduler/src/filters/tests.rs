@@ -3,27 +3,21 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use trustpool_api::oat::TrustLevel;
+
 use super::*;
 use crate::host_state::AggregateInfo;
 use crate::request::FlavorSpec;
 
-struct Levels(BTreeMap<&'static str, &'static str>);
-
-impl TrustLookup for Levels {
-    fn level(&self, nodename: &str, _now_ms: i64) -> Option<&str> {
-        self.0.get(nodename).copied()
-    }
-}
-
 const NOW: i64 = 1_800_000_000_000;
 
-fn ctx(trust: &Levels) -> FilterContext<'_> {
+fn ctx() -> FilterContext<'static> {
     FilterContext {
         ratios: Ratios::default(),
         now_ms: NOW,
         service_down_time_ms: 60_000,
         default_zone: "nova",
-        trust,
+        trust_timeout_ms: 60_000,
     }
 }
 
@@ -57,8 +51,7 @@ fn specs(pairs: &[(&str, &str)]) -> RequestSpec {
 }
 
 fn passes(filter: Filter, h: &HostState, s: &RequestSpec, ratios: Ratios) -> bool {
-    let levels = Levels(BTreeMap::new());
-    let mut c = ctx(&levels);
+    let mut c = ctx();
     c.ratios = ratios;
     filter.host_passes(h, s, &c)
 }
@@ -307,8 +300,7 @@ fn retry_filter() {
 
 #[test]
 fn trusted_filter_levels() {
-    let levels = Levels(BTreeMap::from([("t", "trusted"), ("u", "untrusted")]));
-    let c = ctx(&levels);
+    let c = ctx();
     for (node, wanted, want) in [
         ("t", Some("trusted"), true),
         ("t", Some("untrusted"), false),
@@ -317,11 +309,16 @@ fn trusted_filter_levels() {
         ("x", Some("trusted"), false), // unknown fails both
         ("x", Some("untrusted"), false),
         ("x", Some("unknown"), false), // and matches nothing (fail closed, unlike Nova)
-        ("x", Some("Trusted"), false), // exact, case-sensitive
+        ("t", Some("Trusted"), false), // exact, case-sensitive
         ("x", None, true),
         ("x", Some(""), true),
     ] {
         let h = HostState::new(node, 1024, 10, 1);
+        match node {
+            "t" => h.trust.set(TrustLevel::Trusted, NOW - 1000),
+            "u" => h.trust.set(TrustLevel::Untrusted, NOW - 1000),
+            _ => {}
+        }
         let s = specs(
             &wanted
                 .map(|w| vec![("trust:trusted_host", w)])
@@ -358,8 +355,7 @@ fn names_and_paths() {
 /// `test_filters.py::test_get_filtered_objects_for_index`, and Nova's log line.
 #[test]
 fn pipeline_order_once_per_request_and_counts() {
-    let levels = Levels(BTreeMap::new());
-    let c = ctx(&levels);
+    let c = ctx();
     let mut hosts: Vec<HostState> = (0..3)
         .map(|i| {
             let mut h = host(1024, 1024);

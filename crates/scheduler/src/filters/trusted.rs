@@ -5,19 +5,13 @@
 //! (= trusted) / `=forbidden` (= not trusted).
 
 use trustpool_api::compute::flavor::TRUSTED_HOST_SPEC;
+use trustpool_api::oat::TrustLevel;
 
 use crate::host_state::HostState;
 use crate::request::RequestSpec;
 
 /// The Placement trait alias (`trait:CUSTOM_TRUSTED_HOST=required`).
 pub const TRUSTED_TRAIT: &str = "trait:CUSTOM_TRUSTED_HOST";
-
-/// Where the filter reads a host's level: the trust cache.
-pub trait TrustLookup: Sync {
-    /// The level of `nodename` valid at `now_ms` (verbatim, as the attestation server
-    /// said it), or None when nothing current is known — never a stale level.
-    fn level(&self, nodename: &str, now_ms: i64) -> Option<&str>;
-}
 
 /// What a flavor requires, if anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,15 +38,20 @@ pub(crate) fn requirement(spec: &RequestSpec) -> Option<Requirement<'_>> {
 pub(super) fn host_passes(
     host: &HostState,
     spec: &RequestSpec,
-    trust: &dyn TrustLookup,
     now_ms: i64,
+    timeout_ms: i64,
 ) -> bool {
     let Some(requirement) = requirement(spec) else {
         return true;
     };
-    let level = trust.level(&host.nodename, now_ms).unwrap_or("unknown");
+    // The host's slot in the trust cache, keyed by its hypervisor_hostname (Juno+); a
+    // level older than attestation_auth_timeout reads as unknown.
+    let level = host
+        .trust
+        .current(now_ms, timeout_ms)
+        .unwrap_or(TrustLevel::Unknown);
     match requirement {
-        Requirement::Level(wanted) => level == wanted && level != "unknown",
-        Requirement::Trait { required } => (level == "trusted") == required,
+        Requirement::Level(wanted) => level != TrustLevel::Unknown && level.as_str() == wanted,
+        Requirement::Trait { required } => (level == TrustLevel::Trusted) == required,
     }
 }

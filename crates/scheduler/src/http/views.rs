@@ -8,7 +8,6 @@ use trustpool_api::compute::host::{
 use trustpool_api::compute::server::{IdRef, Server};
 use trustpool_api::time::{now_ms, rfc3339};
 
-use crate::filters::TrustLookup as _;
 use crate::service::Service;
 use crate::store::{AggregateRecord, FlavorRecord, NodeRecord, ServerRecord};
 
@@ -90,9 +89,7 @@ pub(super) fn hypervisor(service: &Service, node: NodeRecord) -> Hypervisor {
         |h| h.availability_zones(&service.config.default_availability_zone),
     );
     drop(state);
-    let view = service.trust.view();
-    let level = view.level(&node.host, now).map(str::to_owned);
-    drop(view);
+    let level = service.trust.level(&node.host, now);
     let vtime = level
         .as_ref()
         .and_then(|_| service.trust.entry(&node.host))
@@ -136,7 +133,7 @@ pub(super) fn hypervisor(service: &Service, node: NodeRecord) -> Hypervisor {
             disabled_reason: node.disabled_reason,
         },
         availability_zones: zones,
-        trust_level: level.unwrap_or_else(|| "unknown".to_owned()),
+        trust_level: level.map_or("unknown", |l| l.as_str()).to_owned(),
         trust_vtime: vtime,
     }
 }

@@ -35,59 +35,64 @@ impl Service {
             )));
         }
         let now = now_ms();
-        let existing = self.read().nodes.get(name).cloned();
-        let mut node = match existing {
-            Some(n) => n,
-            None => {
-                let _w = self.writes.lock().await;
-                let existing = self.read().nodes.get(name).cloned();
-                match existing {
-                    Some(n) => n,
-                    None => {
-                        let id = self.read().nodes.values().map(|n| n.id).max().unwrap_or(0) + 1;
-                        tracing::info!(host = name, id, "new compute host");
-                        NodeRecord {
-                            id,
-                            host: name.to_owned(),
-                            memory_mb: 0,
-                            vcpus: 0,
-                            local_gb: 0,
-                            reported_zone: String::new(),
-                            agent_url: String::new(),
-                            disabled: false,
-                            disabled_reason: None,
-                            last_seen: 0,
-                        }
-                    }
-                }
-            }
+        let differs = |n: &NodeRecord| {
+            n.memory_mb != report.memory_mb
+                || n.vcpus != report.vcpus
+                || n.local_gb != report.local_gb
+                || n.reported_zone != report.availability_zone
+                || n.agent_url != report.agent_url
         };
-        let changed = node.memory_mb != report.memory_mb
-            || node.vcpus != report.vcpus
-            || node.local_gb != report.local_gb
-            || node.reported_zone != report.availability_zone
-            || node.agent_url != report.agent_url;
-        let stale = now.saturating_sub(node.last_seen) > self.down_time_ms() / 4;
+        let (write, changed) = match self.read().nodes.get(name) {
+            None => (true, true),
+            Some(n) => (
+                differs(n) || now.saturating_sub(n.last_seen) > self.down_time_ms() / 4,
+                differs(n),
+            ),
+        };
+        if !write {
+            let mut state = self.write();
+            if let Some(n) = state.nodes.get_mut(name) {
+                n.last_seen = now;
+            }
+            if let Some(h) = state.hosts.get_mut(name) {
+                h.last_seen_ms = now;
+            }
+            return Ok(state.nodes.get(name).map_or(0, |n| n.id));
+        }
+        // Writes are serialised: a new host's id, and an operator's disable racing a
+        // heartbeat, must not be lost.
+        let _w = self.writes.lock().await;
+        let existing = self.read().nodes.get(name).cloned();
+        let mut node = existing.unwrap_or_else(|| {
+            let id = self.read().nodes.values().map(|n| n.id).max().unwrap_or(0) + 1;
+            tracing::info!(host = name, id, "new compute host");
+            NodeRecord {
+                id,
+                host: name.to_owned(),
+                memory_mb: 0,
+                vcpus: 0,
+                local_gb: 0,
+                reported_zone: String::new(),
+                agent_url: String::new(),
+                disabled: false,
+                disabled_reason: None,
+                last_seen: 0,
+            }
+        });
         node.memory_mb = report.memory_mb;
         node.vcpus = report.vcpus;
         node.local_gb = report.local_gb;
         node.reported_zone.clone_from(&report.availability_zone);
         node.agent_url.clone_from(&report.agent_url);
-        if changed || stale {
-            node.last_seen = now;
-            self.store.put_node(&node).await?;
-        }
+        node.last_seen = now;
+        self.store.put_node(&node).await?;
         let id = node.id;
         {
             let mut state = self.write();
+            state.nodes.insert(node.host.clone(), node);
             if changed || !state.hosts.contains_key(name) {
-                state.nodes.insert(node.host.clone(), node);
-                state.refresh_host(name);
-            }
-            if let Some(n) = state.nodes.get_mut(name) {
-                n.last_seen = now;
-            }
-            if let Some(h) = state.hosts.get_mut(name) {
+                state.refresh_host(name, &self.trust);
+            } else if let Some(h) = state.hosts.get_mut(name) {
                 h.last_seen_ms = now;
             }
         }
@@ -144,7 +149,7 @@ impl Service {
             n.disabled = node.disabled;
             n.disabled_reason.clone_from(&node.disabled_reason);
         }
-        state.refresh_host(host);
+        state.refresh_host(host, &self.trust);
         Ok(node)
     }
 
@@ -171,7 +176,7 @@ impl Service {
         let mut state = self.write();
         state.aggregates.insert(a.id, a.clone());
         for h in hosts {
-            state.refresh_host(h);
+            state.refresh_host(h, &self.trust);
         }
         Ok(a)
     }
@@ -249,6 +254,7 @@ impl Service {
                 vec![host]
             }
             AggregateAction::SetMetadata { metadata } => {
+                self.write().forget_interned_aggregates();
                 for (k, v) in metadata {
                     if !trustpool_api::compute::flavor::valid_spec_key(&k) {
                         return Err(ServiceError::BadRequest(format!(

@@ -49,27 +49,47 @@ pub(crate) struct State {
     pub(crate) hosts: HashMap<Arc<str>, HostState>,
     pub(crate) aggregates: BTreeMap<u64, AggregateRecord>,
     pub(crate) servers: BTreeMap<String, ServerRecord>,
+    /// One shared copy per distinct aggregate set and stats: hosts sharing them form a
+    /// class the filters answer once for (see `HostState::class`).
+    interned_aggregates: HashMap<Vec<u64>, Arc<[Arc<AggregateInfo>]>>,
+    interned_stats: HashMap<String, Arc<BTreeMap<String, String>>>,
 }
 
 impl State {
-    /// The aggregates `host` is in, as the filters read them.
-    fn aggregates_of(&self, host: &str) -> Arc<[Arc<AggregateInfo>]> {
-        self.aggregates
+    /// The aggregates `host` is in, as the filters read them (interned).
+    fn aggregates_of(&mut self, host: &str) -> Arc<[Arc<AggregateInfo>]> {
+        let ids: Vec<u64> = self
+            .aggregates
             .values()
             .filter(|a| a.hosts.iter().any(|h| h == host))
-            .map(|a| {
-                Arc::new(AggregateInfo {
-                    id: a.id,
-                    name: a.name.clone(),
-                    metadata: a.metadata.clone(),
-                })
+            .map(|a| a.id)
+            .collect();
+        let aggregates = &self.aggregates;
+        self.interned_aggregates
+            .entry(ids)
+            .or_insert_with_key(|ids| {
+                ids.iter()
+                    .filter_map(|id| aggregates.get(id))
+                    .map(|a| {
+                        Arc::new(AggregateInfo {
+                            id: a.id,
+                            name: a.name.clone(),
+                            metadata: a.metadata.clone(),
+                        })
+                    })
+                    .collect()
             })
-            .collect()
+            .clone()
+    }
+
+    /// An aggregate's metadata changed: its interned sets are stale.
+    pub(crate) fn forget_interned_aggregates(&mut self) {
+        self.interned_aggregates.clear();
     }
 
     /// Rebuilds one host's filter view from its record, aggregates and servers.
-    pub(crate) fn refresh_host(&mut self, host: &str) {
-        let Some(node) = self.nodes.get(host) else {
+    pub(crate) fn refresh_host(&mut self, host: &str, trust: &TrustCache) {
+        let Some(node) = self.nodes.get(host).cloned() else {
             self.hosts.remove(host);
             return;
         };
@@ -83,13 +103,20 @@ impl State {
         state.disabled = node.disabled;
         state.disabled_reason = node.disabled_reason.as_deref().map(Arc::from);
         state.last_seen_ms = node.last_seen;
+        state.trust = trust.slot(&node.host);
         state.aggregates = self.aggregates_of(host);
-        if !node.reported_zone.is_empty() {
-            state.stats = Arc::new(BTreeMap::from([(
-                "reported_zone".to_owned(),
-                node.reported_zone.clone(),
-            )]));
-        }
+        let zone = node.reported_zone.clone();
+        state.stats = self
+            .interned_stats
+            .entry(zone)
+            .or_insert_with_key(|zone| {
+                Arc::new(if zone.is_empty() {
+                    BTreeMap::new()
+                } else {
+                    BTreeMap::from([("reported_zone".to_owned(), zone.clone())])
+                })
+            })
+            .clone();
         for server in self.servers.values() {
             if server.status == "ACTIVE" && server.host.as_deref() == Some(host) {
                 state.consume(flavor_spec(&server.flavor).usage());
@@ -176,11 +203,10 @@ impl Service {
             state.nodes.insert(n.host.clone(), n);
         }
         let names: Vec<String> = state.nodes.keys().cloned().collect();
-        for name in &names {
-            state.refresh_host(name);
-        }
         let trust = TrustCache::new(timeout_ms);
-        trust.add_hosts(names.iter().map(String::as_str));
+        for name in &names {
+            state.refresh_host(name, &trust);
+        }
         let scheduler = FilterScheduler {
             filters: config.filters.clone(),
             weighing: config.weighing.clone(),

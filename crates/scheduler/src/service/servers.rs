@@ -170,13 +170,12 @@ impl Service {
         for _attempt in 0..self.config.max_attempts {
             let selection = {
                 let state = self.read();
-                let view = self.trust.view();
                 let ctx = FilterContext {
                     ratios: self.config.ratios,
                     now_ms: now_ms(),
                     service_down_time_ms: self.down_time_ms(),
                     default_zone: &self.config.default_availability_zone,
-                    trust: &view,
+                    trust_timeout_ms: self.trust.timeout_ms(),
                 };
                 self.scheduler
                     .select(state.hosts.values(), &spec, &ctx, &mut random_index)

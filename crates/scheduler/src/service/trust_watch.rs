@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use trustpool_api::compute::server::TrustAlert;
+use trustpool_api::oat::TrustLevel;
 use trustpool_api::time::{now_ms, parse_iso8601, rfc3339};
 use trustpool_client::TrustStream;
 use trustpool_client::oat::StreamEvent;
@@ -49,11 +50,11 @@ impl Service {
                     continue;
                 }
                 let level = self.trust.current_level(&host, now);
-                if level != "untrusted" {
+                if level != TrustLevel::Untrusted {
                     continue;
                 }
                 server.trust_alert = Some(TrustAlert {
-                    trust_lvl: level,
+                    trust_lvl: level.as_str().to_owned(),
                     since: rfc3339(now),
                     reasons: reasons.to_vec(),
                 });
@@ -147,7 +148,7 @@ impl Service {
                     let mut names = vec![change.host_name.clone()];
                     names.extend(change.aliases.iter().cloned());
                     self.trust
-                        .apply_change(&names, change.trust_lvl.as_str(), vtime, now);
+                        .apply_change(&names, change.trust_lvl, vtime, now);
                     self.check_trust_alerts(Some(&names), &change.reasons).await;
                 }
                 StreamEvent::Resync => {

@@ -13,34 +13,28 @@
 //! - changes pushed by the server's trust stream ([`TrustCache::apply_change`]) take effect
 //!   at once.
 
+pub mod slot;
 /// The attestation server as the source of levels.
 pub mod source;
 
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
+use trustpool_api::oat::TrustLevel;
 use trustpool_api::time::{parse_c_locale, parse_iso8601};
 
-use crate::filters::TrustLookup;
+use crate::fast_hash::FxHashMap;
 use crate::filters::trusted_requirement as requirement;
 use crate::request::RequestSpec;
+pub use slot::TrustSlot;
 
-/// One host's cached level.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One host's cached level. Levels other than `trusted` and `untrusted` (OAT 1.x also
+/// said `timeout`, `pending`) are kept as unknown: they match no flavor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
-    /// The level, verbatim.
-    pub level: String,
+    /// The level.
+    pub level: TrustLevel,
     /// When the server vouched for it, Unix ms (0: never).
     pub vtime_ms: i64,
-}
-
-impl Entry {
-    fn unknown() -> Self {
-        Self {
-            level: "unknown".to_owned(),
-            vtime_ms: 0,
-        }
-    }
 }
 
 /// Polls the attestation server: every name in one request, the JSON answer back.
@@ -63,22 +57,17 @@ struct Backoff {
 #[derive(Debug)]
 pub struct TrustCache {
     timeout_ms: i64,
-    entries: RwLock<HashMap<String, Entry>>,
+    slots: RwLock<FxHashMap<String, Arc<TrustSlot>>>,
     backoff: Mutex<Backoff>,
     polling: tokio::sync::Mutex<()>,
 }
 
-/// A read view for one filtering pass.
-pub struct View<'a> {
-    entries: RwLockReadGuard<'a, HashMap<String, Entry>>,
-    timeout_ms: i64,
-}
-
-impl TrustLookup for View<'_> {
-    fn level(&self, nodename: &str, now_ms: i64) -> Option<&str> {
-        let entry = self.entries.get(nodename)?;
-        (entry.vtime_ms > 0 && now_ms.saturating_sub(entry.vtime_ms) <= self.timeout_ms)
-            .then_some(entry.level.as_str())
+/// A level as the server spelled it: exact, case-sensitive (Nova compared strings).
+fn parse_level(text: &str) -> TrustLevel {
+    match text {
+        "trusted" => TrustLevel::Trusted,
+        "untrusted" => TrustLevel::Untrusted,
+        _ => TrustLevel::Unknown,
     }
 }
 
@@ -91,57 +80,85 @@ impl TrustCache {
     pub fn new(timeout_ms: i64) -> Self {
         Self {
             timeout_ms,
-            entries: RwLock::new(HashMap::new()),
+            slots: RwLock::new(FxHashMap::default()),
             backoff: Mutex::new(Backoff::default()),
             polling: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// The read view the filters use.
-    pub fn view(&self) -> View<'_> {
-        View {
-            entries: self.entries.read().unwrap_or_else(PoisonError::into_inner),
-            timeout_ms: self.timeout_ms,
+    /// Entries are valid this long after their `vtime`.
+    #[must_use]
+    pub fn timeout_ms(&self) -> i64 {
+        self.timeout_ms
+    }
+
+    /// The slot of `name` (created unknown): what the host's state holds, so the
+    /// TrustedFilter reads it directly.
+    pub fn slot(&self, name: &str) -> Arc<TrustSlot> {
+        if let Some(slot) = self
+            .slots
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+        {
+            return slot.clone();
         }
+        self.slots
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(name.to_owned())
+            .or_default()
+            .clone()
     }
 
     /// A host's entry (for `os-hypervisors`).
     #[must_use]
     pub fn entry(&self, name: &str) -> Option<Entry> {
-        self.view().entries.get(name).cloned()
+        let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
+        let (level, vtime_ms) = slots.get(name)?.get();
+        Some(Entry { level, vtime_ms })
     }
 
-    /// The level of `name` valid now, or `unknown`.
+    /// The level of `name` valid at `now_ms`, or None.
     #[must_use]
-    pub fn current_level(&self, name: &str, now_ms: i64) -> String {
-        self.view()
-            .level(name, now_ms)
-            .unwrap_or("unknown")
-            .to_owned()
+    pub fn level(&self, name: &str, now_ms: i64) -> Option<TrustLevel> {
+        let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
+        slots.get(name)?.current(now_ms, self.timeout_ms)
+    }
+
+    /// The level of `name` valid at `now_ms`, or unknown.
+    #[must_use]
+    pub fn current_level(&self, name: &str, now_ms: i64) -> TrustLevel {
+        self.level(name, now_ms).unwrap_or(TrustLevel::Unknown)
     }
 
     /// Compute nodes the cache polls for (Nova's `compute_nodes` at construction, plus
     /// every host met since).
     pub fn add_hosts<'n>(&self, names: impl IntoIterator<Item = &'n str>) {
-        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+        let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
         for name in names {
-            if !entries.contains_key(name) {
-                entries.insert(name.to_owned(), Entry::unknown());
+            if !slots.contains_key(name) {
+                slots.insert(name.to_owned(), Arc::default());
             }
         }
     }
 
     /// A compute node is gone.
     pub fn remove_host(&self, name: &str) {
-        self.entries
+        self.slots
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(name);
     }
 
     fn any_stale(&self, names: &[&str], now_ms: i64) -> bool {
-        let view = self.view();
-        names.iter().any(|n| view.level(n, now_ms).is_none())
+        let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
+        names.iter().any(|n| {
+            slots
+                .get(*n)
+                .and_then(|s| s.current(now_ms, self.timeout_ms))
+                .is_none()
+        })
     }
 
     /// The last poll failure, while polls are backing off.
@@ -204,7 +221,13 @@ impl TrustCache {
             return false;
         }
         self.add_hosts(names.iter().copied());
-        let hosts: Vec<String> = self.view().entries.keys().cloned().collect();
+        let hosts: Vec<String> = self
+            .slots
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .cloned()
+            .collect();
         let outcome = poller.poll_hosts(hosts).await;
         let at = now();
         match outcome.and_then(|body| self.apply_poll(&body, at)) {
@@ -227,13 +250,13 @@ impl TrustCache {
     }
 
     fn reset_all(&self) {
-        for entry in self
-            .entries
-            .write()
+        for slot in self
+            .slots
+            .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .values_mut()
+            .values()
         {
-            *entry = Entry::unknown();
+            slot.set(TrustLevel::Unknown, 0);
         }
     }
 
@@ -266,9 +289,9 @@ impl TrustCache {
             .get("hosts")
             .and_then(serde_json::Value::as_array)
             .ok_or("the PollHosts answer has no \"hosts\" list")?;
-        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
-        for entry in entries.values_mut() {
-            *entry = Entry::unknown();
+        let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
+        for slot in slots.values() {
+            slot.set(TrustLevel::Unknown, 0);
         }
         for item in list {
             let text = |key: &str| item.get(key).and_then(serde_json::Value::as_str);
@@ -279,32 +302,32 @@ impl TrustCache {
             let entry =
                 match text("vtime").and_then(|v| parse_iso8601(v).or_else(|| parse_c_locale(v))) {
                     Some(vtime) => Entry {
-                        level: level.to_owned(),
+                        level: parse_level(level),
                         vtime_ms: vtime.min(now_ms),
                     },
                     // Nova: an unparseable vtime makes the host unknown, cached from now.
                     None => Entry {
-                        level: "unknown".to_owned(),
+                        level: TrustLevel::Unknown,
                         vtime_ms: now_ms,
                     },
                 };
-            entries.insert(name.to_owned(), entry);
+            slots
+                .entry(name.to_owned())
+                .or_default()
+                .set(entry.level, entry.vtime_ms);
         }
         Ok(())
     }
 
     /// A change pushed by the trust stream: `names` (host name and aliases) now have
     /// `level`, vouched for at `vtime_ms` (clamped to `now_ms`).
-    pub fn apply_change(&self, names: &[String], level: &str, vtime_ms: i64, now_ms: i64) {
-        let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+    pub fn apply_change(&self, names: &[String], level: TrustLevel, vtime_ms: i64, now_ms: i64) {
+        let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
         for name in names {
-            entries.insert(
-                name.clone(),
-                Entry {
-                    level: level.to_owned(),
-                    vtime_ms: vtime_ms.min(now_ms),
-                },
-            );
+            slots
+                .entry(name.clone())
+                .or_default()
+                .set(level, vtime_ms.min(now_ms));
         }
     }
 }

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use serde_json::{Value, json};
+use trustpool_api::oat::TrustLevel;
 use trustpool_api::time::{parse_iso8601, rfc3339};
 
 use super::*;
@@ -81,15 +82,16 @@ async fn passes(
 ) -> bool {
     let now = || clock.now();
     cache.prepare(spec, &[node], poller, &now).await;
-    let view = cache.view();
     let ctx = FilterContext {
         ratios: Ratios::default(),
         now_ms: clock.now(),
         service_down_time_ms: 60_000,
         default_zone: "nova",
-        trust: &view,
+        trust_timeout_ms: cache.timeout_ms(),
     };
-    Filter::Trusted.host_passes(&HostState::new(node, 2048, 10, 4), spec, &ctx)
+    let mut host = HostState::new(node, 2048, 10, 4);
+    host.trust = cache.slot(node);
+    Filter::Trusted.host_passes(&host, spec, &ctx)
 }
 
 fn one_host(name: &str, level: &str, vtime: &str) -> Value {
@@ -279,7 +281,12 @@ async fn a_pushed_change_applies_at_once() {
     let poller = Recorder::answering(one_host("node1", "trusted", NOW));
     let cache = cache_with(&["node1"]);
     assert!(passes(&cache, &poller, &clock, "node1", &spec(Some("trusted"))).await);
-    cache.apply_change(&["node1".into()], "untrusted", clock.now(), clock.now());
+    cache.apply_change(
+        &["node1".into()],
+        TrustLevel::Untrusted,
+        clock.now(),
+        clock.now(),
+    );
     assert!(!passes(&cache, &poller, &clock, "node1", &spec(Some("trusted"))).await);
     assert_eq!(poller.calls().len(), 1);
 }

@@ -44,7 +44,9 @@ pub(crate) fn boot(name: &str, flavor: &str, zone: Option<&str>) -> NewServer {
 
 fn status_of(e: ClientError) -> (u16, String) {
     match e {
-        ClientError::Status { status, message, .. } => (status, message),
+        ClientError::Status {
+            status, message, ..
+        } => (status, message),
         other => panic!("expected an HTTP error, got {other}"),
     }
 }
@@ -52,17 +54,31 @@ fn status_of(e: ClientError) -> (u16, String) {
 #[tokio::test(flavor = "multi_thread")]
 async fn flavors_extra_specs_and_tokens_like_nova() {
     let h = Harness::new("flavors");
-    let s = h.scheduler(&h.nova_conf(&h.sqlite(), "RamFilter,ComputeFilter", None)).await;
+    let s = h
+        .scheduler(&h.nova_conf(&h.sqlite(), "RamFilter,ComputeFilter", None))
+        .await;
     let admin = h.client(&s, ADMIN);
     let reader = h.client(&s, READER);
-    let created = admin.create_flavor(&flavor("m1.tiny", "1", 512, 1, 1)).await.unwrap();
-    assert_eq!((created.id.as_str(), created.ram, created.vcpus), ("1", 512, 1));
-    // The seed's command: `nova flavor-key m1.tiny set trust:trusted_host trusted`.
-    let specs = admin
-        .set_extra_specs("m1.tiny", BTreeMap::from([("trust:trusted_host".into(), "trusted".into())]))
+    let created = admin
+        .create_flavor(&flavor("m1.tiny", "1", 512, 1, 1))
         .await
         .unwrap();
-    assert_eq!(specs.get("trust:trusted_host").map(String::as_str), Some("trusted"));
+    assert_eq!(
+        (created.id.as_str(), created.ram, created.vcpus),
+        ("1", 512, 1)
+    );
+    // The seed's command: `nova flavor-key m1.tiny set trust:trusted_host trusted`.
+    let specs = admin
+        .set_extra_specs(
+            "m1.tiny",
+            BTreeMap::from([("trust:trusted_host".into(), "trusted".into())]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        specs.get("trust:trusted_host").map(String::as_str),
+        Some("trusted")
+    );
     let shown = reader.flavor("1").await.unwrap();
     assert_eq!(shown.extra_specs, specs);
     assert_eq!(reader.flavors().await.unwrap().len(), 1);
@@ -78,7 +94,11 @@ async fn flavors_extra_specs_and_tokens_like_nova() {
     assert_eq!(v["extra_specs"]["hw:cpu_cores"], "2");
     // One key; PUT must match the URI.
     let one = reader
-        .raw(reqwest::Method::GET, "/v2.1/flavors/1/os-extra_specs/trust:trusted_host", None)
+        .raw(
+            reqwest::Method::GET,
+            "/v2.1/flavors/1/os-extra_specs/trust:trusted_host",
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(one, serde_json::json!({"trust:trusted_host": "trusted"}));
@@ -100,7 +120,10 @@ async fn flavors_extra_specs_and_tokens_like_nova() {
             .unwrap_err(),
     );
     assert_eq!(code, 400);
-    assert!(msg.contains("does not match '^[a-zA-Z0-9-_:. ]{1,255}$'"), "{msg}");
+    assert!(
+        msg.contains("does not match '^[a-zA-Z0-9-_:. ]{1,255}$'"),
+        "{msg}"
+    );
     let (code, _) = status_of(
         admin
             .set_extra_specs("1", BTreeMap::from([("k".into(), "x".repeat(256))]))
@@ -109,17 +132,38 @@ async fn flavors_extra_specs_and_tokens_like_nova() {
     );
     assert_eq!(code, 400);
     admin.unset_extra_spec("1", "hw:cpu_cores").await.unwrap();
-    let (code, msg) = status_of(admin.unset_extra_spec("1", "hw:cpu_cores").await.unwrap_err());
-    assert_eq!((code, msg.as_str()), (404, "Flavor 1 has no extra specs with key hw:cpu_cores."));
+    let (code, msg) = status_of(
+        admin
+            .unset_extra_spec("1", "hw:cpu_cores")
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (code, msg.as_str()),
+        (404, "Flavor 1 has no extra specs with key hw:cpu_cores.")
+    );
     let (code, msg) = status_of(reader.flavor("m9").await.unwrap_err());
     assert_eq!((code, msg.as_str()), (404, "Flavor m9 could not be found."));
-    let (code, msg) = status_of(admin.create_flavor(&flavor("m1.tiny", "2", 1, 1, 1)).await.unwrap_err());
-    assert_eq!((code, msg.as_str()), (409, "Flavor with name m1.tiny already exists."));
+    let (code, msg) = status_of(
+        admin
+            .create_flavor(&flavor("m1.tiny", "2", 1, 1, 1))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(
+        (code, msg.as_str()),
+        (409, "Flavor with name m1.tiny already exists.")
+    );
     // Tokens: none → 401 (Keystone's words); read token cannot write; compute token only
     // reports heartbeats; an unknown token is no token.
     let (code, msg) = status_of(h.client(&s, "wrong").flavors().await.unwrap_err());
     assert_eq!(code, 401, "{msg}");
-    let (code, _) = status_of(reader.create_flavor(&flavor("m2", "3", 1, 1, 1)).await.unwrap_err());
+    let (code, _) = status_of(
+        reader
+            .create_flavor(&flavor("m2", "3", 1, 1, 1))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(code, 403);
     let (code, _) = status_of(h.client(&s, COMPUTE).flavors().await.unwrap_err());
     assert_eq!(code, 403);
@@ -143,12 +187,22 @@ async fn placements(c: &ComputeClient) -> BTreeMap<String, usize> {
 /// Boot, consume, no valid host, delete, boot again — then a restart on the same
 /// database rebuilds usage.
 async fn boot_consume_free_and_restart(h: &Harness, db: &str) {
-    let conf = h.nova_conf(db, "RetryFilter,AvailabilityZoneFilter,RamFilter,ComputeFilter", None);
+    let conf = h.nova_conf(
+        db,
+        "RetryFilter,AvailabilityZoneFilter,RamFilter,ComputeFilter",
+        None,
+    );
     let s = h.scheduler(&conf).await;
     let admin = h.client(&s, ADMIN);
     let compute = h.client(&s, COMPUTE);
-    compute.report(&report("compute-1", 2048, 4, 40)).await.unwrap();
-    admin.create_flavor(&flavor("m1.small", "2", 1024, 1, 1)).await.unwrap();
+    compute
+        .report(&report("compute-1", 2048, 4, 40))
+        .await
+        .unwrap();
+    admin
+        .create_flavor(&flavor("m1.small", "2", 1024, 1, 1))
+        .await
+        .unwrap();
     let mut two = boot("web", "m1.small", None);
     two.min_count = Some(2);
     two.max_count = Some(2);
@@ -161,7 +215,10 @@ async fn boot_consume_free_and_restart(h: &Harness, db: &str) {
     assert_eq!(first.availability_zone, "nova");
     assert_eq!(placements(&admin).await.get("compute-1"), Some(&2));
     let hv = admin.hypervisor("compute-1").await.unwrap();
-    assert_eq!((hv.memory_mb_used, hv.free_ram_mb, hv.running_vms), (2048, 0, 2));
+    assert_eq!(
+        (hv.memory_mb_used, hv.free_ram_mb, hv.running_vms),
+        (2048, 0, 2)
+    );
     assert_eq!((hv.state.as_str(), hv.status.as_str()), ("up", "enabled"));
     // Full: the third fails as Nova's did, with the filter counts in the fault.
     let third = admin.boot(boot("db", "m1.small", None)).await.unwrap();
@@ -170,14 +227,24 @@ async fn boot_consume_free_and_restart(h: &Harness, db: &str) {
     assert!(third.host.is_none());
     let fault = third.fault.unwrap();
     assert_eq!(fault.code, 500);
-    assert_eq!(fault.message, "No valid host was found. There are not enough hosts available.");
+    assert_eq!(
+        fault.message,
+        "No valid host was found. There are not enough hosts available."
+    );
     assert!(
-        fault.details.as_deref().unwrap().contains("'RamFilter: (start: 1, end: 0)'"),
+        fault
+            .details
+            .as_deref()
+            .unwrap()
+            .contains("'RamFilter: (start: 1, end: 0)'"),
         "{fault:?}"
     );
     admin.delete_server(&first.id).await.unwrap();
     let (code, msg) = status_of(admin.server(&first.id).await.unwrap_err());
-    assert_eq!((code, msg), (404, format!("Instance {} could not be found.", first.id)));
+    assert_eq!(
+        (code, msg),
+        (404, format!("Instance {} could not be found.", first.id))
+    );
     let again = admin.boot(boot("db2", "2", Some("nova"))).await.unwrap();
     assert_eq!(settled(&admin, &again).await.status, "ACTIVE");
     s.stop().await;
@@ -185,7 +252,10 @@ async fn boot_consume_free_and_restart(h: &Harness, db: &str) {
     // A restart on the same database rebuilds the host's usage: still full.
     let s = h.scheduler(&conf).await;
     let admin = h.client(&s, ADMIN);
-    h.client(&s, COMPUTE).report(&report("compute-1", 2048, 4, 40)).await.unwrap();
+    h.client(&s, COMPUTE)
+        .report(&report("compute-1", 2048, 4, 40))
+        .await
+        .unwrap();
     let hv = admin.hypervisor("compute-1").await.unwrap();
     assert_eq!((hv.free_ram_mb, hv.running_vms), (0, 2));
     let full = admin.boot(boot("db3", "m1.small", None)).await.unwrap();
@@ -226,14 +296,24 @@ async fn boot_consume_free_and_restart_on_postgres() {
 async fn concurrent_boots_never_overcommit_a_host() {
     let h = Harness::new("race");
     let s = h
-        .scheduler(&h.nova_conf(&h.sqlite(), "RetryFilter,RamFilter,CoreFilter,ComputeFilter", None))
+        .scheduler(&h.nova_conf(
+            &h.sqlite(),
+            "RetryFilter,RamFilter,CoreFilter,ComputeFilter",
+            None,
+        ))
         .await;
     let admin = h.client(&s, ADMIN);
     let compute = h.client(&s, COMPUTE);
     for i in 1..=3 {
-        compute.report(&report(&format!("compute-{i}"), 4096, 64, 100)).await.unwrap();
+        compute
+            .report(&report(&format!("compute-{i}"), 4096, 64, 100))
+            .await
+            .unwrap();
     }
-    admin.create_flavor(&flavor("m1.small", "2", 1024, 1, 1)).await.unwrap();
+    admin
+        .create_flavor(&flavor("m1.small", "2", 1024, 1, 1))
+        .await
+        .unwrap();
     let admin = Arc::new(admin);
     let mut boots = Vec::new();
     for i in 0..30 {
@@ -274,56 +354,110 @@ async fn services_aggregates_and_zones() {
     for name in ["compute-1", "compute-2"] {
         compute.report(&report(name, 4096, 8, 100)).await.unwrap();
     }
-    admin.create_flavor(&flavor("m1.tiny", "1", 512, 1, 1)).await.unwrap();
+    admin
+        .create_flavor(&flavor("m1.tiny", "1", 512, 1, 1))
+        .await
+        .unwrap();
     let services = admin.services().await.unwrap();
     assert_eq!(services.len(), 2);
-    assert!(services.iter().all(|s| s.binary == "nova-compute" && s.state == "up" && s.status == "enabled"));
+    assert!(
+        services
+            .iter()
+            .all(|s| s.binary == "nova-compute" && s.state == "up" && s.status == "enabled")
+    );
     // A disabled host takes nothing.
     let st = admin
         .set_service("compute-1", false, Some("maintenance".into()))
         .await
         .unwrap();
-    assert_eq!((st.status.as_str(), st.disabled_reason.as_deref()), ("disabled", Some("maintenance")));
+    assert_eq!(
+        (st.status.as_str(), st.disabled_reason.as_deref()),
+        ("disabled", Some("maintenance"))
+    );
     for i in 0..3 {
         let id = admin.boot(boot(&format!("a{i}"), "1", None)).await.unwrap();
-        assert_eq!(settled(&admin, &id).await.host.as_deref(), Some("compute-2"));
+        assert_eq!(
+            settled(&admin, &id).await.host.as_deref(),
+            Some("compute-2")
+        );
     }
     admin.set_service("compute-1", true, None).await.unwrap();
     // A zone from an aggregate.
-    let agg = admin.create_aggregate("rack1", Some("az1".into())).await.unwrap();
     let agg = admin
-        .aggregate_action(agg.id, &AggregateAction::AddHost { host: "compute-1".into() })
+        .create_aggregate("rack1", Some("az1".into()))
         .await
         .unwrap();
-    assert_eq!((agg.hosts.clone(), agg.availability_zone.as_deref()), (vec!["compute-1".to_owned()], Some("az1")));
+    let agg = admin
+        .aggregate_action(
+            agg.id,
+            &AggregateAction::AddHost {
+                host: "compute-1".into(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (agg.hosts.clone(), agg.availability_zone.as_deref()),
+        (vec!["compute-1".to_owned()], Some("az1"))
+    );
     let id = admin.boot(boot("z", "1", Some("az1"))).await.unwrap();
     let placed = settled(&admin, &id).await;
-    assert_eq!((placed.host.as_deref(), placed.availability_zone.as_str()), (Some("compute-1"), "az1"));
+    assert_eq!(
+        (placed.host.as_deref(), placed.availability_zone.as_str()),
+        (Some("compute-1"), "az1")
+    );
     let (code, msg) = status_of(admin.boot(boot("z", "1", Some("az9"))).await.unwrap_err());
-    assert_eq!((code, msg.as_str()), (400, "The requested availability zone is not available"));
+    assert_eq!(
+        (code, msg.as_str()),
+        (400, "The requested availability zone is not available")
+    );
     let zones = admin.availability_zones().await.unwrap();
-    let names: Vec<&str> = zones.availability_zone_info.iter().map(|z| z.zone_name.as_str()).collect();
+    let names: Vec<&str> = zones
+        .availability_zone_info
+        .iter()
+        .map(|z| z.zone_name.as_str())
+        .collect();
     assert_eq!(names, vec!["az1", "nova"]);
     // A pool by aggregate metadata (the classic non-attestation "trusted pool").
     admin
-        .aggregate_action(agg.id, &AggregateAction::SetMetadata {
-            metadata: BTreeMap::from([("ssd".into(), Some("true".into()))]),
-        })
+        .aggregate_action(
+            agg.id,
+            &AggregateAction::SetMetadata {
+                metadata: BTreeMap::from([("ssd".into(), Some("true".into()))]),
+            },
+        )
         .await
         .unwrap();
-    admin.create_flavor(&flavor("m1.ssd", "5", 512, 1, 1)).await.unwrap();
     admin
-        .set_extra_specs("5", BTreeMap::from([("aggregate_instance_extra_specs:ssd".into(), "true".into())]))
+        .create_flavor(&flavor("m1.ssd", "5", 512, 1, 1))
+        .await
+        .unwrap();
+    admin
+        .set_extra_specs(
+            "5",
+            BTreeMap::from([("aggregate_instance_extra_specs:ssd".into(), "true".into())]),
+        )
         .await
         .unwrap();
     for i in 0..3 {
-        let id = admin.boot(boot(&format!("s{i}"), "m1.ssd", None)).await.unwrap();
-        assert_eq!(settled(&admin, &id).await.host.as_deref(), Some("compute-1"));
+        let id = admin
+            .boot(boot(&format!("s{i}"), "m1.ssd", None))
+            .await
+            .unwrap();
+        assert_eq!(
+            settled(&admin, &id).await.host.as_deref(),
+            Some("compute-1")
+        );
     }
     let (code, _) = status_of(admin.delete_aggregate(agg.id).await.unwrap_err());
     assert_eq!(code, 400, "an aggregate with hosts cannot be deleted");
     admin
-        .aggregate_action(agg.id, &AggregateAction::RemoveHost { host: "compute-1".into() })
+        .aggregate_action(
+            agg.id,
+            &AggregateAction::RemoveHost {
+                host: "compute-1".into(),
+            },
+        )
         .await
         .unwrap();
     admin.delete_aggregate(agg.id).await.unwrap();

@@ -77,7 +77,12 @@ impl Harness {
     }
 
     /// A nova.conf with `filters`, the harness's certificates and tokens.
-    pub(crate) fn nova_conf(&self, db: &str, filters: &str, attestation: Option<&Attestation>) -> String {
+    pub(crate) fn nova_conf(
+        &self,
+        db: &str,
+        filters: &str,
+        attestation: Option<&Attestation>,
+    ) -> String {
         let p = self.dir.join("pki");
         let mut text = format!(
             "[DEFAULT]\nosapi_compute_listen = 127.0.0.1\nosapi_compute_listen_port = 0\n\
@@ -146,7 +151,10 @@ pub(crate) async fn settled(c: &ComputeClient, id: &str) -> trustpool_api::compu
         if s.status != "BUILD" {
             return s;
         }
-        assert!(tokio::time::Instant::now() < deadline, "{id} stays in BUILD");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{id} stays in BUILD"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

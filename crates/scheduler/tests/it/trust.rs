@@ -42,8 +42,17 @@ impl Endpoint {
     }
 }
 
-async fn poll_hosts(State(e): State<Arc<Endpoint>>, headers: HeaderMap, body: String) -> (StatusCode, String) {
-    let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).map(str::to_owned);
+async fn poll_hosts(
+    State(e): State<Arc<Endpoint>>,
+    headers: HeaderMap,
+    body: String,
+) -> (StatusCode, String) {
+    let h = |k: &str| {
+        headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     e.seen.lock().unwrap().push((
         h("x-auth-blob"),
         h("content-type"),
@@ -57,9 +66,12 @@ async fn poll_hosts(State(e): State<Arc<Endpoint>>, headers: HeaderMap, body: St
 async fn serve(h: &Harness) -> (Arc<Endpoint>, SocketAddr, axum_server::Handle<SocketAddr>) {
     let endpoint = Arc::new(Endpoint::default());
     let p = h.dir.join("pki");
-    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(p.join("server.crt"), p.join("server.key"))
-        .await
-        .unwrap();
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(
+        p.join("server.crt"),
+        p.join("server.key"),
+    )
+    .await
+    .unwrap();
     let app = Router::new()
         .route("/AttestationService/resources/PollHosts", post(poll_hosts))
         .with_state(endpoint.clone());
@@ -80,7 +92,10 @@ async fn the_oat_client_speaks_novas_dialect() {
     let h = Harness::new("oat");
     let (e, addr, handle) = serve(&h).await;
     let client = OatClient::new(
-        &format!("https://127.0.0.1:{}/AttestationService/resources/PollHosts", addr.port()),
+        &format!(
+            "https://127.0.0.1:{}/AttestationService/resources/PollHosts",
+            addr.port()
+        ),
         h.pki.ca_pem(),
         Some("i-am-openstack".into()),
         Duration::from_secs(5),
@@ -89,16 +104,29 @@ async fn the_oat_client_speaks_novas_dialect() {
     let hosts = vec!["node1".to_owned(), "node2".to_owned()];
     for status in [200, 201, 202] {
         e.answer(status, r#"{"test": "test"}"#);
-        assert_eq!(client.poll_hosts(&hosts).await.unwrap(), json!({"test": "test"}), "{status}");
+        assert_eq!(
+            client.poll_hosts(&hosts).await.unwrap(),
+            json!({"test": "test"}),
+            "{status}"
+        );
     }
     // Nova's test fakes a 204 with a body; over real HTTP a 204 has none, and an empty
     // 2xx body is an error here (Nova crashed on it).
     e.answer(204, r#"{"test": "test"}"#);
-    assert!(matches!(client.poll_hosts(&hosts).await, Err(ClientError::Decode { .. })));
+    assert!(matches!(
+        client.poll_hosts(&hosts).await,
+        Err(ClientError::Decode { .. })
+    ));
     e.answer(404, r#"{"test": "test"}"#);
-    assert!(matches!(client.poll_hosts(&hosts).await, Err(ClientError::Status { status: 404, .. })));
+    assert!(matches!(
+        client.poll_hosts(&hosts).await,
+        Err(ClientError::Status { status: 404, .. })
+    ));
     e.answer(200, "{}{}");
-    assert!(matches!(client.poll_hosts(&hosts).await, Err(ClientError::Decode { .. })));
+    assert!(matches!(
+        client.poll_hosts(&hosts).await,
+        Err(ClientError::Decode { .. })
+    ));
     let (blob, ctype, accept, body) = e.seen.lock().unwrap()[0].clone();
     assert_eq!(blob.as_deref(), Some("i-am-openstack"));
     assert_eq!(ctype.as_deref(), Some("application/json"));
@@ -107,13 +135,19 @@ async fn the_oat_client_speaks_novas_dialect() {
     // A server certificate from another CA is refused.
     let other = TestPki::new(&h.dir.join("other"), "other CA");
     let stranger = OatClient::new(
-        &format!("https://127.0.0.1:{}/AttestationService/resources/PollHosts", addr.port()),
+        &format!(
+            "https://127.0.0.1:{}/AttestationService/resources/PollHosts",
+            addr.port()
+        ),
         other.ca_pem(),
         None,
         Duration::from_secs(5),
     )
     .unwrap();
-    assert!(matches!(stranger.poll_hosts(&hosts).await, Err(ClientError::Connect { .. })));
+    assert!(matches!(
+        stranger.poll_hosts(&hosts).await,
+        Err(ClientError::Connect { .. })
+    ));
     handle.shutdown();
 }
 
@@ -140,21 +174,39 @@ async fn trusted_flavors_land_only_on_trusted_hosts_and_fail_closed() {
     for name in ["h1", "h2", "h3"] {
         compute.report(&report(name, 8192, 8, 100)).await.unwrap();
     }
-    admin.create_flavor(&flavor("m1.tiny", "1", 512, 1, 1)).await.unwrap();
     admin
-        .set_extra_specs("m1.tiny", BTreeMap::from([("trust:trusted_host".into(), "trusted".into())]))
+        .create_flavor(&flavor("m1.tiny", "1", 512, 1, 1))
         .await
         .unwrap();
-    admin.create_flavor(&flavor("m1.untrusted", "2", 512, 1, 1)).await.unwrap();
     admin
-        .set_extra_specs("2", BTreeMap::from([("trust:trusted_host".into(), "untrusted".into())]))
+        .set_extra_specs(
+            "m1.tiny",
+            BTreeMap::from([("trust:trusted_host".into(), "trusted".into())]),
+        )
         .await
         .unwrap();
-    admin.create_flavor(&flavor("m1.plain", "3", 512, 1, 1)).await.unwrap();
+    admin
+        .create_flavor(&flavor("m1.untrusted", "2", 512, 1, 1))
+        .await
+        .unwrap();
+    admin
+        .set_extra_specs(
+            "2",
+            BTreeMap::from([("trust:trusted_host".into(), "untrusted".into())]),
+        )
+        .await
+        .unwrap();
+    admin
+        .create_flavor(&flavor("m1.plain", "3", 512, 1, 1))
+        .await
+        .unwrap();
 
     let mut trusted_vm = String::new();
     for i in 0..4 {
-        let id = admin.boot(boot(&format!("t{i}"), "m1.tiny", None)).await.unwrap();
+        let id = admin
+            .boot(boot(&format!("t{i}"), "m1.tiny", None))
+            .await
+            .unwrap();
         let vm = settled(&admin, &id).await;
         assert_eq!(vm.host.as_deref(), Some("h1"), "{vm:?}");
         trusted_vm = vm.id;
@@ -163,16 +215,27 @@ async fn trusted_flavors_land_only_on_trusted_hosts_and_fail_closed() {
     assert_eq!(settled(&admin, &id).await.host.as_deref(), Some("h2"));
     let mut anywhere = std::collections::BTreeSet::new();
     for i in 0..6 {
-        let id = admin.boot(boot(&format!("p{i}"), "m1.plain", None)).await.unwrap();
+        let id = admin
+            .boot(boot(&format!("p{i}"), "m1.plain", None))
+            .await
+            .unwrap();
         anywhere.insert(settled(&admin, &id).await.host.unwrap());
     }
-    assert!(anywhere.len() > 1, "a plain flavor is not confined: {anywhere:?}");
+    assert!(
+        anywhere.len() > 1,
+        "a plain flavor is not confined: {anywhere:?}"
+    );
     // Every request named every known host in one batch, with the auth blob.
     let seen = e.seen.lock().unwrap().clone();
     assert!(!seen.is_empty());
     for (blob, _, _, body) in &seen {
         assert_eq!(blob.as_deref(), Some("i-am-openstack"));
-        let mut hosts: Vec<&str> = body["hosts"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        let mut hosts: Vec<&str> = body["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
         hosts.sort_unstable();
         assert_eq!(hosts, vec!["h1", "h2", "h3"]);
         assert_eq!(body["count"], 3);
@@ -184,11 +247,17 @@ async fn trusted_flavors_land_only_on_trusted_hosts_and_fail_closed() {
     assert_eq!(admin.hypervisor("h3").await.unwrap().trust_level, "unknown");
 
     // An administrator forcing the untrusted host does not bypass the TrustedFilter.
-    let id = admin.boot(boot("forced", "m1.tiny", Some("nova:h2"))).await.unwrap();
+    let id = admin
+        .boot(boot("forced", "m1.tiny", Some("nova:h2")))
+        .await
+        .unwrap();
     let vm = settled(&admin, &id).await;
     assert_eq!(vm.status, "ERROR");
     let details = vm.fault.unwrap().details.unwrap();
-    assert!(details.contains("'TrustedFilter: (start: 1, end: 0)'"), "{details}");
+    assert!(
+        details.contains("'TrustedFilter: (start: 1, end: 0)'"),
+        "{details}"
+    );
 
     // h1 turns untrusted: the running trusted instance is flagged, new ones avoid it.
     e.levels(&[("h1", "untrusted"), ("h2", "untrusted")]);
@@ -202,15 +271,29 @@ async fn trusted_flavors_land_only_on_trusted_hosts_and_fail_closed() {
     };
     assert_eq!(alert.trust_lvl, "untrusted");
     let actions = admin
-        .raw(reqwest::Method::GET, &format!("/v2.1/servers/{trusted_vm}/os-instance-actions"), None)
+        .raw(
+            reqwest::Method::GET,
+            &format!("/v2.1/servers/{trusted_vm}/os-instance-actions"),
+            None,
+        )
         .await
         .unwrap();
-    let kinds: Vec<&str> = actions["instanceActions"].as_array().unwrap().iter().map(|a| a["action"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = actions["instanceActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["action"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, vec!["create", "trust_alert"]);
     let id = admin.boot(boot("after", "m1.tiny", None)).await.unwrap();
     let vm = settled(&admin, &id).await;
     assert_eq!(vm.status, "ERROR");
-    assert!(vm.fault.unwrap().message.starts_with("No valid host was found."));
+    assert!(
+        vm.fault
+            .unwrap()
+            .message
+            .starts_with("No valid host was found.")
+    );
 
     // The attestation server fails: nothing is trusted (nor untrusted) once entries
     // expire; polls back off instead of following every lookup.
@@ -222,8 +305,14 @@ async fn trusted_flavors_land_only_on_trusted_hosts_and_fail_closed() {
         let id = admin.boot(boot(name, f, None)).await.unwrap();
         assert_eq!(settled(&admin, &id).await.status, "ERROR", "{name}");
     }
-    assert!(e.requests() - before <= 2, "backing off, not polling per lookup");
-    let id = admin.boot(boot("plain-still-works", "m1.plain", None)).await.unwrap();
+    assert!(
+        e.requests() - before <= 2,
+        "backing off, not polling per lookup"
+    );
+    let id = admin
+        .boot(boot("plain-still-works", "m1.plain", None))
+        .await
+        .unwrap();
     assert_eq!(settled(&admin, &id).await.status, "ACTIVE");
     s.stop().await;
     handle.shutdown();
