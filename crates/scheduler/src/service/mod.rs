@@ -105,7 +105,7 @@ impl State {
         state.last_seen_ms = node.last_seen;
         state.trust = trust.slot(&node.host);
         state.aggregates = self.aggregates_of(host);
-        let zone = node.reported_zone.clone();
+        let zone = node.reported_zone;
         state.stats = self
             .interned_stats
             .entry(zone)
