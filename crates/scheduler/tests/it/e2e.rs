@@ -135,10 +135,10 @@ async fn v1(
 async fn wait_level(c: &ComputeClient, host: &str, level: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(hv) = c.hypervisor(host).await {
-            if hv.trust_level == level {
-                return;
-            }
+        if let Ok(hv) = c.hypervisor(host).await
+            && hv.trust_level == level
+        {
+            return;
         }
         assert!(
             tokio::time::Instant::now() < deadline,

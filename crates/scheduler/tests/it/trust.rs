@@ -18,12 +18,15 @@ use trustpool_client::{ClientError, OatClient};
 use super::api::{boot, flavor};
 use super::*;
 
+/// One request as the endpoint saw it: (x-auth-blob, content-type, accept, body).
+type Seen = (Option<String>, Option<String>, Option<String>, Value);
+
 #[derive(Default)]
 struct Endpoint {
     /// (status, body) to answer.
     answer: Mutex<(u16, String)>,
     /// Every request: (x-auth-blob, content-type, accept, body).
-    seen: Mutex<Vec<(Option<String>, Option<String>, Option<String>, Value)>>,
+    seen: Mutex<Vec<Seen>>,
 }
 
 impl Endpoint {
