@@ -152,7 +152,8 @@ async fn the_agent_registers_and_proves_its_ak_after_the_server_comes_up() {
 async fn the_agent_reports_its_resources_to_the_scheduler() {
     use trustpool_api::compute::HostReport;
     let h = Harness::new();
-    let reports: Arc<Mutex<Vec<(Option<String>, HostReport)>>> = Arc::default();
+    type Reports = Arc<Mutex<Vec<(Option<String>, HostReport)>>>;
+    let reports: Reports = Arc::default();
     let pki = h.dir.join("pki");
     let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(
         pki.join("server.crt"),
@@ -164,7 +165,7 @@ async fn the_agent_reports_its_resources_to_the_scheduler() {
         .route(
             trustpool_api::compute::HOST_REPORT_PATH,
             post(
-                |State(r): State<Arc<Mutex<Vec<(Option<String>, HostReport)>>>>,
+                |State(r): State<Reports>,
                  headers: axum::http::HeaderMap,
                  Json(report): Json<HostReport>| async move {
                     let auth = headers
