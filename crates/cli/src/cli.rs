@@ -22,6 +22,18 @@ pub(crate) struct Cli {
     /// CA certificate of the servers (PEM).
     #[arg(long, global = true, env = "TRUSTPOOL_CA_FILE", value_name = "FILE")]
     pub(crate) ca_file: Option<PathBuf>,
+    /// The scheduler's compute API (`https://host:8774`).
+    #[arg(long, global = true, env = "TRUSTPOOL_COMPUTE_URL", value_name = "URL")]
+    pub(crate) compute_url: Option<String>,
+    /// Token for the compute API (default: --token).
+    #[arg(
+        long,
+        global = true,
+        env = "TRUSTPOOL_COMPUTE_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub(crate) compute_token: Option<String>,
     /// Bearer token (admin for changes, read for listings).
     #[arg(
         long,
@@ -45,6 +57,9 @@ pub(crate) enum Output {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// The compute verbs (flavors, boot, servers, hypervisors, services, aggregates).
+    #[command(flatten)]
+    Compute(crate::compute_cli::ComputeCommand),
     /// TPM quotes made by tpm2-tools or an agent.
     #[command(subcommand)]
     Quote(QuoteCommand),

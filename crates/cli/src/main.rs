@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod compute_cli;
 mod view;
 
 use std::io::Write as _;

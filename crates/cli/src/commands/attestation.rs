@@ -9,6 +9,7 @@ use serde_json::json;
 use trustpool_api::v1::HostView;
 use trustpool_client::{AdminClient, ClientError, TlsOptions};
 
+use super::{json_text, outcome};
 use crate::Outcome;
 use crate::cli::{Cli, Command, Output};
 
@@ -31,27 +32,6 @@ fn client(cli: &Cli) -> anyhow::Result<AdminClient> {
         cli.token.clone(),
         Duration::from_secs(60),
     )?)
-}
-
-/// A refused request (4xx) is exit 1 with the server's message; transport errors exit 2.
-fn outcome<T>(
-    result: Result<T, ClientError>,
-    show: impl FnOnce(T) -> anyhow::Result<String>,
-) -> anyhow::Result<Outcome> {
-    match result {
-        Ok(value) => {
-            crate::emit(&show(value)?);
-            Ok(Outcome::Success)
-        }
-        Err(ClientError::Status {
-            status, message, ..
-        }) if (400..500).contains(&status) => Ok(Outcome::Refused(message)),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn json_text<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
-    Ok(format!("{}\n", serde_json::to_string_pretty(value)?))
 }
 
 fn host_table(hosts: &[HostView]) -> String {
@@ -177,7 +157,7 @@ pub(crate) fn run(cli: &Cli) -> anyhow::Result<Outcome> {
                     Ok(Outcome::Success)
                 }
             }
-            Command::Quote(_) | Command::Eventlog(_) => Err(anyhow!("not an attestation-server command")),
+            Command::Quote(_) | Command::Eventlog(_) | Command::Compute(_) => Err(anyhow!("not an attestation-server command")),
         }
     })
 }

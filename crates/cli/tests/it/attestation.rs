@@ -1,37 +1,13 @@
 //! The attestation verbs against an in-process server (SQLite): exit codes, tables, JSON.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use trustpool_testkit::pki::TestPki;
 
+use super::{run, sha256_hex};
+
 const ADMIN: &str = "cli-admin-token";
 const READER: &str = "cli-read-token";
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn sha256_hex(s: &str) -> String {
-    trustpool_api::bytes::to_hex(
-        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, s.as_bytes()).as_ref(),
-    )
-}
-
-fn run(env: &[(&str, String)], args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_trustpool"))
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap(),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
-}
 
 fn server_config(dir: &std::path::Path, pki: &TestPki) -> trustpool_attestation::config::Config {
     let p = dir.join("pki");

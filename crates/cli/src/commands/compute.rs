@@ -1,0 +1,652 @@
+//! Compute verbs against the scheduler's Nova-shaped API. Errors read like Nova's (the
+//! server's message); `--output json` prints the API objects as they are.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow};
+use trustpool_api::compute::flavor::{CreateFlavor, Flavor, NewFlavor, TRUSTED_HOST_SPEC};
+use trustpool_api::compute::host::{Aggregate, AggregateAction, Hypervisor};
+use trustpool_api::compute::server::{NewServer, Server};
+use trustpool_client::{ClientError, ComputeClient, TlsOptions};
+
+use super::table::{properties, table};
+use super::{json_text, outcome};
+use crate::Outcome;
+use crate::cli::{Cli, Output};
+use crate::compute_cli::{BootArgs, ComputeCommand, FlavorOs, HypervisorOs, KeyAction, ServerOs};
+
+fn client(cli: &Cli) -> anyhow::Result<ComputeClient> {
+    let url = cli
+        .compute_url
+        .as_deref()
+        .ok_or_else(|| anyhow!("no compute API: set --compute-url or TRUSTPOOL_COMPUTE_URL"))?;
+    let ca = cli
+        .ca_file
+        .as_ref()
+        .ok_or_else(|| anyhow!("no CA certificate: set --ca-file or TRUSTPOOL_CA_FILE"))?;
+    let ca_pem =
+        std::fs::read_to_string(ca).with_context(|| format!("cannot read {}", ca.display()))?;
+    Ok(ComputeClient::new(
+        url,
+        &TlsOptions {
+            ca_pem: Some(ca_pem),
+            identity: None,
+        },
+        cli.compute_token.clone().or_else(|| cli.token.clone()),
+        Duration::from_secs(60),
+    )?)
+}
+
+/// `KEY=VALUE` items; the seed's `KEY VALUE` (two words, no `=`) is read as one pair.
+/// Unscoped trust keys get a warning: TrustedFilter reads only `trust:trusted_host`.
+fn pairs(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    if let [key, value] = items
+        && !key.contains('=')
+        && !value.contains('=')
+    {
+        out.insert(key.clone(), value.clone());
+    } else {
+        for item in items {
+            let (k, v) = item.split_once('=').ok_or_else(|| {
+                anyhow!("{item:?} is not KEY=VALUE (e.g. trust:trusted_host=trusted)")
+            })?;
+            out.insert(k.to_owned(), v.to_owned());
+        }
+    }
+    for key in out.keys() {
+        if key != TRUSTED_HOST_SPEC && key.ends_with("trusted_host") {
+            eprintln!(
+                "trustpool: warning: {key:?} is not read by TrustedFilter; did you mean {TRUSTED_HOST_SPEC}?"
+            );
+        }
+    }
+    Ok(out)
+}
+
+fn flavor_rows(flavors: &[Flavor], specs: bool) -> String {
+    let mut headers = vec![
+        "ID",
+        "Name",
+        "Memory_MB",
+        "Disk",
+        "Ephemeral",
+        "Swap",
+        "VCPUs",
+        "RXTX_Factor",
+        "Is_Public",
+    ];
+    if specs {
+        headers.push("extra_specs");
+    }
+    let rows: Vec<Vec<String>> = flavors
+        .iter()
+        .map(|f| {
+            let mut row = vec![
+                f.id.clone(),
+                f.name.clone(),
+                f.ram.to_string(),
+                f.disk.to_string(),
+                f.ephemeral.to_string(),
+                if f.swap == 0 {
+                    String::new()
+                } else {
+                    f.swap.to_string()
+                },
+                f.vcpus.to_string(),
+                f.rxtx_factor.to_string(),
+                if f.is_public { "True" } else { "False" }.to_owned(),
+            ];
+            if specs {
+                row.push(serde_json::to_string(&f.extra_specs).unwrap_or_default());
+            }
+            row
+        })
+        .collect();
+    table(&headers, &rows)
+}
+
+fn flavor_detail(f: &Flavor) -> String {
+    properties(&[
+        ("OS-FLV-EXT-DATA:ephemeral", f.ephemeral.to_string()),
+        ("disk", f.disk.to_string()),
+        (
+            "extra_specs",
+            serde_json::to_string(&f.extra_specs).unwrap_or_default(),
+        ),
+        ("id", f.id.clone()),
+        ("name", f.name.clone()),
+        (
+            "os-flavor-access:is_public",
+            if f.is_public { "True" } else { "False" }.to_owned(),
+        ),
+        ("ram", f.ram.to_string()),
+        ("rxtx_factor", f.rxtx_factor.to_string()),
+        (
+            "swap",
+            if f.swap == 0 {
+                String::new()
+            } else {
+                f.swap.to_string()
+            },
+        ),
+        ("vcpus", f.vcpus.to_string()),
+    ])
+}
+
+fn server_rows(servers: &[Server]) -> String {
+    let rows: Vec<Vec<String>> = servers
+        .iter()
+        .map(|s| {
+            vec![
+                s.id.clone(),
+                s.name.clone(),
+                s.status.clone(),
+                s.task_state.clone().unwrap_or_else(|| "-".to_owned()),
+                s.host.clone().unwrap_or_else(|| "-".to_owned()),
+                s.availability_zone.clone(),
+                s.trust_alert
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), |a| format!("host {}", a.trust_lvl)),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID",
+            "Name",
+            "Status",
+            "Task State",
+            "Host",
+            "Zone",
+            "Trust Alert",
+        ],
+        &rows,
+    )
+}
+
+fn server_detail(s: &Server) -> String {
+    let mut pairs = vec![
+        ("OS-EXT-AZ:availability_zone", s.availability_zone.clone()),
+        (
+            "OS-EXT-SRV-ATTR:host",
+            s.host.clone().unwrap_or_else(|| "-".to_owned()),
+        ),
+        (
+            "OS-EXT-SRV-ATTR:hypervisor_hostname",
+            s.hypervisor_hostname
+                .clone()
+                .unwrap_or_else(|| "-".to_owned()),
+        ),
+        (
+            "OS-EXT-STS:task_state",
+            s.task_state.clone().unwrap_or_else(|| "-".to_owned()),
+        ),
+        ("OS-EXT-STS:vm_state", s.vm_state.clone()),
+        ("created", s.created.clone()),
+        (
+            "flavor",
+            format!("{} ({})", s.flavor.original_name, s.flavor.id),
+        ),
+        ("id", s.id.clone()),
+        ("image", s.image.id.clone()),
+        ("name", s.name.clone()),
+        ("status", s.status.clone()),
+        ("updated", s.updated.clone()),
+    ];
+    if let Some(f) = &s.fault {
+        pairs.push((
+            "fault",
+            serde_json::json!({"code": f.code, "message": f.message, "created": f.created, "details": f.details}).to_string(),
+        ));
+    }
+    if let Some(a) = &s.trust_alert {
+        pairs.push((
+            "trust_alert",
+            format!(
+                "host {} since {}: {}",
+                a.trust_lvl,
+                a.since,
+                a.reasons.join("; ")
+            ),
+        ));
+    }
+    properties(&pairs)
+}
+
+fn hypervisor_rows(list: &[Hypervisor]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|h| {
+            vec![
+                h.id.to_string(),
+                h.hypervisor_hostname.clone(),
+                h.state.clone(),
+                h.status.clone(),
+                h.trust_level.clone(),
+                h.trust_vtime.clone().unwrap_or_else(|| "-".to_owned()),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID",
+            "Hypervisor hostname",
+            "State",
+            "Status",
+            "Trust",
+            "Trust vtime",
+        ],
+        &rows,
+    )
+}
+
+fn hypervisor_detail(h: &Hypervisor) -> String {
+    properties(&[
+        ("id", h.id.to_string()),
+        ("hypervisor_hostname", h.hypervisor_hostname.clone()),
+        ("state", h.state.clone()),
+        ("status", h.status.clone()),
+        ("trust_level", h.trust_level.clone()),
+        (
+            "trust_vtime",
+            h.trust_vtime.clone().unwrap_or_else(|| "-".to_owned()),
+        ),
+        ("availability_zones", h.availability_zones.join(", ")),
+        ("vcpus", h.vcpus.to_string()),
+        ("vcpus_used", h.vcpus_used.to_string()),
+        ("memory_mb", h.memory_mb.to_string()),
+        ("memory_mb_used", h.memory_mb_used.to_string()),
+        ("free_ram_mb", h.free_ram_mb.to_string()),
+        ("local_gb", h.local_gb.to_string()),
+        ("local_gb_used", h.local_gb_used.to_string()),
+        ("free_disk_gb", h.free_disk_gb.to_string()),
+        ("running_vms", h.running_vms.to_string()),
+        ("host_ip", h.host_ip.clone()),
+        (
+            "service_disabled_reason",
+            h.service.disabled_reason.clone().unwrap_or_default(),
+        ),
+    ])
+}
+
+fn aggregate_rows(list: &[Aggregate]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|a| {
+            vec![
+                a.id.to_string(),
+                a.name.clone(),
+                a.availability_zone
+                    .clone()
+                    .unwrap_or_else(|| "-".to_owned()),
+                a.hosts.join(", "),
+                serde_json::to_string(&a.metadata).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    table(
+        &["Id", "Name", "Availability Zone", "Hosts", "Metadata"],
+        &rows,
+    )
+}
+
+fn show<T: serde::Serialize>(
+    output: Output,
+    value: &T,
+    text: impl FnOnce(&T) -> String,
+) -> anyhow::Result<String> {
+    match output {
+        Output::Json => json_text(value),
+        Output::Table => Ok(text(value)),
+    }
+}
+
+async fn aggregate_id(c: &ComputeClient, name: &str) -> Result<u64, ClientError> {
+    let list = c.aggregates().await?;
+    Ok(list
+        .iter()
+        .find(|a| a.name == name || a.id.to_string() == name)
+        .map_or(0, |a| a.id))
+}
+
+async fn boot(c: &ComputeClient, a: &BootArgs) -> anyhow::Result<Outcome> {
+    let request = NewServer {
+        name: a.name.clone(),
+        image_ref: a.image.clone(),
+        flavor_ref: a.flavor.clone(),
+        availability_zone: a.availability_zone.clone(),
+        min_count: a.min_count,
+        max_count: a.max_count,
+        metadata: BTreeMap::new(),
+    };
+    let id = match c.boot(request).await {
+        Ok(id) => id,
+        Err(ClientError::Status {
+            status, message, ..
+        }) if (400..500).contains(&status) => {
+            return Ok(Outcome::Refused(message));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut server = c.server(&id).await?;
+    if a.wait {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        while server.status == "BUILD" && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            server = c.server(&id).await?;
+        }
+    }
+    crate::emit(&show(a.output, &server, server_detail)?);
+    match (&server.status[..], &server.fault) {
+        ("ERROR", Some(f)) if a.wait => Ok(Outcome::Refused(f.message.clone())),
+        _ => Ok(Outcome::Success),
+    }
+}
+
+fn new_flavor(
+    name: &str,
+    id: &str,
+    ram: u64,
+    disk: u64,
+    vcpus: u32,
+    ephemeral: Option<u64>,
+    swap: Option<u64>,
+) -> CreateFlavor {
+    CreateFlavor {
+        flavor: NewFlavor {
+            name: name.to_owned(),
+            ram,
+            vcpus,
+            disk,
+            id: Some(id.to_owned()),
+            ephemeral,
+            swap,
+            rxtx_factor: None,
+            is_public: None,
+            description: None,
+        },
+    }
+}
+
+async fn create_flavor(
+    c: &ComputeClient,
+    body: CreateFlavor,
+    props: &[String],
+    output: Output,
+) -> anyhow::Result<Outcome> {
+    let specs = pairs(props)?;
+    let flavor = match c.create_flavor(&body).await {
+        Ok(f) => f,
+        Err(ClientError::Status {
+            status, message, ..
+        }) if (400..500).contains(&status) => {
+            return Ok(Outcome::Refused(message));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if specs.is_empty() {
+        return outcome(Ok(flavor), |f| show(output, &f, flavor_detail));
+    }
+    let id = flavor.id.clone();
+    outcome(c.set_extra_specs(&id, specs).await, |specs| {
+        let f = Flavor {
+            extra_specs: specs,
+            ..flavor
+        };
+        show(output, &f, flavor_detail)
+    })
+}
+
+async fn unset_keys(c: &ComputeClient, flavor: &str, keys: &[String]) -> anyhow::Result<Outcome> {
+    for key in keys {
+        match c.unset_extra_spec(flavor, key).await {
+            Ok(()) => {}
+            Err(ClientError::Status {
+                status, message, ..
+            }) if (400..500).contains(&status) => {
+                return Ok(Outcome::Refused(message));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+pub(crate) fn run(cli: &Cli, command: &ComputeCommand) -> anyhow::Result<Outcome> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let c = client(cli)?;
+    runtime.block_on(async {
+        use ComputeCommand as C;
+        match command {
+            C::FlavorCreate {
+                name,
+                id,
+                ram,
+                disk,
+                vcpus,
+                ephemeral,
+                swap,
+                properties,
+                output,
+            } => {
+                create_flavor(
+                    &c,
+                    new_flavor(name, id, *ram, *disk, *vcpus, *ephemeral, *swap),
+                    properties,
+                    *output,
+                )
+                .await
+            }
+            C::Flavor(FlavorOs::Create {
+                ram,
+                disk,
+                vcpus,
+                id,
+                ephemeral,
+                swap,
+                properties,
+                name,
+                output,
+            }) => {
+                create_flavor(
+                    &c,
+                    new_flavor(name, id, *ram, *disk, *vcpus, *ephemeral, *swap),
+                    properties,
+                    *output,
+                )
+                .await
+            }
+            C::FlavorList {
+                extra_specs,
+                output,
+            }
+            | C::Flavor(FlavorOs::List {
+                long: extra_specs,
+                output,
+            }) => {
+                let (specs, output) = (*extra_specs, *output);
+                outcome(c.flavors().await, |f| {
+                    show(output, &f, |f| flavor_rows(f, specs))
+                })
+            }
+            C::FlavorShow(a) | C::Flavor(FlavorOs::Show(a)) => {
+                outcome(c.flavor(&a.name).await, |f| {
+                    show(a.output, &f, flavor_detail)
+                })
+            }
+            C::FlavorDelete(a) | C::Flavor(FlavorOs::Delete(a)) => {
+                outcome(c.delete_flavor(&a.name).await, |()| Ok(String::new()))
+            }
+            C::FlavorKey {
+                flavor,
+                action: KeyAction::Set,
+                items,
+            } => outcome(c.set_extra_specs(flavor, pairs(items)?).await, |_| {
+                Ok(String::new())
+            }),
+            C::Flavor(FlavorOs::Set { properties, flavor }) => {
+                outcome(c.set_extra_specs(flavor, pairs(properties)?).await, |_| {
+                    Ok(String::new())
+                })
+            }
+            C::FlavorKey {
+                flavor,
+                action: KeyAction::Unset,
+                items,
+            } => unset_keys(&c, flavor, items).await,
+            C::Flavor(FlavorOs::Unset { properties, flavor }) => {
+                unset_keys(&c, flavor, properties).await
+            }
+            C::Boot(a) | C::Server(ServerOs::Create(a)) => boot(&c, a).await,
+            C::List(a) | C::Server(ServerOs::List(a)) => outcome(c.servers().await, |s| {
+                show(a.output, &s, |s| server_rows(s))
+            }),
+            C::Show(a) | C::Server(ServerOs::Show(a)) => outcome(c.server(&a.name).await, |s| {
+                show(a.output, &s, server_detail)
+            }),
+            C::Delete(a) | C::Server(ServerOs::Delete(a)) => {
+                outcome(c.delete_server(&a.name).await, |()| {
+                    Ok(format!(
+                        "Request to delete server {} has been accepted.\n",
+                        a.name
+                    ))
+                })
+            }
+            C::HypervisorList(a) | C::Hypervisor(HypervisorOs::List(a)) => {
+                outcome(c.hypervisors().await, |h| {
+                    show(a.output, &h, |h| hypervisor_rows(h))
+                })
+            }
+            C::HypervisorShow(a) | C::Hypervisor(HypervisorOs::Show(a)) => {
+                outcome(c.hypervisor(&a.name).await, |h| {
+                    show(a.output, &h, hypervisor_detail)
+                })
+            }
+            C::ServiceList(a) => outcome(c.services().await, |list| {
+                show(a.output, &list, |list| {
+                    let rows: Vec<Vec<String>> = list
+                        .iter()
+                        .map(|s| {
+                            vec![
+                                s.id.to_string(),
+                                s.binary.clone(),
+                                s.host.clone(),
+                                s.zone.clone(),
+                                s.status.clone(),
+                                s.state.clone(),
+                                s.updated_at.clone().unwrap_or_else(|| "-".to_owned()),
+                                s.disabled_reason.clone().unwrap_or_else(|| "-".to_owned()),
+                            ]
+                        })
+                        .collect();
+                    table(
+                        &[
+                            "Id",
+                            "Binary",
+                            "Host",
+                            "Zone",
+                            "Status",
+                            "State",
+                            "Updated_at",
+                            "Disabled Reason",
+                        ],
+                        &rows,
+                    )
+                })
+            }),
+            C::ServiceEnable { host, binary } | C::ServiceDisable { host, binary, .. }
+                if binary != "nova-compute" =>
+            {
+                Ok(Outcome::Refused(format!(
+                    "Service {binary} on host {host} not found."
+                )))
+            }
+            C::ServiceEnable { host, .. } => outcome(c.set_service(host, true, None).await, |s| {
+                Ok(table(
+                    &["Host", "Binary", "Status"],
+                    &[vec![s.host, s.binary, s.status]],
+                ))
+            }),
+            C::ServiceDisable { host, reason, .. } => {
+                outcome(c.set_service(host, false, reason.clone()).await, |s| {
+                    Ok(table(
+                        &["Host", "Binary", "Status", "Disabled Reason"],
+                        &[vec![
+                            s.host,
+                            s.binary,
+                            s.status,
+                            s.disabled_reason.unwrap_or_default(),
+                        ]],
+                    ))
+                })
+            }
+            C::AggregateCreate {
+                name,
+                availability_zone,
+            } => outcome(
+                c.create_aggregate(name, availability_zone.clone()).await,
+                |a| Ok(aggregate_rows(&[a])),
+            ),
+            C::AggregateList(a) => outcome(c.aggregates().await, |list| {
+                show(a.output, &list, |l| aggregate_rows(l))
+            }),
+            C::AggregateAddHost { aggregate, host } => {
+                let id = aggregate_id(&c, aggregate).await?;
+                let action = AggregateAction::AddHost { host: host.clone() };
+                outcome(c.aggregate_action(id, &action).await, |a| {
+                    Ok(aggregate_rows(&[a]))
+                })
+            }
+            C::AggregateRemoveHost { aggregate, host } => {
+                let id = aggregate_id(&c, aggregate).await?;
+                let action = AggregateAction::RemoveHost { host: host.clone() };
+                outcome(c.aggregate_action(id, &action).await, |a| {
+                    Ok(aggregate_rows(&[a]))
+                })
+            }
+            C::AggregateSetMetadata { aggregate, items } => {
+                let id = aggregate_id(&c, aggregate).await?;
+                let metadata = items
+                    .iter()
+                    .map(|i| match i.split_once('=') {
+                        Some((k, v)) => (k.to_owned(), Some(v.to_owned())),
+                        None => (i.clone(), None),
+                    })
+                    .collect();
+                let action = AggregateAction::SetMetadata { metadata };
+                outcome(c.aggregate_action(id, &action).await, |a| {
+                    Ok(aggregate_rows(&[a]))
+                })
+            }
+            C::AggregateDelete { aggregate } => {
+                let id = aggregate_id(&c, aggregate).await?;
+                outcome(c.delete_aggregate(id).await, |()| Ok(String::new()))
+            }
+            C::AvailabilityZoneList(a) => outcome(c.availability_zones().await, |z| {
+                show(a.output, &z, |z| {
+                    let rows: Vec<Vec<String>> = z
+                        .availability_zone_info
+                        .iter()
+                        .map(|zone| {
+                            vec![
+                                zone.zone_name.clone(),
+                                if zone.zone_state.available {
+                                    "available"
+                                } else {
+                                    "not available"
+                                }
+                                .to_owned(),
+                                zone.hosts.clone().unwrap_or_default().join(", "),
+                            ]
+                        })
+                        .collect();
+                    table(&["Name", "Status", "Hosts"], &rows)
+                })
+            }),
+        }
+    })
+}
