@@ -7,7 +7,10 @@
 //! - [`agent`]: the host agent's API (info, quote, activate);
 //! - [`enrollment`]: agent registration with the attestation server;
 //! - [`compute`]: the agent's heartbeat to the scheduler;
-//! - [`error`]: the error body.
+//! - [`error`]: the error body;
+//! - [`oat`]: OpenAttestation's `PollHosts`, both sides;
+//! - [`sse`]: the event-stream format of the trust stream;
+//! - [`time`]: RFC 3339 out, Nova's `vtime` forms in.
 
 pub mod agent;
 pub mod bytes;
@@ -17,6 +20,7 @@ pub mod error;
 pub mod nonce;
 pub mod oat;
 pub mod pcr;
+pub mod sse;
 pub mod time;
 pub mod v1;
 

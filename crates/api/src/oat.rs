@@ -96,6 +96,58 @@ pub struct PollHostsResponse {
     pub hosts: Vec<HostTrust>,
 }
 
+/// One host of a `PollHosts` answer as a client reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolledHost {
+    /// As the server wrote it.
+    pub host_name: String,
+    /// `trusted` / `untrusted`; any other value (OAT 1.x also said `timeout`, `pending`)
+    /// is unknown.
+    pub level: TrustLevel,
+    /// `vtime`, Unix ms; an unparseable one makes the host unknown as of `now_ms` (Nova).
+    pub vtime_ms: i64,
+}
+
+/// Reads a `PollHosts` answer the way Nova's TrustedFilter did
+/// (`../shared/reference/oat-nova.md` §1.4–1.5), without its crashes: the body must be a
+/// JSON object with a `hosts` list (else an error: Nova raised); an entry that is not an
+/// object or lacks a string `host_name` / `trust_lvl` is skipped (its host stays unknown);
+/// `vtime` is ISO-8601, else C-locale `%c`, else the host is unknown as of `now_ms`.
+///
+/// # Errors
+/// A message saying what the body is instead.
+pub fn read_answer(body: &[u8], now_ms: i64) -> Result<Vec<PolledHost>, String> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| format!("the PollHosts answer is not JSON: {e}"))?;
+    let list = value
+        .as_object()
+        .ok_or("the PollHosts answer is not a JSON object")?
+        .get("hosts")
+        .and_then(serde_json::Value::as_array)
+        .ok_or("the PollHosts answer has no \"hosts\" list")?;
+    let mut out = Vec::with_capacity(list.len());
+    for item in list {
+        let text = |key: &str| item.get(key).and_then(serde_json::Value::as_str);
+        let (Some(host_name), Some(level)) = (text("host_name"), text("trust_lvl")) else {
+            continue;
+        };
+        let vtime = text("vtime")
+            .and_then(|v| crate::time::parse_iso8601(v).or_else(|| crate::time::parse_c_locale(v)));
+        let level = match (level, vtime) {
+            (_, None) => TrustLevel::Unknown,
+            ("trusted", Some(_)) => TrustLevel::Trusted,
+            ("untrusted", Some(_)) => TrustLevel::Untrusted,
+            _ => TrustLevel::Unknown,
+        };
+        out.push(PolledHost {
+            host_name: host_name.to_owned(),
+            level,
+            vtime_ms: vtime.unwrap_or(now_ms),
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,6 @@
 
 pub mod compute;
 pub mod oat;
-pub mod sse;
 pub mod tls;
 
 use std::time::Duration;

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use trustpool_api::v1::TrustChange;
 
-use crate::sse::{SseEvent, SseParser};
 use crate::tls::client_config;
 use crate::{ClientError, MAX_RESPONSE, TlsOptions};
+use trustpool_api::sse::{SseEvent, SseParser};
 
 /// `POST https://{server}:{port}{api_url}/PollHosts`.
 #[derive(Debug, Clone)]
@@ -49,11 +49,12 @@ impl OatClient {
 
     /// Polls `hosts` in one request: `{"count": N, "hosts": [...]}`, headers
     /// `content-type`/`Accept: application/json` and `x-auth-blob`. 200, 201, 202 and 204
-    /// are success (as in Nova); the body must then be JSON.
+    /// are success (as in Nova); the body is returned for
+    /// [`trustpool_api::oat::read_answer`].
     ///
     /// # Errors
-    /// Transport failures, any other status, a body that is not JSON.
-    pub async fn poll_hosts(&self, hosts: &[String]) -> Result<serde_json::Value, ClientError> {
+    /// Transport failures, any other status, an empty or oversized body.
+    pub async fn poll_hosts(&self, hosts: &[String]) -> Result<Vec<u8>, ClientError> {
         let body = serde_json::json!({"count": hosts.len(), "hosts": hosts});
         let mut request = self
             .client
@@ -93,10 +94,13 @@ impl OatClient {
                 reason: "response too large".to_owned(),
             });
         }
-        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
-            url: self.url.clone(),
-            reason: format!("PollHosts answer is not JSON: {e}"),
-        })
+        if bytes.is_empty() {
+            return Err(ClientError::Decode {
+                url: self.url.clone(),
+                reason: "empty PollHosts answer".to_owned(),
+            });
+        }
+        Ok(bytes.to_vec())
     }
 }
 

@@ -63,7 +63,9 @@ fn pool(n: usize) -> (Vec<HostState>, TrustCache) {
             json!({"host_name": &*h.nodename, "trust_lvl": level, "vtime": "2027-01-15T08:00:00Z"})
         })
         .collect();
-    cache.apply_poll(&json!({ "hosts": entries }), NOW).unwrap();
+    cache
+        .apply_poll(json!({ "hosts": entries }).to_string().as_bytes(), NOW)
+        .unwrap();
     (hosts, cache)
 }
 

@@ -20,7 +20,7 @@ pub mod source;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use trustpool_api::oat::TrustLevel;
-use trustpool_api::time::{parse_c_locale, parse_iso8601};
+use trustpool_api::oat::read_answer;
 
 use crate::fast_hash::FxHashMap;
 use crate::filters::trusted_requirement as requirement;
@@ -39,11 +39,11 @@ pub struct Entry {
 
 /// Polls the attestation server: every name in one request, the JSON answer back.
 pub trait Poller {
-    /// `POST {api_url}/PollHosts` with `{"count": N, "hosts": [...]}`.
+    /// `POST {api_url}/PollHosts` with `{"count": N, "hosts": [...]}`: the answer's body.
     fn poll_hosts(
         &self,
         hosts: Vec<String>,
-    ) -> impl Future<Output = Result<serde_json::Value, String>> + Send;
+    ) -> impl Future<Output = Result<Vec<u8>, String>> + Send;
 }
 
 #[derive(Debug, Default)]
@@ -60,15 +60,6 @@ pub struct TrustCache {
     slots: RwLock<FxHashMap<String, Arc<TrustSlot>>>,
     backoff: Mutex<Backoff>,
     polling: tokio::sync::Mutex<()>,
-}
-
-/// A level as the server spelled it: exact, case-sensitive (Nova compared strings).
-fn parse_level(text: &str) -> TrustLevel {
-    match text {
-        "trusted" => TrustLevel::Trusted,
-        "untrusted" => TrustLevel::Untrusted,
-        _ => TrustLevel::Unknown,
-    }
 }
 
 /// Longest wait between polls of a failing server.
@@ -276,45 +267,24 @@ impl TrustCache {
         self.ensure_fresh(hosts, poller, now, 0).await
     }
 
-    /// Applies a `PollHosts` answer received at `now_ms`: every well-formed entry is
-    /// cached under its `host_name` (the last one wins); requested hosts missing from it
-    /// become unknown.
+    /// Applies a `PollHosts` answer received at `now_ms` (read by
+    /// [`trustpool_api::oat::read_answer`]): every well-formed entry is cached under its
+    /// `host_name` (the last one wins, `vtime` clamped to `now_ms`); hosts missing from
+    /// it become unknown.
     ///
     /// # Errors
     /// When the body is not `{"hosts": [...]}` (Nova crashed on those).
-    pub fn apply_poll(&self, body: &serde_json::Value, now_ms: i64) -> Result<(), String> {
-        let list = body
-            .as_object()
-            .ok_or("the PollHosts answer is not a JSON object")?
-            .get("hosts")
-            .and_then(serde_json::Value::as_array)
-            .ok_or("the PollHosts answer has no \"hosts\" list")?;
+    pub fn apply_poll(&self, body: &[u8], now_ms: i64) -> Result<(), String> {
+        let answer = read_answer(body, now_ms)?;
         let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
         for slot in slots.values() {
             slot.set(TrustLevel::Unknown, 0);
         }
-        for item in list {
-            let text = |key: &str| item.get(key).and_then(serde_json::Value::as_str);
-            let (Some(name), Some(level)) = (text("host_name"), text("trust_lvl")) else {
-                tracing::warn!("PollHosts entry without host_name/trust_lvl ignored");
-                continue;
-            };
-            let entry =
-                match text("vtime").and_then(|v| parse_iso8601(v).or_else(|| parse_c_locale(v))) {
-                    Some(vtime) => Entry {
-                        level: parse_level(level),
-                        vtime_ms: vtime.min(now_ms),
-                    },
-                    // Nova: an unparseable vtime makes the host unknown, cached from now.
-                    None => Entry {
-                        level: TrustLevel::Unknown,
-                        vtime_ms: now_ms,
-                    },
-                };
+        for host in answer {
             slots
-                .entry(name.to_owned())
+                .entry(host.host_name)
                 .or_default()
-                .set(entry.level, entry.vtime_ms);
+                .set(host.level, host.vtime_ms.min(now_ms));
         }
         Ok(())
     }

@@ -18,7 +18,7 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
 }
 
 impl Poller for OatClient {
-    async fn poll_hosts(&self, hosts: Vec<String>) -> Result<serde_json::Value, String> {
+    async fn poll_hosts(&self, hosts: Vec<String>) -> Result<Vec<u8>, String> {
         Self::poll_hosts(self, &hosts)
             .await
             .map_err(|e| error_chain(&e))

@@ -33,9 +33,13 @@ impl Recorder {
 }
 
 impl Poller for Recorder {
-    async fn poll_hosts(&self, hosts: Vec<String>) -> Result<Value, String> {
+    async fn poll_hosts(&self, hosts: Vec<String>) -> Result<Vec<u8>, String> {
         self.calls.lock().unwrap().push(hosts);
-        self.answer.lock().unwrap().clone()
+        self.answer
+            .lock()
+            .unwrap()
+            .clone()
+            .map(|v| v.to_string().into_bytes())
     }
 }
 
