@@ -26,6 +26,7 @@ fmt:
 ## bench: the criterion benchmarks recorded in BENCHMARKS.md
 bench:
 	$(CARGO) bench -p trustpool-evidence --bench verify
+	$(CARGO) bench -p trustpool-scheduler --bench placement
 
 ## fixtures: regenerate testdata/ with swtpm, tpm2-tools and qemu+OVMF (review the diff)
 fixtures:
