@@ -10,6 +10,7 @@
 )]
 
 mod api;
+mod check_config;
 #[cfg(feature = "swtpm")]
 mod e2e;
 mod trust;
