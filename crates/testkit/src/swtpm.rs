@@ -56,6 +56,13 @@ impl Swtpm {
     pub fn start() -> Self {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("trustpool-swtpm-{}-{n}", std::process::id()));
+        Self::start_in(&dir)
+    }
+
+    /// Like [`Swtpm::start`], with its state, CA and scratch files in `dir` (emptied first).
+    #[must_use]
+    pub fn start_in(dir: &Path) -> Self {
+        let dir = dir.to_path_buf();
         let _ = std::fs::remove_dir_all(&dir);
         let ca = dir.join("ca");
         std::fs::create_dir_all(ca.join("state")).expect("mkdir");
@@ -152,6 +159,20 @@ impl Swtpm {
     #[must_use]
     pub fn tcti(&self) -> String {
         format!("swtpm:host=127.0.0.1,port={}", self.port)
+    }
+
+    /// The swtpm process id.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Leaves swtpm running after this handle is gone (a detached pool); returns its pid.
+    #[must_use]
+    pub fn detach(self) -> u32 {
+        let pid = self.child.id();
+        std::mem::forget(self);
+        pid
     }
 
     /// A scratch directory owned by this TPM (removed on drop).

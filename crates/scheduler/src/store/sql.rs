@@ -10,8 +10,6 @@ use trustpool_api::time::now_ms;
 
 use super::{AggregateRecord, FlavorRecord, NodeRecord, ServerRecord, StoreError};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
 fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
     move |source| match &source {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
@@ -145,7 +143,11 @@ impl Store {
                 .await
                 .map_err(q("enable WAL"))?;
         }
-        MIGRATOR.run(&pool).await?;
+        // Its own migrations table: the scheduler may share one PostgreSQL database with
+        // the attestation server (whose migrations use sqlx's default table).
+        let mut migrator = sqlx::migrate!("./migrations");
+        migrator.dangerous_set_table_name("_trustpool_scheduler_migrations");
+        migrator.run(&pool).await?;
         Ok(Self { pool })
     }
 
