@@ -60,6 +60,9 @@ pub(crate) enum Command {
     /// The compute verbs (flavors, boot, servers, hypervisors, services, aggregates).
     #[command(flatten)]
     Compute(crate::compute_cli::ComputeCommand),
+    /// A whole trusted pool on this machine (`dev up`, `dev down`, `dev tamper`).
+    #[command(subcommand)]
+    Dev(DevCommand),
     /// TPM quotes made by tpm2-tools or an agent.
     #[command(subcommand)]
     Quote(QuoteCommand),
@@ -194,4 +197,51 @@ pub(crate) struct EventlogShowArgs {
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t)]
     pub(crate) output: Output,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DevCommand {
+    /// Start a local trusted compute pool: test PKI, attestation server, scheduler, and
+    /// HOSTS agents on their own swtpm (TAMPERED of them with a changed BIOS); the golden
+    /// policy comes from a good host. Stays in the foreground until Ctrl-C / SIGTERM.
+    Up {
+        /// Compute hosts.
+        #[arg(long, default_value_t = 3)]
+        hosts: usize,
+        /// How many boot a tampered BIOS.
+        #[arg(long, default_value_t = 1)]
+        tampered: usize,
+        /// Where configs, nova.conf, the CA, tokens, databases and logs go (emptied).
+        #[arg(long, default_value = "trustpool-dev")]
+        dir: PathBuf,
+        /// PostgreSQL for both servers instead of SQLite files.
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
+        /// Attestation interval in seconds.
+        #[arg(long, default_value_t = 3)]
+        interval: u64,
+        /// Return once the pool is up and leave it running (`dev down` stops it).
+        #[arg(long)]
+        detach: bool,
+        /// Where the trustpool binaries are (default: next to this one).
+        #[arg(long, value_name = "DIR")]
+        bin_dir: Option<PathBuf>,
+    },
+    /// Stop a detached pool.
+    Down {
+        /// The pool's directory.
+        #[arg(long, default_value = "trustpool-dev")]
+        dir: PathBuf,
+    },
+    /// Tamper a host live: its BIOS digest changes and it reboots.
+    Tamper {
+        /// The host (`compute-N`).
+        host: String,
+        /// The pool's directory.
+        #[arg(long, default_value = "trustpool-dev")]
+        dir: PathBuf,
+        /// Where the trustpool binaries are (default: next to this one).
+        #[arg(long, value_name = "DIR")]
+        bin_dir: Option<PathBuf>,
+    },
 }

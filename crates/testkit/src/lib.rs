@@ -18,5 +18,6 @@
 pub mod attest;
 pub mod fixtures;
 pub mod pki;
+pub mod pool;
 pub mod soft_ak;
 pub mod swtpm;

@@ -157,7 +157,7 @@ pub(crate) fn run(cli: &Cli) -> anyhow::Result<Outcome> {
                     Ok(Outcome::Success)
                 }
             }
-            Command::Quote(_) | Command::Eventlog(_) | Command::Compute(_) => Err(anyhow!("not an attestation-server command")),
+            Command::Quote(_) | Command::Eventlog(_) | Command::Compute(_) | Command::Dev(_) => Err(anyhow!("not an attestation-server command")),
         }
     })
 }

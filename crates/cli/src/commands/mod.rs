@@ -2,6 +2,7 @@
 
 mod attestation;
 mod compute;
+mod dev;
 mod eventlog;
 mod quote;
 mod table;
@@ -22,6 +23,7 @@ pub(crate) fn run(cli: &Cli) -> anyhow::Result<Outcome> {
         Command::Quote(QuoteCommand::Verify(args)) => quote::verify(args),
         Command::Eventlog(EventlogCommand::Show(args)) => eventlog::show(args),
         Command::Compute(command) => compute::run(cli, command),
+        Command::Dev(command) => dev::run(command),
         _ => attestation::run(cli),
     }
 }
