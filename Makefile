@@ -1,15 +1,21 @@
-# trustpool — the two commands: `make test` (and, with the local-pool issue, `make demo`).
+# trustpool — the two commands: `make demo` and `make test`.
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: test deps build lint fmt bench fixtures fuzz clean
+.PHONY: test demo deps build lint fmt bench fixtures fuzz clean
 
 ## test: install what is missing, then run every check and every test (swtpm included)
 test: deps
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
+	$(CARGO) build --workspace --bins --all-features --locked
 	TRUSTPOOL_REQUIRE_POSTGRES=1 ./scripts/with-postgres.sh $(CARGO) test --workspace --all-features --locked
 	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --workspace --no-deps --document-private-items --locked
+
+## demo: install what is missing, build, start a local trusted pool and tell the seed's story
+demo: deps
+	$(CARGO) build --workspace --locked
+	./scripts/demo.sh
 
 deps:
 	@./scripts/install-deps.sh
