@@ -9,6 +9,8 @@
 
 mod attestation;
 mod compute;
+#[cfg(feature = "swtpm")]
+mod pool;
 mod quote_verify;
 
 use std::process::Command;
