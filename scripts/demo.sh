@@ -81,6 +81,13 @@ run trustpool boot --flavor m1.tiny --image cirros --wait trusted-5
     || fail "trusted-5 landed on an untrusted host"
 expect "status +\| ACTIVE"
 
+bold "8. The same through the APIs: Nova's compute API, and OAT PollHosts exactly as Nova's TrustedFilter calls it"
+run curl -sS --cacert "$DIR/ca.crt" -H "X-Auth-Token: $TRUSTPOOL_TOKEN" "$TRUSTPOOL_COMPUTE_URL/v2.1/os-hypervisors/detail"
+expect '"trust_level":"untrusted"'
+run curl -sS --cacert "$DIR/ca.crt" -H 'content-type: application/json' -H 'x-auth-blob: i-am-openstack' \
+    -d '{"count": 1, "hosts": ["compute-1"]}' "$TRUSTPOOL_ATTESTATION_URL/AttestationService/resources/PollHosts"
+expect '"host_name":"compute-1","trust_lvl":"(trusted|untrusted)","vtime":"[0-9T:-]+Z"'
+
 bold "Done. What you have:"
 say "   attestation server   $TRUSTPOOL_ATTESTATION_URL   (OAT PollHosts at /AttestationService/resources/PollHosts, v1 API at /v1)"
 say "   compute API          $TRUSTPOOL_COMPUTE_URL/v2.1"

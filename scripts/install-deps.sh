@@ -12,7 +12,7 @@
 #   qemu-system-x86 ovmf
 set -euo pipefail
 
-packages=(swtpm swtpm-tools tpm2-tools libtss2-dev pkg-config xxd postgresql)
+packages=(swtpm swtpm-tools tpm2-tools libtss2-dev pkg-config xxd postgresql curl)
 if [ "${FIXTURES:-0}" = 1 ]; then packages+=(qemu-system-x86 ovmf); fi
 
 missing=()

@@ -219,3 +219,34 @@ async fn the_pool_on_postgresql() {
     );
     pool.down();
 }
+
+/// The README's deployment commands: each shipped configuration checks.
+#[test]
+fn the_readme_check_config_commands_pass() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for (bin, args) in [
+        (
+            "trustpool-attestation",
+            vec!["check-config", "--config", "packaging/attestation.toml"],
+        ),
+        (
+            "trustpool-agent",
+            vec!["check-config", "--config", "packaging/agent.toml"],
+        ),
+        (
+            "trustpool-scheduler",
+            vec!["--config-file", "packaging/nova.conf", "--check-config"],
+        ),
+    ] {
+        let out = std::process::Command::new(bin_dir().join(bin))
+            .args(&args)
+            .current_dir(&root)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{bin} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
