@@ -153,24 +153,35 @@ async fn an_attestation_server_restart_loses_nothing() {
     // While it is down the scheduler keeps its cache (still within the timeout).
     assert_eq!(boot(&c, "during").await.as_deref(), Some("compute-1"));
     pool.start_attestation().unwrap();
+    // Verdicts come back for every host, appended to the history kept across the restart.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(v) = admin.verdicts("compute-1").await
-            && v.len() > before
-        {
+        let grew = admin
+            .verdicts("compute-1")
+            .await
+            .is_ok_and(|v| v.len() > before);
+        let levels: BTreeMap<String, String> = admin
+            .hosts()
+            .await
+            .map(|hosts| {
+                hosts
+                    .iter()
+                    .map(|h| (h.host_name.clone(), h.trust_lvl.as_str().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let expected = levels.len() == 2
+            && levels.get("compute-1").map(String::as_str) == Some("trusted")
+            && levels.get("compute-2").map(String::as_str) == Some("untrusted");
+        if grew && expected {
             break;
         }
-        assert!(Instant::now() < deadline, "no verdicts after the restart");
+        assert!(
+            Instant::now() < deadline,
+            "after the restart: history grew {grew}, levels {levels:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let hosts = admin.hosts().await.unwrap();
-    assert_eq!(hosts.len(), 2, "every enrolled host is still there");
-    let levels: BTreeMap<String, &str> = hosts
-        .iter()
-        .map(|h| (h.host_name.clone(), h.trust_lvl.as_str()))
-        .collect();
-    assert_eq!(levels.get("compute-1"), Some(&"trusted"));
-    assert_eq!(levels.get("compute-2"), Some(&"untrusted"));
     assert_eq!(
         admin.policies().await.unwrap().len(),
         1,
@@ -249,4 +260,70 @@ fn the_readme_check_config_commands_pass() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// `trustpool dev up` in the foreground: SIGTERM stops every process it started (agents,
+/// servers, swtpm) and it exits 0.
+#[test]
+fn dev_up_in_the_foreground_stops_everything_on_sigterm() {
+    use std::io::BufRead as _;
+    let dir = scratch("foreground");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_trustpool"))
+        .args([
+            "dev",
+            "up",
+            "--hosts",
+            "2",
+            "--tampered",
+            "1",
+            "--interval",
+            "2",
+            "--dir",
+        ])
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut summary = String::new();
+    for line in std::io::BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        summary.push_str(&line);
+        summary.push('\n');
+        if line.contains("Ctrl-C stops everything") {
+            break;
+        }
+    }
+    assert!(summary.contains("compute-2"), "{summary}");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("pool.json")).unwrap()).unwrap();
+    let pids: Vec<u64> = state["pids"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(serde_json::Value::as_u64)
+        .collect();
+    assert_eq!(pids.len(), 6, "2 agents, 2 swtpm, 2 servers: {state}");
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "dev up did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status}");
+    for pid in pids {
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "process {pid} was left behind"
+        );
+    }
+    assert!(!dir.join("pool.json").exists());
 }
