@@ -62,6 +62,12 @@ pub enum ClientError {
         /// The error message.
         message: String,
     },
+    /// The peer's TLS certificate is not the one pinned for it.
+    #[error("{url} presented a TLS certificate other than the one it registered")]
+    Pinning {
+        /// The URL.
+        url: String,
+    },
     /// The response was not what the API promises.
     #[error("unexpected response from {url}: {reason}")]
     Decode {
@@ -237,6 +243,8 @@ impl HttpsPool {
             .pool_max_idle_per_host(4096)
             .pool_idle_timeout(Duration::from_secs(300))
             .tcp_keepalive(Duration::from_secs(60))
+            // The peer's certificate travels with each response (agent pinning).
+            .tls_info(true)
             .build()
             .map_err(|e| ClientError::Tls(e.to_string()))?;
         Ok(Self(client))
@@ -276,6 +284,39 @@ impl AgentClient {
     /// A `ClientError` for transport, status or decoding failures.
     pub async fn quote(&self, request: &QuoteRequest) -> Result<QuoteResponse, ClientError> {
         self.0.post(QUOTE_PATH, request).await
+    }
+
+    /// `POST /v1/quote`, accepting the answer only from a TLS peer whose leaf certificate
+    /// is exactly `pinned` (DER): the one the agent registered. Needs a client built by
+    /// [`HttpsPool`].
+    ///
+    /// # Errors
+    /// `Pinning` when another certificate answered; else as [`AgentClient::quote`].
+    pub async fn quote_pinned(
+        &self,
+        request: &QuoteRequest,
+        pinned: &[u8],
+    ) -> Result<QuoteResponse, ClientError> {
+        let url = format!("{}{QUOTE_PATH}", self.0.base);
+        let response = self
+            .0
+            .client
+            .post(&url)
+            .json(request)
+            .send()
+            .await
+            .map_err(|source| ClientError::Connect {
+                url: url.clone(),
+                source,
+            })?;
+        let presented = response
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(reqwest::tls::TlsInfo::peer_certificate);
+        if presented != Some(pinned) {
+            return Err(ClientError::Pinning { url });
+        }
+        Http::decode(url, response).await
     }
 
     /// `POST /v1/activate`.

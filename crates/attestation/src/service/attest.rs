@@ -216,6 +216,20 @@ impl Service {
         let Ok(wire_nonce) = Nonce::new(nonce.to_vec()) else {
             return Outcome::unknown("nonce".to_owned());
         };
+        // The agent must answer with the TLS certificate it registered (pinned): another
+        // machine at its URL is refused before its answer is read.
+        let pinned =
+            match trustpool_client::tls::certificates(&host.agent_certificate, "agent certificate")
+                .ok()
+                .and_then(|c| c.into_iter().next())
+            {
+                Some(c) => c,
+                None => {
+                    return Outcome::untrusted(
+                        "the registered agent certificate is unusable".to_owned(),
+                    );
+                }
+            };
         // One shared pool: connections and the TLS configuration are reused across challenges.
         let client = AgentClient::with_pool(&host.agent_url, &self.agent_pool);
         let request = QuoteRequest {
@@ -223,10 +237,16 @@ impl Service {
             selection: wire_selection,
             include_event_log: true,
         };
-        let response = match tokio::time::timeout(self.config.agent_timeout, client.quote(&request))
-            .await
+        let response = match tokio::time::timeout(
+            self.config.agent_timeout,
+            client.quote_pinned(&request, pinned.as_ref()),
+        )
+        .await
         {
             Ok(Ok(r)) => r,
+            Ok(Err(e @ trustpool_client::ClientError::Pinning { .. })) => {
+                return Outcome::untrusted(e.to_string());
+            }
             Ok(Err(e)) => {
                 return Outcome::unknown(format!(
                     "agent did not answer the challenge: {}",

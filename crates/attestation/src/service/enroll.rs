@@ -39,6 +39,12 @@ impl Service {
                 "host_name must be 1-255 characters without spaces".to_owned(),
             ));
         }
+        if trustpool_client::tls::certificates(&req.agent_certificate, "agent certificate").is_err()
+        {
+            return Err(ServiceError::Rejected(
+                "agent_certificate must be the agent's TLS certificate (PEM)".to_owned(),
+            ));
+        }
         if !req.agent_url.starts_with("https://") {
             return Err(ServiceError::Rejected(
                 "agent_url must be https://".to_owned(),

@@ -469,16 +469,20 @@ async fn software_tpms_and_unknown_ek_cas_are_refused() {
     server.stop().await;
 }
 
-/// A stand-in agent that answers every challenge with a quote captured earlier.
+/// A stand-in agent that answers every challenge with a quote captured earlier, with the
+/// real agent's TLS certificate and key (so only the replay check can refuse it).
 async fn replaying_agent(
     pool: &Pool,
     captured: trustpool_api::agent::QuoteResponse,
 ) -> (axum_server::Handle<std::net::SocketAddr>, String) {
     use axum::routing::post;
-    let issued = pool.pki.issue("replayer", &["127.0.0.1"]);
-    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(&issued.cert, &issued.key)
-        .await
-        .unwrap();
+    let pki = pool.dir.join("pki");
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(
+        pki.join("agent0.crt"),
+        pki.join("agent0.key"),
+    )
+    .await
+    .unwrap();
     let app = axum::Router::new().route(
         "/v1/quote",
         post(move || async move { axum::Json(captured.clone()) }),
@@ -825,6 +829,61 @@ async fn hosts_wait_for_approval_when_required() {
         "{audit:?}"
     );
     assert!(audit.iter().any(|e| e["action"] == "register"));
+    agent.stop().await;
+    server.stop().await;
+}
+
+/// The agent's TLS certificate is pinned at registration: a machine answering at the
+/// agent's URL with another certificate — even one from the agents' CA — is refused, and
+/// that check alone makes the host untrusted.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_answering_with_another_certificate_is_refused() {
+    let pool = Pool::new(1);
+    let server = trustpool_attestation::start(pool.server_config(true, &pool.ek_cas()))
+        .await
+        .unwrap();
+    let api = Api::new(&pool, &server);
+    let agent = pool
+        .agent(0, "node1", "boot/known-good.toml", &server)
+        .await;
+    let (status, doc) = {
+        api.wait_for("node1", "untrusted").await;
+        api.call(
+            reqwest::Method::POST,
+            "/v1/policies/import",
+            Some(json!({"host": "node1", "name": "golden"})),
+        )
+        .await
+    };
+    assert_eq!(status, 200, "{doc}");
+    api.call(reqwest::Method::POST, "/v1/policies", Some(doc))
+        .await;
+    api.call(
+        reqwest::Method::PUT,
+        "/v1/hosts/node1/policies",
+        Some(json!({"policies": ["golden"]})),
+    )
+    .await;
+    api.wait_for("node1", "trusted").await;
+    // The pinned certificate becomes another one from the same CA (as if the agent's URL
+    // now led to a different machine holding a certificate of that CA).
+    let other = pool.pki.issue("impostor", &["127.0.0.1", "localhost"]);
+    let store = &server.service.store;
+    let mut host = store.host_by_name("node1").await.unwrap().unwrap();
+    host.agent_certificate = std::fs::read_to_string(&other.cert).unwrap();
+    store.put_host(&host).await.unwrap();
+    let (status, verdict) = api
+        .call(reqwest::Method::POST, "/v1/hosts/node1/attest", None)
+        .await;
+    assert_eq!(status, 200, "{verdict}");
+    assert_eq!(verdict["trust_lvl"], "untrusted", "{verdict}");
+    assert!(
+        verdict["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("presented a TLS certificate other than the one it registered"),
+        "{verdict}"
+    );
     agent.stop().await;
     server.stop().await;
 }
