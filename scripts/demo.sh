@@ -37,6 +37,11 @@ say "   and appraised it against the golden policy (imported from compute-1)."
 run trustpool host-list
 expect "compute-1 +trusted"
 expect "compute-$HOSTS +untrusted .*PCR 0 \(sha256\) differs from the policy: expected [0-9a-f]{64}, got [0-9a-f]{64}"
+say "   Its evidence next to the policy, and the event log that replays to the quoted PCRs:"
+run trustpool host-evidence "compute-$HOSTS"
+expect "policy golden@1: does NOT match"
+expect "BIOS +sha256 +0 +value .* ✗"
+expect "EV_S_CRTM_VERSION|EV_POST_CODE|EV_EFI_PLATFORM_FIRMWARE_BLOB"
 
 bold "3. The administrator marks a flavor trusted — the seed's own commands"
 run trustpool flavor-create m1.tiny 1 512 1 1

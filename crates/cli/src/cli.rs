@@ -75,6 +75,10 @@ pub(crate) enum Command {
     /// Show one host: trust level, reasons, policies.
     #[command(name = "host-show")]
     HostShow(HostArgs),
+    /// A host's latest verified evidence: PCRs next to each accepted policy, and the
+    /// decoded event log.
+    #[command(name = "host-evidence")]
+    HostEvidence(HostArgs),
     /// A host's verdict history.
     #[command(name = "host-verdicts")]
     HostVerdicts(HostArgs),

@@ -398,6 +398,20 @@ impl AdminClient {
             .await
     }
 
+    /// `GET /v1/hosts/{name}/evidence`: PCRs vs each accepted policy, the decoded log.
+    ///
+    /// # Errors
+    /// A `ClientError`.
+    pub async fn evidence(&self, name: &str) -> Result<serde_json::Value, ClientError> {
+        self.0
+            .send::<(), _>(
+                reqwest::Method::GET,
+                &format!("/v1/hosts/{}/evidence", compute::segment(name)),
+                None,
+            )
+            .await
+    }
+
     /// `GET /v1/hosts/{name}`.
     ///
     /// # Errors

@@ -6,7 +6,7 @@ use std::fmt;
 
 use trustpool_evidence::event_log::decode;
 use trustpool_evidence::{
-    Digest, EventLog, EventType, HashAlg, LogMatchesQuote, PcrIndex, VerifiedQuote,
+    Digest, EventLog, EventType, HashAlg, LogMatchesQuote, PcrIndex, PcrValues, VerifiedQuote,
 };
 
 use crate::model::{Part, PcrRule, Policy};
@@ -207,10 +207,32 @@ impl Verdict {
 /// # Errors
 /// Every reason found (not just the first), so an operator sees the whole picture.
 pub fn appraise_one(policy: &Policy, evidence: &Evidence<'_>) -> Result<(), Vec<Reason>> {
+    let reasons = check(
+        policy,
+        evidence.quote.pcrs(),
+        evidence.log.as_ref().map(|l| l.log),
+    );
+    if reasons.is_empty() {
+        Ok(())
+    } else {
+        Err(reasons)
+    }
+}
+
+/// Why stored evidence does (not) match `policy`, **for display only** (an operator's
+/// "PCRs vs policy" view of evidence that was verified when it was stored). It takes
+/// plain values, so it never yields a [`Verdict`]: trust is decided only by [`appraise`]
+/// over a `VerifiedQuote`.
+#[must_use]
+pub fn explain(policy: &Policy, pcrs: &PcrValues, log: Option<&EventLog<'_>>) -> Vec<Reason> {
+    check(policy, pcrs, log)
+}
+
+fn check(policy: &Policy, pcrs: &PcrValues, log: Option<&EventLog<'_>>) -> Vec<Reason> {
     let mut reasons = Vec::new();
     for (part, rules) in policy.parts() {
         for (bank, pcr, rule) in rules.rules() {
-            let Some(got) = evidence.quote.pcrs().get(bank, pcr) else {
+            let Some(got) = pcrs.get(bank, pcr) else {
                 reasons.push(Reason::PcrNotQuoted { part, bank, pcr });
                 continue;
             };
@@ -227,13 +249,12 @@ pub fn appraise_one(policy: &Policy, evidence: &Evidence<'_>) -> Result<(), Vec<
                     }
                 }
                 PcrRule::Events(events) => {
-                    let Some(log) = evidence.log else {
+                    let Some(log) = log else {
                         reasons.push(Reason::NoEventLog { part, pcr });
                         continue;
                     };
                     let mut matched = vec![false; events.len()];
                     for event in log
-                        .log
                         .events
                         .iter()
                         .filter(|e| e.pcr == pcr && e.event_type != EventType::EV_NO_ACTION)
@@ -272,11 +293,7 @@ pub fn appraise_one(policy: &Policy, evidence: &Evidence<'_>) -> Result<(), Vec<
             }
         }
     }
-    if reasons.is_empty() {
-        Ok(())
-    } else {
-        Err(reasons)
-    }
+    reasons
 }
 
 /// Appraises against every accepted policy (any-of): trusted by the first that matches.

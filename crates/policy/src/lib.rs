@@ -24,7 +24,7 @@ mod document;
 mod import;
 mod model;
 
-pub use appraise::{Evidence, Reason, Verdict, VerifiedLog, appraise, appraise_one};
+pub use appraise::{Evidence, Reason, Verdict, VerifiedLog, appraise, appraise_one, explain};
 pub use document::{EventDocument, PartDocument, PcrDocument, PolicyDocument};
 pub use import::{ImportOptions, from_evidence, from_values};
 pub use model::{EventRule, Part, PartPolicy, PcrRule, Policy, PolicyError};

@@ -51,6 +51,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/v1/hosts", get(list_hosts))
         .route("/v1/hosts/{name}", get(show_host).delete(delete_host))
         .route("/v1/hosts/{name}/verdicts", get(host_verdicts))
+        .route("/v1/hosts/{name}/evidence", get(host_evidence))
         .route("/v1/hosts/{name}/policies", put(assign_policies))
         .route("/v1/hosts/{name}/approve", post(approve))
         .route("/v1/hosts/{name}/attest", post(attest_now))
@@ -190,6 +191,15 @@ async fn host_verdicts(
             .map(verdict_view)
             .collect(),
     ))
+}
+
+/// The latest verified evidence: PCRs next to each accepted policy, the decoded log.
+async fn host_evidence(
+    State(s): State<Arc<Service>>,
+    _: Reader,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(s.host_evidence(&name).await?))
 }
 
 async fn delete_host(

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod challenger;
 pub mod ear;
 pub mod enroll;
+pub mod evidence;
 pub mod metrics;
 pub mod policies;
 

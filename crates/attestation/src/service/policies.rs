@@ -243,7 +243,7 @@ impl Service {
     }
 }
 
-fn parse_pcrs(json: &str) -> Result<PcrValues, ServiceError> {
+pub(super) fn parse_pcrs(json: &str) -> Result<PcrValues, ServiceError> {
     let map: std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> =
         serde_json::from_str(json).map_err(|_| ServiceError::Rejected("stored PCRs".to_owned()))?;
     let mut values = PcrValues::new();

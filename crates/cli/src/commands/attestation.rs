@@ -77,6 +77,70 @@ fn host_detail(h: &HostView) -> String {
     out
 }
 
+/// PCRs vs policy, then the event log, as text.
+fn evidence_text(e: &serde_json::Value) -> String {
+    let text = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    let mut out = format!(
+        "host {} — evidence verified at {} (quoted {})\n",
+        text(&e["host_name"]),
+        text(&e["at"]),
+        text(&e["selection"])
+    );
+    for p in e["policies"].as_array().into_iter().flatten() {
+        let verdict = if p["matches"] == true {
+            "matches"
+        } else {
+            "does NOT match"
+        };
+        let _ = writeln!(out, "\npolicy {}: {verdict}", text(&p["policy"]));
+        let _ = writeln!(
+            out,
+            "  {:<5} {:<7} {:<4} {:<7} {:<66} GOT",
+            "PART", "BANK", "PCR", "RULE", "EXPECTED"
+        );
+        for r in p["rules"].as_array().into_iter().flatten() {
+            let expected = match r["rule"].as_str() {
+                Some("value") => text(&r["expected"]),
+                _ => format!(
+                    "{} allowed event(s)",
+                    r["expected"].as_array().map_or(0, Vec::len)
+                ),
+            };
+            let mark = match r["matches"].as_bool() {
+                Some(true) => " ✓",
+                Some(false) => " ✗",
+                None => "",
+            };
+            let _ = writeln!(
+                out,
+                "  {:<5} {:<7} {:<4} {:<7} {:<66} {}{mark}",
+                text(&r["part"]),
+                text(&r["bank"]),
+                r["pcr"].to_string(),
+                text(&r["rule"]),
+                expected,
+                text(&r["got"])
+            );
+        }
+        for reason in p["reasons"].as_array().into_iter().flatten() {
+            let _ = writeln!(out, "  reason: {}", text(reason));
+        }
+    }
+    let events = e["event_log"].as_array().cloned().unwrap_or_default();
+    let _ = writeln!(out, "\nevent log ({} events):", events.len());
+    for ev in &events {
+        let _ = writeln!(
+            out,
+            "  {:>3}  PCR {:<2} {:<32} {}",
+            ev["number"].to_string(),
+            ev["pcr"].to_string(),
+            text(&ev["type"]),
+            text(&ev["data"])
+        );
+    }
+    out
+}
+
 pub(crate) fn run(cli: &Cli) -> anyhow::Result<Outcome> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -91,6 +155,10 @@ pub(crate) fn run(cli: &Cli) -> anyhow::Result<Outcome> {
             Command::HostShow(a) => {
                 let json = a.output == Output::Json;
                 outcome(client.host(&a.host).await, |h| if json { json_text(&h) } else { Ok(host_detail(&h)) })
+            }
+            Command::HostEvidence(a) => {
+                let json = a.output == Output::Json;
+                outcome(client.evidence(&a.host).await, |e| if json { json_text(&e) } else { Ok(evidence_text(&e)) })
             }
             Command::HostVerdicts(a) => {
                 let json = a.output == Output::Json;
