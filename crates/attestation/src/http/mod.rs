@@ -19,7 +19,7 @@ use tower_http::timeout::TimeoutLayer;
 use trustpool_api::enrollment::{
     ActivationProof, EnrollmentStatus, REGISTER_PATH, RegisterRequest, RegisterResponse,
 };
-use trustpool_api::oat::{HostTrust, POLL_HOSTS_PREFIXES, PollHostsRequest, PollHostsResponse};
+use trustpool_api::oat::{POLL_HOSTS_PREFIXES, PollHostsRequest};
 use trustpool_api::v1::{AssignPolicies, HostView, VerdictView};
 use trustpool_policy::PolicyDocument;
 
@@ -96,7 +96,8 @@ async fn poll_hosts(
     State(s): State<Arc<Service>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Json<PollHostsResponse>, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse as _;
     if let Some(blob) = &s.config.poll_hosts_auth_blob {
         let sent = headers
             .get("x-auth-blob")
@@ -111,17 +112,37 @@ async fn poll_hosts(
         .map_err(|e| ApiError::Service(ServiceError::Rejected(format!("PollHosts body: {e}"))))?;
     let vtime = rfc3339(now_ms());
     let levels = s.cache.levels(&request.hosts, s.config.verdict_ttl);
-    let hosts = request
-        .hosts
-        .into_iter()
-        .zip(levels)
-        .map(|(host_name, trust_lvl)| HostTrust {
-            host_name,
-            trust_lvl,
-            vtime: vtime.clone(),
-        })
-        .collect();
-    Ok(Json(PollHostsResponse { hosts }))
+    // `PollHostsResponse`'s shape, borrowed: no copy of the names or of `vtime` per host
+    // (Nova sends every compute node it knows, 10,000 names is ordinary).
+    #[derive(serde::Serialize)]
+    struct Entry<'a> {
+        host_name: &'a str,
+        trust_lvl: trustpool_api::oat::TrustLevel,
+        vtime: &'a str,
+    }
+    #[derive(serde::Serialize)]
+    struct Answer<'a> {
+        hosts: Vec<Entry<'a>>,
+    }
+    let answer = Answer {
+        hosts: request
+            .hosts
+            .iter()
+            .zip(levels)
+            .map(|(host_name, trust_lvl)| Entry {
+                host_name,
+                trust_lvl,
+                vtime: &vtime,
+            })
+            .collect(),
+    };
+    let body = serde_json::to_vec(&answer)
+        .map_err(|e| ApiError::Service(ServiceError::Rejected(format!("PollHosts answer: {e}"))))?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
 }
 
 async fn host_view(s: &Service, host: HostRecord) -> Result<HostView, ApiError> {
