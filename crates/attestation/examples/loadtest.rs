@@ -156,7 +156,8 @@ async fn main() {
         log: log.clone(),
     });
 
-    // The simulated agents.
+    // The simulated agents (one listener, one certificate).
+    let sim_certificate = std::fs::read_to_string(dir.join("pki/server.crt")).unwrap();
     let sim_tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(
         dir.join("pki/server.crt"),
         dir.join("pki/server.key"),
@@ -210,7 +211,8 @@ async fn main() {
                 host_name: format!("sim-{i:06}"),
                 aliases: vec![],
                 agent_url: format!("https://127.0.0.1:{}/sim/{i}", sim_addr.port()),
-                agent_certificate: String::new(),
+                // The simulator's certificate, pinned as a registration would.
+                agent_certificate: sim_certificate.clone(),
                 ek_public: vec![],
                 ek_certificate: None,
                 ak_public: key.public().to_tpm2b(),
@@ -241,6 +243,11 @@ async fn main() {
     let trusted = counter(&m1, "trustpool_attestations_total{result=\"trusted\"}")
         - counter(&m0, "trustpool_attestations_total{result=\"trusted\"}");
     let n = done(&m1) - done(&m0);
+    // A load test that measured refusals would be measuring the wrong thing.
+    assert!(
+        (trusted - n).abs() < 0.5,
+        "only {trusted} of {n} attestations were trusted: the simulation is broken"
+    );
     println!(
         "attestations: {:.0}/s over {elapsed:.1} s ({trusted:.0} trusted of {n:.0}); mean challenge-to-verdict {:.2} ms",
         n / elapsed,

@@ -147,6 +147,29 @@ impl Service {
         Ok(key)
     }
 
+    /// The leaf certificate (DER) the host's agent registered, parsed once per PEM.
+    fn pinned_certificate(&self, host: &HostRecord) -> Option<Arc<[u8]>> {
+        if let Some((pem, der)) = self.pins.read().ok()?.get(&host.agent_id)
+            && *pem == host.agent_certificate
+        {
+            return Some(der.clone());
+        }
+        let der: Arc<[u8]> =
+            trustpool_client::tls::certificates(&host.agent_certificate, "agent certificate")
+                .ok()?
+                .into_iter()
+                .next()?
+                .as_ref()
+                .into();
+        if let Ok(mut pins) = self.pins.write() {
+            pins.insert(
+                host.agent_id.clone(),
+                (host.agent_certificate.clone(), der.clone()),
+            );
+        }
+        Some(der)
+    }
+
     /// The accepted policies of a host (latest versions), parsed.
     async fn host_policies(&self, host: &HostRecord) -> Result<Vec<Policy>, String> {
         let all = self
@@ -218,18 +241,9 @@ impl Service {
         };
         // The agent must answer with the TLS certificate it registered (pinned): another
         // machine at its URL is refused before its answer is read.
-        let pinned =
-            match trustpool_client::tls::certificates(&host.agent_certificate, "agent certificate")
-                .ok()
-                .and_then(|c| c.into_iter().next())
-            {
-                Some(c) => c,
-                None => {
-                    return Outcome::untrusted(
-                        "the registered agent certificate is unusable".to_owned(),
-                    );
-                }
-            };
+        let Some(pinned) = self.pinned_certificate(host) else {
+            return Outcome::untrusted("the registered agent certificate is unusable".to_owned());
+        };
         // One shared pool: connections and the TLS configuration are reused across challenges.
         let client = AgentClient::with_pool(&host.agent_url, &self.agent_pool);
         let request = QuoteRequest {
@@ -239,7 +253,7 @@ impl Service {
         };
         let response = match tokio::time::timeout(
             self.config.agent_timeout,
-            client.quote_pinned(&request, pinned.as_ref()),
+            client.quote_pinned(&request, &pinned),
         )
         .await
         {

@@ -69,6 +69,8 @@ pub struct Service {
     pub stored_evidence: RwLock<HashMap<String, Vec<u8>>>,
     /// Prepared AKs per agent id (attribute checks and key parsing done once).
     pub keys: RwLock<HashMap<String, Arc<AttestationKey>>>,
+    /// Pinned agent certificates: agent id → (registered PEM, its leaf DER), parsed once.
+    pub pins: RwLock<HashMap<String, (String, Arc<[u8]>)>>,
     /// Prometheus counters.
     pub metrics: metrics::Metrics,
     /// Verdicts waiting for the group-commit writer.
@@ -117,6 +119,7 @@ impl Service {
             stored_evidence: RwLock::default(),
             clocks: RwLock::default(),
             keys: RwLock::default(),
+            pins: RwLock::default(),
             metrics: metrics::Metrics::default(),
             signer,
             verdict_writer,
