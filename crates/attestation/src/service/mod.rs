@@ -48,6 +48,9 @@ pub enum ServiceError {
     Store(#[from] StoreError),
 }
 
+/// An agent's pinned certificate: the registered PEM and its leaf certificate (DER).
+pub type Pin = (String, Arc<[u8]>);
+
 /// Shared by handlers and background tasks.
 #[derive(Debug)]
 pub struct Service {
@@ -69,8 +72,8 @@ pub struct Service {
     pub stored_evidence: RwLock<HashMap<String, Vec<u8>>>,
     /// Prepared AKs per agent id (attribute checks and key parsing done once).
     pub keys: RwLock<HashMap<String, Arc<AttestationKey>>>,
-    /// Pinned agent certificates: agent id → (registered PEM, its leaf DER), parsed once.
-    pub pins: RwLock<HashMap<String, (String, Arc<[u8]>)>>,
+    /// Pinned agent certificates, parsed once.
+    pub pins: RwLock<HashMap<String, Pin>>,
     /// Prometheus counters.
     pub metrics: metrics::Metrics,
     /// Verdicts waiting for the group-commit writer.
