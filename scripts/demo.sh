@@ -92,8 +92,11 @@ expect '"trust_level":"untrusted"'
 run curl -sS --cacert "$DIR/ca.crt" -H 'content-type: application/json' -H 'x-auth-blob: i-am-openstack' \
     -d '{"count": 1, "hosts": ["compute-1"]}' "$TRUSTPOOL_ATTESTATION_URL/AttestationService/resources/PollHosts"
 expect '"host_name":"compute-1","trust_lvl":"(trusted|untrusted)","vtime":"[0-9T:-]+Z"'
+OUT=$(curl -sS --cacert "$DIR/ca.crt" -u ":$(cat "$DIR/read.token")" "$TRUSTPOOL_ATTESTATION_URL/dashboard")
+expect "id=\"count-untrusted\">2 untrusted"
 
 bold "Done. What you have:"
+say "   dashboard            $TRUSTPOOL_ATTESTATION_URL/dashboard   (any user name; password: $(cat "$DIR/read.token"))"
 say "   attestation server   $TRUSTPOOL_ATTESTATION_URL   (OAT PollHosts at /AttestationService/resources/PollHosts, v1 API at /v1)"
 say "   compute API          $TRUSTPOOL_COMPUTE_URL/v2.1"
 say "   for the CLI:         source $DIR/env      for Nova: $DIR/nova.conf"

@@ -7,6 +7,7 @@ use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::digest;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use axum::response::IntoResponse as _;
 
 use super::ApiError;
 use crate::service::Service;
@@ -70,5 +71,59 @@ impl FromRequestParts<Arc<Service>> for Reader {
         } else {
             Err(ApiError::Unauthorized("invalid token"))
         }
+    }
+}
+
+/// A person at a browser: a read or admin token as the password of HTTP Basic auth (the
+/// browser asks for it), or a bearer token. Refusals carry `WWW-Authenticate`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Viewer;
+
+fn basic_hash(parts: &Parts) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    let value = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let encoded = value
+        .strip_prefix("Basic ")
+        .or_else(|| value.strip_prefix("basic "))?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (_, token) = text.split_once(':')?;
+    Some(
+        digest::digest(&digest::SHA256, token.as_bytes())
+            .as_ref()
+            .to_vec(),
+    )
+}
+
+impl FromRequestParts<Arc<Service>> for Viewer {
+    type Rejection = axum::response::Response;
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<Service>,
+    ) -> Result<Self, Self::Rejection> {
+        let allowed = |h: &[u8]| {
+            matches(h, &state.config.read_tokens) || matches(h, &state.config.admin_tokens)
+        };
+        if basic_hash(parts)
+            .or_else(|| bearer_hash(parts))
+            .is_some_and(|h| allowed(&h))
+        {
+            return Ok(Self);
+        }
+        Err((
+            axum::http::StatusCode::UNAUTHORIZED,
+            [(
+                axum::http::header::WWW_AUTHENTICATE,
+                "Basic realm=\"trustpool (password: a read or admin token)\", charset=\"UTF-8\"",
+            )],
+            "a read or admin token is required (as the Basic auth password)\n",
+        )
+            .into_response())
     }
 }

@@ -2,6 +2,7 @@
 //! use), and the v1 API. Handlers are thin: extractors in, one service call, `ApiError` out.
 
 mod auth;
+mod dashboard;
 mod error;
 
 pub use error::ApiError;
@@ -62,7 +63,8 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/.well-known/jwks.json", get(jwks))
         .route("/v1/openapi.json", get(openapi))
         .route("/v1/audit", get(audit_log))
-        .route("/metrics", get(metrics));
+        .route("/metrics", get(metrics))
+        .route("/dashboard", get(dashboard::dashboard));
     for prefix in POLL_HOSTS_PREFIXES {
         router = router.route(&format!("{prefix}/PollHosts"), post(poll_hosts));
     }
@@ -145,7 +147,7 @@ async fn poll_hosts(
         .into_response())
 }
 
-async fn host_view(s: &Service, host: HostRecord) -> Result<HostView, ApiError> {
+pub(super) async fn host_view(s: &Service, host: HostRecord) -> Result<HostView, ApiError> {
     let latest = s
         .store
         .verdict_history(&host.agent_id, 1)

@@ -422,6 +422,32 @@ async fn the_seed_workflow_good_and_tampered_hosts() {
     }
     assert!(seen.contains("event: trust"), "{seen}");
 
+    // The dashboard: a browser's Basic auth (password = a token), every host, escaped.
+    let page = |auth: Option<&str>| {
+        let mut req = api.client.get(format!("{}/dashboard", api.base));
+        if let Some(token) = auth {
+            req = req.basic_auth("operator", Some(token));
+        }
+        req.send()
+    };
+    let refused = page(None).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(refused.headers().contains_key("www-authenticate"));
+    assert_eq!(page(Some("not-a-token")).await.unwrap().status(), 401);
+    let html = page(Some(ADMIN)).await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains("<tr id=\"host-node1\"><td>node1</td><td class=\"unknown\">unknown</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<tr id=\"host-node2\"><td>node2</td><td class=\"untrusted\">untrusted</td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("PCR 0 (sha256) differs from the policy"),
+        "{html}"
+    );
+
     bad.stop().await;
     server.stop().await;
 }

@@ -398,7 +398,7 @@ impl Pool {
             &mut out,
             "attestation server",
             &format!("https://127.0.0.1:{}", self.attestation_port),
-            "OAT PollHosts at /AttestationService/resources",
+            "PollHosts at /AttestationService/resources; /dashboard (password: read.token)",
         );
         line(
             &mut out,
