@@ -221,6 +221,7 @@ async fn main() {
                 software_tpm: true,
                 created_at: now_ms(),
                 updated_at: now_ms(),
+                reenroll_until: None,
             })
             .await
             .unwrap();

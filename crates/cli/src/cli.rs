@@ -94,6 +94,10 @@ pub(crate) enum Command {
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
     },
+    /// Let a host enroll again with another TPM (replaced TPM or motherboard) during the
+    /// next hour; its policies carry over.
+    #[command(name = "host-reenroll")]
+    HostReenroll(HostArgs),
     /// Approve a host waiting for approval.
     #[command(name = "host-approve")]
     HostApprove(HostArgs),

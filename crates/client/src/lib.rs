@@ -398,6 +398,23 @@ impl AdminClient {
             .await
     }
 
+    /// `POST /v1/hosts/{name}/re-enroll`: the host may enroll with another TPM for an hour.
+    ///
+    /// # Errors
+    /// A `ClientError`.
+    pub async fn allow_reenroll(
+        &self,
+        name: &str,
+    ) -> Result<trustpool_api::v1::HostView, ClientError> {
+        self.0
+            .send::<(), _>(
+                reqwest::Method::POST,
+                &format!("/v1/hosts/{}/re-enroll", compute::segment(name)),
+                None,
+            )
+            .await
+    }
+
     /// `GET /v1/hosts/{name}/evidence`: PCRs vs each accepted policy, the decoded log.
     ///
     /// # Errors

@@ -55,6 +55,7 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/v1/hosts/{name}/evidence", get(host_evidence))
         .route("/v1/hosts/{name}/policies", put(assign_policies))
         .route("/v1/hosts/{name}/approve", post(approve))
+        .route("/v1/hosts/{name}/re-enroll", post(reenroll))
         .route("/v1/hosts/{name}/attest", post(attest_now))
         .route("/v1/policies", get(list_policies).post(create_policy))
         .route("/v1/policies/import", post(import_policy))
@@ -250,6 +251,16 @@ async fn approve(
     Path(name): Path<String>,
 ) -> Result<Json<HostView>, ApiError> {
     let host = s.approve("admin", &name).await?;
+    Ok(Json(host_view(&s, host).await?))
+}
+
+/// Lets the host enroll again with another TPM for an hour (policies carry over).
+async fn reenroll(
+    State(s): State<Arc<Service>>,
+    _: Admin,
+    Path(name): Path<String>,
+) -> Result<Json<HostView>, ApiError> {
+    let host = s.allow_reenroll("admin", &name).await?;
     Ok(Json(host_view(&s, host).await?))
 }
 

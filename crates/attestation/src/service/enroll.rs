@@ -77,6 +77,7 @@ impl Service {
         }
         if let Some(existing) = self.store.host_by_name(name).await?
             && existing.ek_public != req.ek_public.as_slice()
+            && !existing.reenroll_until.is_some_and(|t| t > now_ms())
         {
             self.store
                 .audit(
@@ -87,7 +88,7 @@ impl Service {
                 )
                 .await?;
             return Err(ServiceError::Conflict(format!(
-                "host {name} is enrolled with another TPM (EK); an administrator must delete it before it can re-enroll"
+                "host {name} is enrolled with another TPM (EK); an administrator must allow a re-enrollment (POST /v1/hosts/{name}/re-enroll) or delete it"
             )));
         }
         let agent_id = to_hex(&ak_name);
@@ -169,9 +170,29 @@ impl Service {
         let now = now_ms();
         let existing = self.store.host_by_name(&req.host_name).await?;
         if let Some(old) = &existing
+            && old.ek_public != req.ek_public.as_slice()
+            && !old.reenroll_until.is_some_and(|t| t > now_ms())
+        {
+            return Err(ServiceError::Conflict(format!(
+                "host {} is enrolled with another TPM (EK) and its re-enrollment window closed",
+                req.host_name
+            )));
+        }
+        if let Some(old) = &existing
             && old.agent_id != agent_id
         {
-            // Same EK (checked at registration), new AK: the agent lost its state.
+            // Same EK with a new AK (the agent lost its state), or a re-enrollment an
+            // administrator allowed: the new record replaces the old, keeping its policies.
+            if old.ek_public != req.ek_public.as_slice() {
+                self.store
+                    .audit(
+                        "agent",
+                        "re-enrolled",
+                        &req.host_name,
+                        &format!("agent {} replaces {} (another TPM)", agent_id, old.agent_id),
+                    )
+                    .await?;
+            }
             self.store.delete_host(&old.agent_id).await?;
         }
         let approved = existing
@@ -196,6 +217,7 @@ impl Service {
             software_tpm: record.software_tpm,
             created_at: now,
             updated_at: now,
+            reenroll_until: None,
         };
         self.store.put_host(&host).await?;
         if let Ok(mut keys) = self.keys.write() {

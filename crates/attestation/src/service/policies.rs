@@ -30,6 +30,9 @@ pub struct ImportRequest {
     pub vmm_events: bool,
 }
 
+/// How long a re-enrollment stays allowed.
+const REENROLL_WINDOW_MS: i64 = 60 * 60 * 1000;
+
 fn sha256() -> String {
     "sha256".to_owned()
 }
@@ -225,6 +228,31 @@ impl Service {
             .await?;
         self.refresh_cache().await?;
         Ok(())
+    }
+
+    /// Lets `host` enroll again with another TPM (a replaced TPM or motherboard) during the
+    /// next hour; its policies carry over. Audited.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    pub async fn allow_reenroll(
+        &self,
+        actor: &str,
+        host: &str,
+    ) -> Result<HostRecord, ServiceError> {
+        let mut record = self.host_named(host).await?;
+        let until = now_ms().saturating_add(REENROLL_WINDOW_MS);
+        record.reenroll_until = Some(until);
+        self.store.put_host(&record).await?;
+        self.store
+            .audit(
+                actor,
+                "re-enroll_allowed",
+                &record.host_name,
+                &format!("until {}", crate::service::cache::rfc3339(until)),
+            )
+            .await?;
+        Ok(record)
     }
 
     /// Attests a host now (on demand).

@@ -64,6 +64,8 @@ pub struct HostRecord {
     pub created_at: i64,
     /// Unix ms.
     pub updated_at: i64,
+    /// Until when (Unix ms) an administrator lets this name enroll with another TPM.
+    pub reenroll_until: Option<i64>,
 }
 
 /// One appraisal outcome.

@@ -78,6 +78,7 @@ fn host_from_row(row: &AnyRow) -> Result<HostRecord, StoreError> {
             != 0,
         created_at: row.try_get("created_at").map_err(q("read host"))?,
         updated_at: row.try_get("updated_at").map_err(q("read host"))?,
+        reenroll_until: row.try_get("reenroll_until").map_err(q("read host"))?,
     })
 }
 
@@ -104,7 +105,7 @@ fn verdict_from_row(row: &AnyRow) -> Result<VerdictRecord, StoreError> {
     })
 }
 
-const HOST_COLUMNS: &str = "agent_id, host_name, aliases, agent_url, agent_certificate, ek_public, ek_certificate, ak_public, state, policies, software_tpm, created_at, updated_at";
+const HOST_COLUMNS: &str = "agent_id, host_name, aliases, agent_url, agent_certificate, ek_public, ek_certificate, ak_public, state, policies, software_tpm, created_at, updated_at, reenroll_until";
 const VERDICT_COLUMNS: &str =
     "id, agent_id, at, level, policy, reasons, reset_count, restart_count, clock, pcrs";
 
@@ -154,9 +155,10 @@ impl Store {
     /// A `StoreError` (a host name held by another agent id violates uniqueness).
     pub async fn put_host(&self, h: &HostRecord) -> Result<(), StoreError> {
         let sql = format!(
-            "INSERT INTO hosts ({HOST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+            "INSERT INTO hosts ({HOST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
              ON CONFLICT (agent_id) DO UPDATE SET host_name = $2, aliases = $3, agent_url = $4, agent_certificate = $5, \
-             ek_public = $6, ek_certificate = $7, ak_public = $8, state = $9, policies = $10, software_tpm = $11, updated_at = $13"
+             ek_public = $6, ek_certificate = $7, ak_public = $8, state = $9, policies = $10, software_tpm = $11, updated_at = $13, \
+             reenroll_until = $14"
         );
         sqlx::query(AssertSqlSafe(sql))
             .bind(&h.agent_id)
@@ -172,6 +174,7 @@ impl Store {
             .bind(i64::from(h.software_tpm))
             .bind(h.created_at)
             .bind(h.updated_at)
+            .bind(h.reenroll_until)
             .execute(&self.pool)
             .await
             .map_err(q("put host"))?;

@@ -913,3 +913,87 @@ async fn an_agent_answering_with_another_certificate_is_refused() {
     agent.stop().await;
     server.stop().await;
 }
+
+/// A host name bound to one TPM refuses another (409, audited) until an administrator
+/// allows a re-enrollment; then the new TPM takes the name and keeps its policies.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replaced_tpm_enrolls_only_after_an_administrator_allows_it() {
+    let pool = Pool::new(2);
+    let server = trustpool_attestation::start(pool.server_config(true, &pool.ek_cas()))
+        .await
+        .unwrap();
+    let api = Api::new(&pool, &server);
+    let first = pool
+        .agent(0, "node1", "boot/known-good.toml", &server)
+        .await;
+    api.wait_for("node1", "untrusted").await;
+    let (_, doc) = api
+        .call(
+            reqwest::Method::POST,
+            "/v1/policies/import",
+            Some(json!({"host": "node1", "name": "golden"})),
+        )
+        .await;
+    api.call(reqwest::Method::POST, "/v1/policies", Some(doc))
+        .await;
+    let (status, before) = api
+        .call(
+            reqwest::Method::PUT,
+            "/v1/hosts/node1/policies",
+            Some(json!({"policies": ["golden"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{before}");
+    first.stop().await;
+    // The motherboard is replaced: same name, another TPM.
+    let second = pool
+        .agent(1, "node1", "boot/known-good.toml", &server)
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, view) = api
+        .call(reqwest::Method::GET, "/v1/hosts/node1", None)
+        .await;
+    assert_eq!(view["agent_id"], before["agent_id"], "refused: {view}");
+    let audit = server.service.store.audit_log(100).await.unwrap();
+    assert!(
+        audit.iter().any(
+            |(_, _, action, subject, detail)| action == "register_refused"
+                && subject == "node1"
+                && detail.contains("another EK")
+        ),
+        "{audit:?}"
+    );
+    let (status, allowed) = api
+        .call(reqwest::Method::POST, "/v1/hosts/node1/re-enroll", None)
+        .await;
+    assert_eq!(status, 200, "{allowed}");
+    // The agent retries its registration (backoff ≤ 1 s here) and now gets the name.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let view = loop {
+        let (_, view) = api
+            .call(reqwest::Method::GET, "/v1/hosts/node1", None)
+            .await;
+        if view["agent_id"] != before["agent_id"] && !view["agent_id"].is_null() {
+            break view;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never re-enrolled: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        view["policies"],
+        json!(["golden"]),
+        "policies carried over: {view}"
+    );
+    let audit = server.service.store.audit_log(100).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|(_, _, action, subject, _)| action == "re-enrolled" && subject == "node1"),
+        "{audit:?}"
+    );
+    second.stop().await;
+    server.stop().await;
+}

@@ -19,6 +19,7 @@ fn host(agent_id: &str, name: &str) -> HostRecord {
         software_tpm: true,
         created_at: now_ms(),
         updated_at: now_ms(),
+        reenroll_until: None,
     }
 }
 
@@ -27,6 +28,11 @@ async fn exercise(store: &Store, tag: &str) {
     let h = host(&a, &format!("{tag}-node1"));
     store.put_host(&h).await.unwrap();
     assert_eq!(store.host(&a).await.unwrap().unwrap(), h);
+    let mut allowed = h.clone();
+    allowed.reenroll_until = Some(now_ms() + 1000);
+    store.put_host(&allowed).await.unwrap();
+    assert_eq!(store.host(&a).await.unwrap().unwrap(), allowed);
+    store.put_host(&h).await.unwrap();
     assert_eq!(
         store
             .host_by_name(&h.host_name)

@@ -177,6 +177,9 @@ pub(crate) fn run(cli: &Cli) -> anyhow::Result<Outcome> {
                 let json = *output == Output::Json;
                 outcome(client.set_policies(host, policies.clone()).await, |h| if json { json_text(&h) } else { Ok(host_detail(&h)) })
             }
+            Command::HostReenroll(a) => outcome(client.allow_reenroll(&a.host).await, |h| {
+                Ok(format!("{} may enroll with another TPM during the next hour (policies kept: {})\n", h.host_name, h.policies.join(", ")))
+            }),
             Command::HostApprove(a) => outcome(client.approve(&a.host).await, |h| Ok(host_detail(&h))),
             Command::HostDelete(a) => outcome(client.delete_host(&a.host).await, |()| Ok(format!("deleted {}\n", a.host))),
             Command::Attest(a) => {
