@@ -77,7 +77,7 @@ impl Service {
         }
         if let Some(existing) = self.store.host_by_name(name).await?
             && existing.ek_public != req.ek_public.as_slice()
-            && !existing.reenroll_until.is_some_and(|t| t > now_ms())
+            && existing.reenroll_until.is_none_or(|t| t <= now_ms())
         {
             self.store
                 .audit(
@@ -171,7 +171,7 @@ impl Service {
         let existing = self.store.host_by_name(&req.host_name).await?;
         if let Some(old) = &existing
             && old.ek_public != req.ek_public.as_slice()
-            && !old.reenroll_until.is_some_and(|t| t > now_ms())
+            && old.reenroll_until.is_none_or(|t| t <= now_ms())
         {
             return Err(ServiceError::Conflict(format!(
                 "host {} is enrolled with another TPM (EK) and its re-enrollment window closed",
