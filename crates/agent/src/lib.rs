@@ -186,7 +186,7 @@ async fn heartbeat(config: &Config, scheduler: &config::SchedulerConfig) {
         )
         .map_err(|e| e.to_string())
     };
-    let client = match setup() {
+    let mut client = match setup() {
         Ok(client) => client,
         Err(e) => {
             tracing::error!(error = %e, "heartbeats disabled: scheduler client");
@@ -197,7 +197,14 @@ async fn heartbeat(config: &Config, scheduler: &config::SchedulerConfig) {
     let mut ticker = tokio::time::interval(scheduler.interval);
     loop {
         ticker.tick().await;
-        match client.report(&resources::host_report(config)).await {
+        let sent = client.report(&resources::host_report(config)).await;
+        // A refused token may have been rotated on disk: read it again for the next beat.
+        if let Err(trustpool_client::ClientError::Status { status: 401, .. }) = &sent
+            && let Ok(fresh) = setup()
+        {
+            client = fresh;
+        }
+        match sent {
             Ok(_) if failing => {
                 tracing::info!("heartbeats reach the scheduler again");
                 failing = false;

@@ -153,7 +153,10 @@ async fn the_agent_reports_its_resources_to_the_scheduler() {
     use trustpool_api::compute::HostReport;
     let h = Harness::new();
     type Reports = Arc<Mutex<Vec<(Option<String>, HostReport)>>>;
+    /// What the scheduler saw, and the one token it accepts.
+    type Scheduler = (Reports, Arc<Mutex<String>>);
     let reports: Reports = Arc::default();
+    let accepted = Arc::new(Mutex::new("compute-secret".to_owned()));
     let pki = h.dir.join("pki");
     let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(
         pki.join("server.crt"),
@@ -165,19 +168,25 @@ async fn the_agent_reports_its_resources_to_the_scheduler() {
         .route(
             trustpool_api::compute::HOST_REPORT_PATH,
             post(
-                |State(r): State<Reports>,
+                |State((r, accepted)): State<Scheduler>,
                  headers: axum::http::HeaderMap,
                  Json(report): Json<HostReport>| async move {
                     let auth = headers
                         .get("authorization")
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_owned);
+                    let ok = auth.as_deref()
+                        == Some(format!("Bearer {}", accepted.lock().unwrap()).as_str());
                     r.lock().unwrap().push((auth, report));
-                    Json(serde_json::json!({}))
+                    if ok {
+                        (StatusCode::OK, Json(serde_json::json!({})))
+                    } else {
+                        (StatusCode::UNAUTHORIZED, Json(serde_json::json!({})))
+                    }
                 },
             ),
         )
-        .with_state(reports.clone());
+        .with_state((reports.clone(), accepted.clone()));
     let handle = axum_server::Handle::new();
     tokio::spawn(
         axum_server::bind_rustls(SocketAddr::from(([127, 0, 0, 1], 0)), tls)
@@ -207,6 +216,23 @@ async fn the_agent_reports_its_resources_to_the_scheduler() {
     assert_eq!(first.availability_zone, "az-trusted");
     assert_eq!(first.vcpus, 48, "config overrides the OS");
     assert!(first.memory_mb > 0 && first.local_gb > 0, "{first:?}");
+    // The token is rotated: the scheduler refuses the old one (401), the agent reads the
+    // file again and the next heartbeat carries the new one.
+    std::fs::write(&token, "compute-secret-2\n").unwrap();
+    *accepted.lock().unwrap() = "compute-secret-2".to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !reports
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|(auth, _)| auth.as_deref() == Some("Bearer compute-secret-2"))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the rotated token was never sent"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     handle.shutdown();
     agent.stop().await;
 }
