@@ -6,6 +6,9 @@
 //! in this process, doing the full work per attestation: HTTPS challenge, signature,
 //! nonce, PCR digest, event-log replay, policy appraisal, verdict insert.
 //!
+//! The simulator runs in a child process of its own (this program with `--simulator DIR`),
+//! so the server's attestations/s and memory are measured apart from it.
+//!
 //! `cargo run --release -p trustpool-attestation --example loadtest -- [HOSTS] [SECONDS] [INTERVAL_SECS]`
 
 #![allow(
@@ -129,8 +132,8 @@ fn counter(metrics: &str, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+fn rss_mib(pid: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let kb: f64 = status
         .lines()
         .find(|l| l.starts_with("VmRSS:"))
@@ -140,40 +143,78 @@ fn rss_mib() -> f64 {
     kb / 1024.0
 }
 
+/// The simulated agents: one HTTPS listener with the PKI's server certificate; writes its
+/// port and its AK public areas (hex `TPM2B_PUBLIC`) to `DIR/sim.json`, then serves.
+async fn simulator(dir: &std::path::Path) {
+    let (values, log) = boot();
+    let fleet = Arc::new(Fleet {
+        keys: (0..8).map(|_| SoftAk::p256()).collect(),
+        values,
+        log,
+    });
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(
+        dir.join("pki/server.crt"),
+        dir.join("pki/server.key"),
+    )
+    .await
+    .unwrap();
+    let app = Router::new()
+        .route("/sim/{i}/v1/quote", post(quote))
+        .with_state(fleet.clone());
+    let handle: axum_server::Handle<std::net::SocketAddr> = axum_server::Handle::new();
+    let serving = tokio::spawn(
+        axum_server::bind_rustls("127.0.0.1:0".parse().unwrap(), tls)
+            .handle(handle.clone())
+            .serve(app.into_make_service()),
+    );
+    let addr = handle.listening().await.unwrap();
+    let keys: Vec<String> = fleet
+        .keys
+        .iter()
+        .map(|k| trustpool_api::bytes::to_hex(&k.public().to_tpm2b()))
+        .collect();
+    let state = serde_json::json!({"port": addr.port(), "keys": keys});
+    std::fs::write(dir.join("sim.json.tmp"), state.to_string()).unwrap();
+    std::fs::rename(dir.join("sim.json.tmp"), dir.join("sim.json")).unwrap();
+    let _ = serving.await;
+}
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--simulator") {
+        simulator(std::path::Path::new(&args[2])).await;
+        return;
+    }
     let hosts: usize = args.get(1).map_or(1000, |a| a.parse().unwrap());
     let seconds: u64 = args.get(2).map_or(20, |a| a.parse().unwrap());
     let interval: u64 = args.get(3).map_or(1, |a| a.parse().unwrap());
     let dir = std::env::temp_dir().join(format!("trustpool-loadtest-{}", std::process::id()));
     let pki = TestPki::new(&dir.join("pki"), "loadtest CA");
     let _ = pki.issue("server", &["127.0.0.1"]);
-    let (values, log) = boot();
-    let fleet = Arc::new(Fleet {
-        keys: (0..8).map(|_| SoftAk::p256()).collect(),
-        values: values.clone(),
-        log: log.clone(),
-    });
+    let (values, _) = boot();
 
-    // The simulated agents (one listener, one certificate).
+    // The simulated agents, in their own process (one listener, one certificate).
+    let mut sim_child = std::process::Command::new(std::env::current_exe().unwrap())
+        .arg("--simulator")
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let sim_state: serde_json::Value = loop {
+        if let Ok(text) = std::fs::read_to_string(dir.join("sim.json")) {
+            break serde_json::from_str(&text).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let sim_port = sim_state["port"].as_u64().unwrap();
+    let sim_keys: Vec<Vec<u8>> = sim_state["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| trustpool_api::bytes::from_hex(k.as_str().unwrap()).unwrap())
+        .collect();
     let sim_certificate = std::fs::read_to_string(dir.join("pki/server.crt")).unwrap();
-    let sim_tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(
-        dir.join("pki/server.crt"),
-        dir.join("pki/server.key"),
-    )
-    .await
-    .unwrap();
-    let sim = Router::new()
-        .route("/sim/{i}/v1/quote", post(quote))
-        .with_state(fleet.clone());
-    let sim_handle: axum_server::Handle<std::net::SocketAddr> = axum_server::Handle::new();
-    tokio::spawn(
-        axum_server::bind_rustls("127.0.0.1:0".parse().unwrap(), sim_tls)
-            .handle(sim_handle.clone())
-            .serve(sim.into_make_service()),
-    );
-    let sim_addr = sim_handle.listening().await.unwrap();
 
     let p = dir.join("pki");
     let text = format!(
@@ -203,19 +244,19 @@ async fn main() {
         .unwrap();
     let started = Instant::now();
     for i in 0..hosts {
-        let key = &fleet.keys[i % fleet.keys.len()];
+        let key = &sim_keys[i % sim_keys.len()];
         service
             .store
             .put_host(&HostRecord {
                 agent_id: format!("sim{i:06}"),
                 host_name: format!("sim-{i:06}"),
                 aliases: vec![],
-                agent_url: format!("https://127.0.0.1:{}/sim/{i}", sim_addr.port()),
+                agent_url: format!("https://127.0.0.1:{sim_port}/sim/{i}"),
                 // The simulator's certificate, pinned as a registration would.
                 agent_certificate: sim_certificate.clone(),
                 ek_public: vec![],
                 ek_certificate: None,
-                ak_public: key.public().to_tpm2b(),
+                ak_public: key.clone(),
                 state: HostState::Enrolled,
                 policies: vec!["sim-golden".to_owned()],
                 software_tpm: true,
@@ -295,10 +336,12 @@ async fn main() {
         );
     }
     println!(
-        "process RSS (server + simulated fleet): {:.0} MiB",
-        rss_mib()
+        "RSS: server process {:.0} MiB (incl. the PollHosts client above); simulator process {:.0} MiB",
+        rss_mib("self"),
+        rss_mib(&sim_child.id().to_string())
     );
+    let _ = sim_child.kill();
+    let _ = sim_child.wait();
     server.stop().await;
-    sim_handle.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
 }

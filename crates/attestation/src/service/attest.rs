@@ -149,8 +149,16 @@ impl Service {
 
     /// The leaf certificate (DER) the host's agent registered, parsed once per PEM.
     fn pinned_certificate(&self, host: &HostRecord) -> Option<Arc<[u8]>> {
+        let mut fingerprint = [0u8; 32];
+        fingerprint.copy_from_slice(
+            aws_lc_rs::digest::digest(
+                &aws_lc_rs::digest::SHA256,
+                host.agent_certificate.as_bytes(),
+            )
+            .as_ref(),
+        );
         if let Some((pem, der)) = self.pins.read().ok()?.get(&host.agent_id)
-            && *pem == host.agent_certificate
+            && *pem == fingerprint
         {
             return Some(der.clone());
         }
@@ -162,10 +170,7 @@ impl Service {
                 .as_ref()
                 .into();
         if let Ok(mut pins) = self.pins.write() {
-            pins.insert(
-                host.agent_id.clone(),
-                (host.agent_certificate.clone(), der.clone()),
-            );
+            pins.insert(host.agent_id.clone(), (fingerprint, der.clone()));
         }
         Some(der)
     }

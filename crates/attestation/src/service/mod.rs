@@ -48,8 +48,9 @@ pub enum ServiceError {
     Store(#[from] StoreError),
 }
 
-/// An agent's pinned certificate: the registered PEM and its leaf certificate (DER).
-pub type Pin = (String, Arc<[u8]>);
+/// An agent's pinned certificate: the SHA-256 of the registered PEM (to notice a new
+/// registration without keeping a copy per host) and its leaf certificate (DER).
+pub type Pin = ([u8; 32], Arc<[u8]>);
 
 /// Shared by handlers and background tasks.
 #[derive(Debug)]
