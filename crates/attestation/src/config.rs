@@ -49,6 +49,7 @@ struct RawEnrollment {
     allow_software_tpm: bool,
     #[serde(default)]
     require_approval: bool,
+    max_registrations_per_second: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -108,6 +109,8 @@ pub struct Config {
     pub allow_software_tpm: bool,
     /// New hosts wait for an administrator's approval.
     pub require_approval: bool,
+    /// Registrations + activation proofs per second, server-wide (default 50; burst twice).
+    pub max_registrations_per_second: u32,
     /// Challenge interval per host.
     pub interval: Duration,
     /// Verdicts older than this are `unknown`.
@@ -224,6 +227,11 @@ impl Config {
             dev_ek_ca: raw.enrollment.dev_ek_ca,
             allow_software_tpm: raw.enrollment.allow_software_tpm,
             require_approval: raw.enrollment.require_approval,
+            max_registrations_per_second: raw
+                .enrollment
+                .max_registrations_per_second
+                .unwrap_or(50)
+                .max(1),
             interval: Duration::from_secs(interval),
             verdict_ttl: Duration::from_secs(ttl),
             agent_timeout: Duration::from_secs(timeout),

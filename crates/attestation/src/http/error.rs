@@ -41,6 +41,7 @@ impl ApiError {
                 }
                 ServiceError::Conflict(_) => (StatusCode::CONFLICT, codes::CONFLICT),
                 ServiceError::NotFound(_) => (StatusCode::NOT_FOUND, codes::NOT_FOUND),
+                ServiceError::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, codes::UNAVAILABLE),
                 ServiceError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
             },
         }
@@ -88,6 +89,10 @@ mod tests {
             (ServiceError::Forbidden("x".into()), StatusCode::FORBIDDEN),
             (ServiceError::Conflict("x".into()), StatusCode::CONFLICT),
             (ServiceError::NotFound("x".into()), StatusCode::NOT_FOUND),
+            (
+                ServiceError::TooMany("x".into()),
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
             (
                 ServiceError::Policy(trustpool_policy::PolicyError::Empty(
                     trustpool_policy::Part::Bios,

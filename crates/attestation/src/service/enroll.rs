@@ -33,6 +33,11 @@ impl Service {
     /// `Rejected` for unusable keys, `EkCertificate`, `Forbidden` (software TPM without
     /// permission), `Conflict` (host name bound to another EK).
     pub async fn register(&self, req: &RegisterRequest) -> Result<RegisterResponse, ServiceError> {
+        if !self.enrollment_bucket.try_take() {
+            return Err(ServiceError::TooMany(
+                "too many registrations right now; retry later".to_owned(),
+            ));
+        }
         let name = req.host_name.trim();
         if name.is_empty() || name.len() > 255 || name.chars().any(char::is_whitespace) {
             return Err(ServiceError::Rejected(
@@ -141,6 +146,11 @@ impl Service {
         agent_id: &str,
         proof: &ActivationProof,
     ) -> Result<EnrollmentStatus, ServiceError> {
+        if !self.enrollment_bucket.try_take() {
+            return Err(ServiceError::TooMany(
+                "too many activation proofs right now; retry later".to_owned(),
+            ));
+        }
         let challenge = self
             .store
             .take_challenge(&proof.challenge_id)

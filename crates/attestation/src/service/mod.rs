@@ -10,6 +10,7 @@ pub mod enroll;
 pub mod evidence;
 pub mod metrics;
 pub mod policies;
+pub mod rate;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -43,6 +44,9 @@ pub enum ServiceError {
     /// A policy document is invalid.
     #[error("invalid policy")]
     Policy(#[from] trustpool_policy::PolicyError),
+    /// Too many requests of this kind right now (retry later).
+    #[error("{0}")]
+    TooMany(String),
     /// Storage failed.
     #[error("storage failure")]
     Store(#[from] StoreError),
@@ -73,6 +77,8 @@ pub struct Service {
     pub stored_evidence: RwLock<HashMap<String, Vec<u8>>>,
     /// Prepared AKs per agent id (attribute checks and key parsing done once).
     pub keys: RwLock<HashMap<String, Arc<AttestationKey>>>,
+    /// Registrations and activation proofs allowed per second (429 beyond).
+    pub enrollment_bucket: rate::Bucket,
     /// Pinned agent certificates, parsed once.
     pub pins: RwLock<HashMap<String, Pin>>,
     /// Prometheus counters.
@@ -94,6 +100,7 @@ impl Service {
     /// # Errors
     /// What failed, with context.
     pub async fn new(config: Config) -> anyhow::Result<Arc<Self>> {
+        let registrations = config.max_registrations_per_second;
         use anyhow::Context as _;
         let store = Store::connect(&config.database_url.0)
             .await
@@ -124,6 +131,10 @@ impl Service {
             clocks: RwLock::default(),
             keys: RwLock::default(),
             pins: RwLock::default(),
+            enrollment_bucket: rate::Bucket::new(
+                f64::from(registrations),
+                f64::from(registrations) * 2.0,
+            ),
             metrics: metrics::Metrics::default(),
             signer,
             verdict_writer,

@@ -95,3 +95,58 @@ async fn activation_proofs_are_checked() {
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Registrations cost a credential each: beyond the configured rate (burst twice that) the
+/// server answers 429 before doing any work.
+#[tokio::test(flavor = "multi_thread")]
+async fn registration_floods_are_refused_with_429() {
+    let dir = std::env::temp_dir().join(format!("trustpool-flood-{}", std::process::id()));
+    let pki = TestPki::new(&dir.join("pki"), "flood CA");
+    let _ = pki.issue("server", &["127.0.0.1"]);
+    let p = dir.join("pki");
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{db}\"\n[tls]\ncert = \"{p}/server.crt\"\nkey = \"{p}/server.key\"\n\
+         [agents]\nca = \"{p}/ca.crt\"\nclient_cert = \"{p}/server.crt\"\nclient_key = \"{p}/server.key\"\n\
+         [enrollment]\nek_ca = [\"{p}/ca.crt\"]\nmax_registrations_per_second = 1\n",
+        db = dir.join("flood.db").display(),
+        p = p.display()
+    );
+    let server = trustpool_attestation::start(
+        trustpool_attestation::config::Config::parse(&text, "f.toml").unwrap(),
+    )
+    .await
+    .unwrap();
+    let tls = trustpool_client::tls::client_config(&trustpool_client::TlsOptions {
+        ca_pem: Some(pki.ca_pem()),
+        identity: None,
+    })
+    .unwrap();
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .build()
+        .unwrap();
+    let body = serde_json::json!({
+        "host_name": "node1", "aliases": [], "agent_url": "https://127.0.0.1:1",
+        "agent_certificate": pki.ca_pem(), "ek_public": "AQ==", "ek_certificate": null, "ak_public": "Ag==",
+    });
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        let resp = client
+            .post(format!(
+                "https://127.0.0.1:{}/v1/agents/register",
+                server.address.port()
+            ))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(
+        &statuses[..2],
+        &[422, 422],
+        "{statuses:?}: the burst is processed"
+    );
+    assert!(statuses[2..].iter().all(|s| *s == 429), "{statuses:?}");
+    server.stop().await;
+}
