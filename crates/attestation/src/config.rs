@@ -46,6 +46,8 @@ struct RawEnrollment {
     #[serde(default)]
     dev_ek_ca: Vec<PathBuf>,
     #[serde(default)]
+    ek_crl: Vec<PathBuf>,
+    #[serde(default)]
     allow_software_tpm: bool,
     #[serde(default)]
     require_approval: bool,
@@ -105,6 +107,8 @@ pub struct Config {
     pub ek_ca: Vec<PathBuf>,
     /// Software-TPM EK CAs (swtpm-localca): accepted only with `allow_software_tpm`.
     pub dev_ek_ca: Vec<PathBuf>,
+    /// CRLs of the EK CAs (revoked EK or intermediate certificates are refused).
+    pub ek_crl: Vec<PathBuf>,
     /// Accept software TPMs (development pools only).
     pub allow_software_tpm: bool,
     /// New hosts wait for an administrator's approval.
@@ -225,6 +229,7 @@ impl Config {
             agents_client_key: raw.agents.client_key,
             ek_ca: raw.enrollment.ek_ca,
             dev_ek_ca: raw.enrollment.dev_ek_ca,
+            ek_crl: raw.enrollment.ek_crl,
             allow_software_tpm: raw.enrollment.allow_software_tpm,
             require_approval: raw.enrollment.require_approval,
             max_registrations_per_second: raw

@@ -10,6 +10,7 @@ use trustpool_evidence::{Public, PublicKey};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::oid_registry::Oid;
 use x509_parser::prelude::{FromDer, X509Error};
+use x509_parser::revocation_list::CertificateRevocationList;
 
 /// Most certificates in a chain (leaf, intermediates, root).
 const MAX_CHAIN: usize = 6;
@@ -51,12 +52,31 @@ pub enum EkCertError {
     /// The certificate is for another key.
     #[error("EK certificate's public key is not the EK public key the agent sent")]
     KeyMismatch,
+    /// A configured CRL of its issuer lists it.
+    #[error("a certificate in the EK chain is revoked (listed in its issuer's CRL)")]
+    Revoked,
+    /// The configured CRL of an issuer is past its nextUpdate: revocation status unknown.
+    #[error("the CRL of an EK chain issuer is out of date (past nextUpdate); refresh it")]
+    CrlExpired,
 }
 
-/// Trust anchors and intermediates, DER, tagged by kind.
+/// Trust anchors and intermediates, DER, tagged by kind; and the issuers' CRLs.
 #[derive(Debug, Clone, Default)]
 pub struct EkCaStore {
     certs: Vec<(Vec<u8>, EkCaKind)>,
+    crls: Vec<Vec<u8>>,
+}
+
+/// DER blocks of a PEM file (any label), or the file itself as DER.
+fn der_blocks(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    if bytes.starts_with(b"-----BEGIN") {
+        x509_parser::pem::Pem::iter_from_buffer(bytes)
+            .map(|p| p.map(|p| p.contents))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())
+    } else {
+        Ok(vec![bytes.to_vec()])
+    }
 }
 
 /// A CA file problem at start.
@@ -93,14 +113,7 @@ impl EkCaStore {
                     reason,
                 };
                 let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-                let ders: Vec<Vec<u8>> = if bytes.starts_with(b"-----BEGIN") {
-                    x509_parser::pem::Pem::iter_from_buffer(&bytes)
-                        .map(|p| p.map(|p| p.contents))
-                        .collect::<Result<_, _>>()
-                        .map_err(|e| err(e.to_string()))?
-                } else {
-                    vec![bytes]
-                };
+                let ders = der_blocks(&bytes).map_err(err)?;
                 if ders.is_empty() {
                     return Err(err("no certificate".to_owned()));
                 }
@@ -111,6 +124,60 @@ impl EkCaStore {
             }
         }
         Ok(store)
+    }
+
+    /// Adds the issuers' certificate revocation lists (PEM `X509 CRL` or DER). A chain
+    /// certificate listed by its issuer's CRL is refused; an issuer whose CRL is past its
+    /// nextUpdate refuses everything it issued until the file is refreshed (fail closed).
+    ///
+    /// # Errors
+    /// A `CaFileError` naming the file.
+    pub fn with_crls(mut self, paths: &[impl AsRef<Path>]) -> Result<Self, CaFileError> {
+        for path in paths.iter().map(AsRef::as_ref) {
+            let err = |reason: String| CaFileError {
+                path: path.display().to_string(),
+                reason,
+            };
+            let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+            let ders = der_blocks(&bytes).map_err(err)?;
+            if ders.is_empty() {
+                return Err(err("no CRL".to_owned()));
+            }
+            for der in ders {
+                CertificateRevocationList::from_der(&der).map_err(|e| err(e.to_string()))?;
+                self.crls.push(der);
+            }
+        }
+        Ok(self)
+    }
+
+    /// Whether `cert`, issued by `ca`, is revoked by a configured CRL that `ca` signed.
+    fn check_revocation(
+        &self,
+        cert: &X509Certificate<'_>,
+        ca: &X509Certificate<'_>,
+        now_unix: i64,
+    ) -> Result<(), EkCertError> {
+        for der in &self.crls {
+            let Ok((_, crl)) = CertificateRevocationList::from_der(der) else {
+                continue;
+            };
+            if crl.issuer().as_raw() != ca.subject().as_raw()
+                || crl.verify_signature(ca.public_key()).is_err()
+            {
+                continue;
+            }
+            if crl.next_update().is_some_and(|t| t.timestamp() < now_unix) {
+                return Err(EkCertError::CrlExpired);
+            }
+            if crl
+                .iter_revoked_certificates()
+                .any(|r| r.raw_serial() == cert.raw_serial())
+            {
+                return Err(EkCertError::Revoked);
+            }
+        }
+        Ok(())
     }
 
     /// Validates an EK certificate against the store and the EK public key.
@@ -179,6 +246,7 @@ impl EkCaStore {
             if !valid_at(ca) {
                 return Err(EkCertError::Expired);
             }
+            self.check_revocation(&current, ca, now_unix)?;
             // A self-signed configured certificate is a trust anchor: the chain is complete.
             if ca.subject().as_raw() == ca.issuer().as_raw() {
                 return Ok(*kind);

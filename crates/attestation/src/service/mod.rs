@@ -105,7 +105,8 @@ impl Service {
         let store = Store::connect(&config.database_url.0)
             .await
             .context("opening the database")?;
-        let ek_cas = EkCaStore::load(&config.ek_ca, &config.dev_ek_ca)?;
+        let ek_cas =
+            EkCaStore::load(&config.ek_ca, &config.dev_ek_ca)?.with_crls(&config.ek_crl)?;
         let read = |p: &std::path::Path| {
             std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
         };

@@ -35,6 +35,7 @@ fn ca(name: &str, is_ca: bool) -> CertifiedIssuer<'static, KeyPair> {
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::CrlSign,
     ];
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, name);
@@ -187,5 +188,103 @@ fn garbage_is_malformed() {
     assert_eq!(
         store(&[&root], false).validate(&trailing, &ek.public, NOW),
         Err(EkCertError::Malformed)
+    );
+}
+
+/// A CRL from `issuer` listing `serials`, valid until `next_update` (year).
+fn crl_file(
+    issuer: &CertifiedIssuer<'static, KeyPair>,
+    serials: &[&[u8]],
+    next_update_year: i32,
+) -> std::path::PathBuf {
+    use rcgen::{
+        CertificateRevocationListParams, KeyIdMethod, RevocationReason, RevokedCertParams,
+        SerialNumber,
+    };
+    let params = CertificateRevocationListParams {
+        this_update: date_time_ymd(2020, 1, 1),
+        next_update: date_time_ymd(next_update_year, 1, 1),
+        crl_number: SerialNumber::from(1u64),
+        issuing_distribution_point: None,
+        revoked_certs: serials
+            .iter()
+            .map(|s| RevokedCertParams {
+                serial_number: SerialNumber::from_slice(s),
+                revocation_time: date_time_ymd(2024, 1, 1),
+                reason_code: Some(RevocationReason::KeyCompromise),
+                invalidity_date: None,
+            })
+            .collect(),
+        key_identifier_method: KeyIdMethod::Sha256,
+    };
+    let crl = params.signed_by(issuer).unwrap();
+    let path = std::env::temp_dir().join(format!(
+        "trustpool-crl-{}-{}.pem",
+        std::process::id(),
+        rand_suffix()
+    ));
+    std::fs::write(&path, crl.pem().unwrap()).unwrap();
+    path
+}
+
+fn serial(der: &[u8]) -> Vec<u8> {
+    use x509_parser::prelude::FromDer as _;
+    x509_parser::certificate::X509Certificate::from_der(der)
+        .unwrap()
+        .1
+        .raw_serial()
+        .to_vec()
+}
+
+#[test]
+fn a_revoked_ek_certificate_is_refused() {
+    let root = ca("EK root", true);
+    let ek = ek_cert(&root, Some(TCG_EK_EKU.to_vec()), false);
+    let other = ek_cert(&root, Some(TCG_EK_EKU.to_vec()), false);
+    let crl = crl_file(&root, &[&serial(&ek.der)], 2099);
+    let with_crl = store(&[&root], false).with_crls(&[crl]).unwrap();
+    assert_eq!(
+        with_crl.validate(&ek.der, &ek.public, NOW),
+        Err(EkCertError::Revoked)
+    );
+    assert_eq!(
+        with_crl.validate(&other.der, &other.public, NOW),
+        Ok(EkCaKind::Manufacturer),
+        "only the listed serial is refused"
+    );
+}
+
+#[test]
+fn an_out_of_date_crl_refuses_until_refreshed() {
+    let root = ca("EK root", true);
+    let ek = ek_cert(&root, Some(TCG_EK_EKU.to_vec()), false);
+    let stale = crl_file(&root, &[], 2021);
+    assert_eq!(
+        store(&[&root], false)
+            .with_crls(&[stale])
+            .unwrap()
+            .validate(&ek.der, &ek.public, NOW),
+        Err(EkCertError::CrlExpired)
+    );
+}
+
+#[test]
+fn a_crl_not_signed_by_the_issuer_is_ignored() {
+    let root = ca("EK root", true);
+    let forger = ca("EK root", true);
+    let ek = ek_cert(&root, Some(TCG_EK_EKU.to_vec()), false);
+    let forged = crl_file(&forger, &[&serial(&ek.der)], 2099);
+    assert_eq!(
+        store(&[&root], false)
+            .with_crls(&[forged])
+            .unwrap()
+            .validate(&ek.der, &ek.public, NOW),
+        Ok(EkCaKind::Manufacturer)
+    );
+    let garbage = std::env::temp_dir().join(format!("trustpool-crl-bad-{}", rand_suffix()));
+    std::fs::write(&garbage, b"not a CRL").unwrap();
+    assert!(
+        store(&[&root], false).with_crls(&[garbage]).is_err(),
+        "unusable CRL files fail at start"
     );
 }
