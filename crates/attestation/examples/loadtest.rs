@@ -285,10 +285,17 @@ async fn main() {
     let trusted = counter(&m1, "trustpool_attestations_total{result=\"trusted\"}")
         - counter(&m0, "trustpool_attestations_total{result=\"trusted\"}");
     let n = done(&m1) - done(&m0);
-    // A load test that measured refusals would be measuring the wrong thing.
+    // A load test that measured refusals would be measuring the wrong thing. (Counted by
+    // result: the histogram and the result counters are updated a moment apart, so their
+    // difference is not exact while attestations are in flight.)
+    let refused = |m: &str| {
+        counter(m, "trustpool_attestations_total{result=\"untrusted\"}")
+            + counter(m, "trustpool_attestations_total{result=\"unknown\"}")
+    };
+    let not_trusted = refused(&m1) - refused(&m0);
     assert!(
-        (trusted - n).abs() < 0.5,
-        "only {trusted} of {n} attestations were trusted: the simulation is broken"
+        not_trusted < 0.5,
+        "{not_trusted} attestations were not trusted: the simulation is broken"
     );
     println!(
         "attestations: {:.0}/s over {elapsed:.1} s ({trusted:.0} trusted of {n:.0}); mean challenge-to-verdict {:.2} ms",
