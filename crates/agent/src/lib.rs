@@ -30,17 +30,7 @@ use trustpool_client::{ComputeClient, TlsOptions};
 use crate::config::Config;
 use crate::tpm::{Tpm, TpmSettings};
 
-/// "outer: inner: innermost".
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
-}
+pub(crate) use trustpool_client::error_chain;
 
 /// The `/v1/info` answer for this agent.
 #[must_use]

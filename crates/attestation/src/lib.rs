@@ -29,17 +29,7 @@ use trustpool_client::tls::certificates;
 use crate::config::Config;
 use crate::service::Service;
 
-/// "outer: inner: innermost".
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
-}
+pub(crate) use trustpool_client::error_chain;
 
 /// TLS 1.2 and 1.3 with one certificate, served whatever SNI the client sends (or none:
 /// old Nova clients send none). Client certificates are not requested: Nova cannot

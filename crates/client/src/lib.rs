@@ -31,6 +31,20 @@ pub use compute::ComputeClient;
 pub use oat::{OatClient, TrustStream};
 pub use tls::{Identity, TlsOptions};
 
+/// "outer: inner: innermost": an error with its sources, for logs and verdict reasons
+/// (shared by every binary so they all read the same).
+#[must_use]
+pub fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
 /// Largest response body read (an event log with its quote fits in far less).
 const MAX_RESPONSE: usize = 32 << 20;
 

@@ -5,17 +5,7 @@ use trustpool_client::OatClient;
 
 use super::Poller;
 
-/// "outer: inner: innermost".
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
-}
+pub(crate) use trustpool_client::error_chain;
 
 impl Poller for OatClient {
     async fn poll_hosts(&self, hosts: Vec<String>) -> Result<Vec<u8>, String> {
