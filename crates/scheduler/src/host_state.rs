@@ -166,48 +166,44 @@ impl HostState {
         check("vcpu", self.vcpus_used, usage.vcpus, limits.vcpu)
     }
 
+    /// The `availability_zone` metadata of its aggregates, comma-split and trimmed.
+    fn aggregate_zones(&self) -> impl Iterator<Item = &str> {
+        self.aggregates
+            .iter()
+            .filter_map(|a| a.metadata.get("availability_zone"))
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .filter(|z| !z.is_empty())
+    }
+
+    /// The zone of a host in no zone aggregate: the one its agent reports, else the default.
+    fn own_zone<'a>(&'a self, default_zone: &'a str) -> &'a str {
+        self.stats
+            .get("reported_zone")
+            .filter(|z| !z.is_empty())
+            .map_or(default_zone, String::as_str)
+    }
+
     /// Whether the host is in `zone` (what [`Self::availability_zones`] lists, without
     /// allocating: the AvailabilityZoneFilter asks this of every host).
     #[must_use]
     pub fn in_zone(&self, zone: &str, default_zone: &str) -> bool {
-        let mut any = false;
-        for value in self
-            .aggregates
-            .iter()
-            .filter_map(|a| a.metadata.get("availability_zone"))
-        {
-            for z in value.split(',').map(str::trim).filter(|z| !z.is_empty()) {
-                if z == zone {
-                    return true;
-                }
-                any = true;
-            }
+        let mut zones = self.aggregate_zones().peekable();
+        if zones.peek().is_none() {
+            return self.own_zone(default_zone) == zone;
         }
-        !any && self
-            .stats
-            .get("reported_zone")
-            .filter(|z| !z.is_empty())
-            .map_or(default_zone, String::as_str)
-            == zone
+        zones.any(|z| z == zone)
     }
 
     /// The host's availability zones: the `availability_zone` metadata of its aggregates
     /// (comma-split, trimmed), else the zone its agent reports, else `default_zone`.
     #[must_use]
     pub fn availability_zones(&self, default_zone: &str) -> Vec<String> {
-        let mut zones: Vec<String> = self
-            .aggregates
-            .iter()
-            .filter_map(|a| a.metadata.get("availability_zone"))
-            .flat_map(|v| v.split(','))
-            .map(|z| z.trim().to_owned())
-            .filter(|z| !z.is_empty())
-            .collect();
+        let mut zones: Vec<String> = self.aggregate_zones().map(str::to_owned).collect();
         zones.sort();
         zones.dedup();
         if zones.is_empty() {
-            let reported = self.stats.get("reported_zone").filter(|z| !z.is_empty());
-            zones.push(reported.map_or(default_zone, String::as_str).to_owned());
+            zones.push(self.own_zone(default_zone).to_owned());
         }
         zones
     }

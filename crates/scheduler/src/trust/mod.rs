@@ -134,14 +134,6 @@ impl TrustCache {
         }
     }
 
-    /// A compute node is gone.
-    pub fn remove_host(&self, name: &str) {
-        self.slots
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(name);
-    }
-
     fn any_stale(&self, names: &[&str], now_ms: i64) -> bool {
         let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
         names.iter().any(|n| {

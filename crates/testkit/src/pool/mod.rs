@@ -485,20 +485,11 @@ impl Pool {
 
     /// Stops everything cleanly: agents (they flush their keys), the scheduler, the
     /// attestation server, then the swtpms.
-    pub fn down(mut self) {
-        for h in &mut self.hosts {
-            if let Some(mut c) = h.agent.take() {
-                stop_child(&mut c, GRACE);
-            }
-        }
-        if let Some(mut c) = self.scheduler.take() {
-            stop_child(&mut c, GRACE);
-        }
-        self.stop_attestation();
-        for h in &mut self.hosts {
-            drop(h.tpm.take());
-        }
-        let _ = std::fs::remove_file(self.dir.join("pool.json"));
+    pub fn down(self) {
+        let state = self.dir.join("pool.json");
+        // Drop stops the processes in that order; the swtpm handles go last with the hosts.
+        drop(self);
+        let _ = std::fs::remove_file(state);
     }
 }
 
