@@ -150,3 +150,45 @@ async fn registration_floods_are_refused_with_429() {
     assert!(statuses[2..].iter().all(|s| *s == 429), "{statuses:?}");
     server.stop().await;
 }
+
+/// A registration without a usable agent TLS certificate (the one that will be pinned) is
+/// refused before anything else is looked at.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registration_without_a_usable_agent_certificate_is_refused() {
+    let dir = std::env::temp_dir().join(format!("trustpool-nocert-{}", std::process::id()));
+    let pki = TestPki::new(&dir.join("pki"), "nocert CA");
+    let _ = pki.issue("server", &["127.0.0.1"]);
+    let p = dir.join("pki");
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{db}\"\n[tls]\ncert = \"{p}/server.crt\"\nkey = \"{p}/server.key\"\n\
+         [agents]\nca = \"{p}/ca.crt\"\nclient_cert = \"{p}/server.crt\"\nclient_key = \"{p}/server.key\"\n[enrollment]\nek_ca = [\"{p}/ca.crt\"]\n",
+        db = dir.join("nocert.db").display(),
+        p = p.display()
+    );
+    let server = trustpool_attestation::start(
+        trustpool_attestation::config::Config::parse(&text, "n.toml").unwrap(),
+    )
+    .await
+    .unwrap();
+    let request = |certificate: String| RegisterRequest {
+        host_name: "node1".into(),
+        aliases: vec![],
+        agent_url: "https://127.0.0.1:1".into(),
+        agent_certificate: certificate,
+        ek_public: Base64Bytes(vec![1]),
+        ek_certificate: None,
+        ak_public: Base64Bytes(vec![2]),
+    };
+    let refused = server.service.register(&request(String::new())).await;
+    assert!(
+        matches!(&refused, Err(ServiceError::Rejected(m)) if m.contains("agent_certificate")),
+        "{refused:?}"
+    );
+    // With a certificate the same request gets further (and fails on its fake keys).
+    let further = server.service.register(&request(pki.ca_pem())).await;
+    assert!(
+        !matches!(&further, Err(ServiceError::Rejected(m)) if m.contains("agent_certificate")),
+        "{further:?}"
+    );
+    server.stop().await;
+}

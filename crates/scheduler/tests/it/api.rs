@@ -464,3 +464,42 @@ async fn services_aggregates_and_zones() {
     // A host that stops reporting is down and takes nothing (service_down_time).
     s.stop().await;
 }
+
+/// A flavor that asks for a trusted host fails when TrustedFilter is not enabled, instead of
+/// landing anywhere (Nova ignored the extra spec).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trust_flavor_without_the_trusted_filter_fails() {
+    let h = Harness::new("notrust");
+    let s = h
+        .scheduler(&h.nova_conf(&h.sqlite(), "RamFilter,ComputeFilter", None))
+        .await;
+    let admin = h.client(&s, ADMIN);
+    h.client(&s, COMPUTE)
+        .report(&report("compute-1", 4096, 4, 40))
+        .await
+        .unwrap();
+    admin
+        .create_flavor(&flavor("m1.tiny", "1", 512, 1, 1))
+        .await
+        .unwrap();
+    let plain = admin.boot(boot("plain", "1", None)).await.unwrap();
+    assert_eq!(settled(&admin, &plain).await.status, "ACTIVE");
+    admin
+        .set_extra_specs(
+            "1",
+            BTreeMap::from([("trust:trusted_host".into(), "trusted".into())]),
+        )
+        .await
+        .unwrap();
+    let id = admin.boot(boot("trusted", "1", None)).await.unwrap();
+    let vm = settled(&admin, &id).await;
+    assert_eq!(vm.status, "ERROR");
+    assert!(
+        vm.fault
+            .unwrap()
+            .message
+            .contains("TrustedFilter is not enabled"),
+        "refused because of the missing filter alone"
+    );
+    s.stop().await;
+}
