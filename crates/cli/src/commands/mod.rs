@@ -2,6 +2,7 @@
 
 mod attestation;
 mod compute;
+mod compute_view;
 mod dev;
 mod eventlog;
 mod quote;
