@@ -2,6 +2,7 @@
 //! default: one file, WAL, created on first start) and PostgreSQL (several servers sharing
 //! one database), through sqlx's `Any` driver with portable SQL.
 
+mod evidence;
 mod sql;
 
 pub use sql::Store;
