@@ -5,20 +5,20 @@
 //! `untrusted` with the reason otherwise. Never a stale `trusted`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use trustpool_api::agent::{QuoteRequest, QuoteResponse};
 use trustpool_api::oat::TrustLevel;
 use trustpool_api::{HashAlgorithm, Nonce, PcrBankSelection, PcrSelection as ApiSelection};
 use trustpool_client::AgentClient;
 use trustpool_evidence::{
-    AttestationKey, Challenge, ClockInfo, Digest, EventLog, HashAlg, PcrIndex, PcrSelection,
-    PcrSet, PcrValues, Public, QuoteEvidence, VerifyOptions, replay_banks, verify_quote,
+    Challenge, ClockInfo, Digest, EventLog, HashAlg, PcrIndex, PcrSelection, PcrSet, PcrValues,
+    QuoteEvidence, replay_banks, verify_quote,
 };
 use trustpool_policy::{Evidence, Policy, Verdict, VerifiedLog, appraise};
 
 use super::Service;
-use crate::store::{HostRecord, VerdictRecord, new_id, now_ms};
+use super::fleet::FleetHost;
+use crate::store::{VerdictRecord, new_id, now_ms};
 
 /// PCRs always quoted (so a golden host can be imported): SRTM 0–7, the UEFI OS loader
 /// 8–9, and the DRTM 17–19.
@@ -126,57 +126,8 @@ impl Outcome {
 }
 
 impl Service {
-    fn attestation_key(&self, host: &HostRecord) -> Result<Arc<AttestationKey>, String> {
-        if let Some(key) = self
-            .keys
-            .read()
-            .ok()
-            .and_then(|k| k.get(&host.agent_id).cloned())
-        {
-            return Ok(key);
-        }
-        let public =
-            Public::parse_tpm2b(&host.ak_public).map_err(|e| format!("enrolled AK: {e}"))?;
-        let key = Arc::new(
-            AttestationKey::new(public, VerifyOptions::default())
-                .map_err(|e| format!("enrolled AK: {e}"))?,
-        );
-        if let Ok(mut keys) = self.keys.write() {
-            keys.insert(host.agent_id.clone(), key.clone());
-        }
-        Ok(key)
-    }
-
-    /// The leaf certificate (DER) the host's agent registered, parsed once per PEM.
-    fn pinned_certificate(&self, host: &HostRecord) -> Option<Arc<[u8]>> {
-        let mut fingerprint = [0u8; 32];
-        fingerprint.copy_from_slice(
-            aws_lc_rs::digest::digest(
-                &aws_lc_rs::digest::SHA256,
-                host.agent_certificate.as_bytes(),
-            )
-            .as_ref(),
-        );
-        if let Some((pem, der)) = self.pins.read().ok()?.get(&host.agent_id)
-            && *pem == fingerprint
-        {
-            return Some(der.clone());
-        }
-        let der: Arc<[u8]> =
-            trustpool_client::tls::certificates(&host.agent_certificate, "agent certificate")
-                .ok()?
-                .into_iter()
-                .next()?
-                .as_ref()
-                .into();
-        if let Ok(mut pins) = self.pins.write() {
-            pins.insert(host.agent_id.clone(), (fingerprint, der.clone()));
-        }
-        Some(der)
-    }
-
     /// The accepted policies of a host (latest versions), parsed.
-    async fn host_policies(&self, host: &HostRecord) -> Result<Vec<Policy>, String> {
+    async fn host_policies(&self, host: &FleetHost) -> Result<Vec<Policy>, String> {
         let all = self
             .policies()
             .await
@@ -188,12 +139,12 @@ impl Service {
     }
 
     /// Challenges and appraises one host, stores and returns the verdict.
-    pub async fn attest(&self, host: &HostRecord) -> VerdictRecord {
+    pub async fn attest(&self, host: &FleetHost) -> VerdictRecord {
         let started = std::time::Instant::now();
         let outcome = self.challenge(host).await;
         let verdict = VerdictRecord {
             id: new_id(),
-            agent_id: host.agent_id.clone(),
+            agent_id: host.agent_id.to_string(),
             at: now_ms(),
             level: outcome.level,
             policy: outcome.policy,
@@ -224,8 +175,8 @@ impl Service {
         verdict
     }
 
-    async fn challenge(&self, host: &HostRecord) -> Outcome {
-        let key = match self.attestation_key(host) {
+    async fn challenge(&self, host: &FleetHost) -> Outcome {
+        let key = match host.key() {
             Ok(k) => k,
             Err(e) => return Outcome::untrusted(e),
         };
@@ -246,7 +197,7 @@ impl Service {
         };
         // The agent must answer with the TLS certificate it registered (pinned): another
         // machine at its URL is refused before its answer is read.
-        let Some(pinned) = self.pinned_certificate(host) else {
+        let Some(pinned) = host.pinned_certificate() else {
             return Outcome::untrusted("the registered agent certificate is unusable".to_owned());
         };
         // One shared pool: connections and the TLS configuration are reused across challenges.
@@ -311,9 +262,7 @@ impl Service {
             outcome.reasons.push(format!("quote rejected: {e}"));
             return outcome;
         }
-        if let Ok(mut clocks) = self.clocks.write() {
-            clocks.insert(host.agent_id.clone(), quote.clock_info());
-        }
+        host.set_clock(quote.clock_info());
         let log_bytes = response.event_log.as_ref().map(|l| l.0.clone());
         let log = match &log_bytes {
             Some(bytes) => match EventLog::parse(bytes) {
@@ -343,18 +292,15 @@ impl Service {
             None
         };
         let pcrs_text = outcome.pcrs.as_deref().unwrap_or("{}");
-        let fingerprint = aws_lc_rs::digest::digest(
-            &aws_lc_rs::digest::SHA256,
-            &[pcrs_text.as_bytes(), stored_log.unwrap_or_default()].concat(),
-        )
-        .as_ref()
-        .to_vec();
-        let unchanged = self
-            .stored_evidence
-            .read()
-            .ok()
-            .is_some_and(|m| m.get(&host.agent_id) == Some(&fingerprint));
-        if !unchanged
+        let mut fingerprint = [0u8; 32];
+        fingerprint.copy_from_slice(
+            aws_lc_rs::digest::digest(
+                &aws_lc_rs::digest::SHA256,
+                &[pcrs_text.as_bytes(), stored_log.unwrap_or_default()].concat(),
+            )
+            .as_ref(),
+        );
+        if !host.evidence_stored(&fingerprint)
             && self
                 .store
                 .put_evidence(
@@ -365,9 +311,8 @@ impl Service {
                 )
                 .await
                 .is_ok()
-            && let Ok(mut m) = self.stored_evidence.write()
         {
-            m.insert(host.agent_id.clone(), fingerprint);
+            host.set_evidence_stored(fingerprint);
         }
         let verified_log = match (&log, proof) {
             (Some(log), Some(proof)) => Some(VerifiedLog::new(log, proof)),
@@ -390,13 +335,8 @@ impl Service {
         outcome
     }
 
-    async fn last_clock(&self, host: &HostRecord) -> Option<ClockInfo> {
-        if let Some(clock) = self
-            .clocks
-            .read()
-            .ok()
-            .and_then(|c| c.get(&host.agent_id).copied())
-        {
+    async fn last_clock(&self, host: &FleetHost) -> Option<ClockInfo> {
+        if let Some(clock) = host.clock() {
             return Some(clock);
         }
         let history = self.store.verdict_history(&host.agent_id, 10).await.ok()?;

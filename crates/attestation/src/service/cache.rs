@@ -1,176 +1,211 @@
-//! The trust levels PollHosts answers from: an in-memory map from every host name and alias
-//! to the latest verdict, reloaded from the database every second (so verdicts written by
-//! other servers on the same PostgreSQL appear) and updated on every new verdict. PollHosts
-//! never touches the database and never attests inline.
+//! The enrolled hosts in memory and the trust levels PollHosts answers from: every host
+//! name, alias and short name → the host's latest verdict. Kept in step with the database
+//! incrementally: every second (and after every local change) one small query reads each
+//! enrolled host's row version, and only new or changed rows are read and prepared;
+//! verdicts recorded since the last sync (by other servers on a shared PostgreSQL) are
+//! applied on top. PollHosts never touches the database and never attests inline.
 
-use std::collections::HashMap;
-use std::sync::RwLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
+use futures_util::TryStreamExt as _;
 use trustpool_api::oat::TrustLevel;
 use trustpool_api::v1::TrustChange;
 
-use crate::store::{HostRecord, HostState, Store, StoreError, VerdictRecord, now_ms};
+use super::fleet::{FleetHost, NameKind};
+use crate::store::{Store, StoreError, VerdictRecord, now_ms};
 
-#[derive(Debug, Clone)]
-struct Entry {
-    agent_id: String,
-    level: TrustLevel,
-    at: i64,
-    reasons: Vec<String>,
+/// Changed rows read one by one up to this many; beyond, one range query streams them.
+const READ_ONE_BY_ONE: usize = 32;
+
+#[derive(Debug, Default)]
+struct Fleet {
+    by_id: HashMap<Arc<str>, Arc<FleetHost>>,
+    /// Every claim on a name (usually one).
+    by_name: HashMap<String, Vec<(NameKind, Arc<FleetHost>)>>,
 }
 
-/// Name → latest verdict.
+impl Fleet {
+    /// The host a name designates: the strongest claim, if no other host has one as strong.
+    fn resolve(&self, name: &str) -> Option<&Arc<FleetHost>> {
+        let claims = self.by_name.get(name)?;
+        let best = claims.iter().map(|(kind, _)| *kind).min()?;
+        let mut strongest = claims.iter().filter(|(kind, _)| *kind == best);
+        let (_, host) = strongest.next()?;
+        strongest.next().is_none().then_some(host)
+    }
+
+    fn insert(&mut self, host: Arc<FleetHost>) -> Option<Arc<FleetHost>> {
+        let previous = self.remove(&host.agent_id);
+        for (name, kind) in &host.names {
+            self.by_name
+                .entry(name.clone())
+                .or_default()
+                .push((*kind, host.clone()));
+        }
+        self.by_id.insert(host.agent_id.clone(), host);
+        previous
+    }
+
+    fn remove(&mut self, agent_id: &str) -> Option<Arc<FleetHost>> {
+        let host = self.by_id.remove(agent_id)?;
+        for (name, _) in &host.names {
+            if let Some(claims) = self.by_name.get_mut(name) {
+                claims.retain(|(_, h)| !Arc::ptr_eq(h, &host));
+                if claims.is_empty() {
+                    self.by_name.remove(name);
+                }
+            }
+        }
+        Some(host)
+    }
+}
+
+/// The enrolled hosts, by agent id and by every name.
 #[derive(Debug, Default)]
 pub struct TrustCache {
-    by_name: RwLock<HashMap<String, Entry>>,
-    names: RwLock<HashMap<String, Vec<String>>>,
-    verdicts: RwLock<HashMap<String, Entry>>,
-    loaded_until: std::sync::atomic::AtomicI64,
+    fleet: RwLock<Fleet>,
+    /// One sync at a time (the challenger's and one after a local change may meet).
+    syncing: tokio::sync::Mutex<()>,
+    /// Verdicts up to this time (Unix ms) have been read from the database.
+    verdicts_until: AtomicI64,
+    /// Bumped whenever a host is added, changed or removed.
+    generation: AtomicU64,
 }
 
 impl TrustCache {
-    /// Rebuilds from the database; returns the hosts whose level changed (verdicts made by
-    /// other servers, hosts enrolled or deleted elsewhere).
-    ///
-    /// # Errors
-    /// A `StoreError`.
-    pub async fn reload(&self, store: &Store) -> Result<Vec<TrustChange>, StoreError> {
-        let hosts = store.hosts().await?;
-        self.reload_with(store, &hosts).await
+    fn read(&self) -> RwLockReadGuard<'_, Fleet> {
+        // Every writer leaves the maps consistent before it can panic.
+        self.fleet
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// As [`TrustCache::reload`] with a host list already read. After the first load only
-    /// the verdicts recorded since the last one are read (a few seconds of overlap cover
-    /// clock skew between servers).
+    /// Brings the hosts and verdicts up to date with the database; returns the trust
+    /// changes this caused (hosts enrolled, changed or deleted elsewhere, verdicts made by
+    /// other servers).
     ///
     /// # Errors
-    /// A `StoreError`.
-    pub async fn reload_with(
-        &self,
-        store: &Store,
-        hosts: &[HostRecord],
-    ) -> Result<Vec<TrustChange>, StoreError> {
-        let since = self.loaded_until.load(std::sync::atomic::Ordering::Relaxed);
+    /// A `StoreError`; the cache keeps what it had.
+    pub async fn sync(&self, store: &Store) -> Result<Vec<TrustChange>, StoreError> {
+        let _one = self.syncing.lock().await;
+        let versions = store.enrolled_host_versions().await?;
+        let (stale, gone) = {
+            let fleet = self.read();
+            let stale: HashSet<String> = versions
+                .iter()
+                .filter(|(id, at)| {
+                    fleet
+                        .by_id
+                        .get(id.as_str())
+                        .is_none_or(|h| h.updated_at != *at)
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            let current: HashSet<&str> = versions.iter().map(|(id, _)| id.as_str()).collect();
+            let gone: Vec<Arc<str>> = fleet
+                .by_id
+                .keys()
+                .filter(|id| !current.contains(&***id))
+                .cloned()
+                .collect();
+            (stale, gone)
+        };
+        drop(versions);
+        let prepared = read_prepared(store, &stale).await?;
+        // One change per host, its state after this sync (a new host's first verdict
+        // does not follow an `unknown` of its own).
+        let mut changes: HashMap<Arc<str>, TrustChange> = HashMap::new();
+        let mut added = Vec::new();
+        if !prepared.is_empty() || !gone.is_empty() {
+            let mut fleet = self
+                .fleet
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for host in prepared {
+                let host = Arc::new(host);
+                match fleet.insert(host.clone()) {
+                    Some(previous) => host.carry_over(&previous),
+                    None => added.push(host),
+                }
+            }
+            for id in gone {
+                if let Some(host) = fleet.remove(&id) {
+                    let mut deleted = change(&host);
+                    deleted.trust_lvl = TrustLevel::Unknown;
+                    deleted.reasons = vec!["the host was deleted".to_owned()];
+                    changes.insert(host.agent_id.clone(), deleted);
+                }
+            }
+            self.generation.fetch_add(1, Ordering::Release);
+        }
+        // Verdicts: a few seconds of overlap cover clock skew between servers.
+        let since = self.verdicts_until.load(Ordering::Relaxed);
+        let started = now_ms();
         let fresh = if since == 0 {
             store.latest_verdicts().await?
         } else {
             store.verdicts_since(since.saturating_sub(5_000)).await?
         };
-        self.loaded_until
-            .store(now_ms(), std::sync::atomic::Ordering::Relaxed);
-        let mut by_name = HashMap::with_capacity(hosts.len().saturating_mul(2));
-        let mut names = HashMap::with_capacity(hosts.len());
-        {
-            let mut known = self
-                .verdicts
-                .write()
-                .map_err(|_| StoreError::Corrupt { what: "cache lock" })?;
-            for v in fresh {
-                if known.get(&v.agent_id).is_none_or(|e| e.at <= v.at) {
-                    let entry = Entry {
-                        agent_id: v.agent_id.clone(),
-                        level: v.level,
-                        at: v.at,
-                        reasons: v.reasons,
-                    };
-                    known.insert(v.agent_id, entry);
-                }
-            }
-            let ids: std::collections::HashSet<&str> =
-                hosts.iter().map(|h| h.agent_id.as_str()).collect();
-            known.retain(|id, _| ids.contains(id.as_str()));
-            for host in hosts.iter().filter(|h| h.state == HostState::Enrolled) {
-                let entry = known.get(&host.agent_id).cloned().unwrap_or_else(|| Entry {
-                    agent_id: host.agent_id.clone(),
-                    level: TrustLevel::Unknown,
-                    at: 0,
-                    reasons: Vec::new(),
-                });
-                let host_names = host_names(host);
-                for name in &host_names {
-                    by_name.insert(name.clone(), entry.clone());
-                }
-                names.insert(host.agent_id.clone(), host_names);
+        self.verdicts_until.store(started, Ordering::Relaxed);
+        for verdict in &fresh {
+            if let Some(change) = self.record(verdict) {
+                changes.insert(Arc::from(verdict.agent_id.as_str()), change);
             }
         }
-        let mut changes = Vec::new();
-        if let (Ok(mut b), Ok(mut n)) = (self.by_name.write(), self.names.write()) {
-            for host in hosts.iter().filter(|h| h.state == HostState::Enrolled) {
-                let old = b.get(&host.host_name).map(|e| e.level);
-                if let Some(new) = by_name.get(&host.host_name)
-                    && old != Some(new.level)
-                {
-                    changes.push(change(
-                        host.host_name.clone(),
-                        names.get(&host.agent_id).cloned().unwrap_or_default(),
-                        new,
-                    ));
-                }
-            }
-            *b = by_name;
-            *n = names;
+        for host in added {
+            changes.insert(host.agent_id.clone(), change(&host));
         }
-        Ok(changes)
+        Ok(changes.into_values().collect())
     }
 
-    /// Records a new verdict for a host already known; returns the change when its level
-    /// is not the one it had.
+    /// Records a verdict for an enrolled host; returns the change when its level is not
+    /// the one it had.
     pub fn record(&self, verdict: &VerdictRecord) -> Option<TrustChange> {
-        let names = self
-            .names
-            .read()
-            .ok()
-            .and_then(|n| n.get(&verdict.agent_id).cloned())
-            .unwrap_or_default();
-        let entry = Entry {
-            agent_id: verdict.agent_id.clone(),
-            level: verdict.level,
-            at: verdict.at,
-            reasons: verdict.reasons.clone(),
-        };
-        if let Ok(mut known) = self.verdicts.write() {
-            known.insert(verdict.agent_id.clone(), entry.clone());
-        }
-        let mut b = self.by_name.write().ok()?;
-        let old = names.first().and_then(|n| b.get(n)).map(|e| e.level);
-        for name in &names {
-            b.insert(name.clone(), entry.clone());
-        }
-        let primary = names.first()?.clone();
-        (old != Some(verdict.level)).then(|| change(primary, names, &entry))
+        let host = self.read().by_id.get(verdict.agent_id.as_str())?.clone();
+        let replaced = host.record(verdict)?;
+        (replaced != Some(verdict.level)).then(|| change(&host))
+    }
+
+    /// Changes whenever a host is added, changed or removed.
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Every enrolled host.
+    #[must_use]
+    pub fn hosts(&self) -> Vec<Arc<FleetHost>> {
+        self.read().by_id.values().cloned().collect()
+    }
+
+    /// The enrolled host with this agent id.
+    #[must_use]
+    pub fn host_by_id(&self, agent_id: &str) -> Option<Arc<FleetHost>> {
+        self.read().by_id.get(agent_id).cloned()
+    }
+
+    /// The enrolled host a name designates.
+    #[must_use]
+    pub fn host_named(&self, name: &str) -> Option<Arc<FleetHost>> {
+        self.read().resolve(name).cloned()
     }
 
     /// The current level of every enrolled host, as change events (a stream's snapshot).
     #[must_use]
     pub fn snapshot(&self) -> Vec<TrustChange> {
-        let (Ok(b), Ok(n)) = (self.by_name.read(), self.names.read()) else {
-            return Vec::new();
-        };
-        n.values()
-            .filter_map(|names| {
-                let primary = names.first()?;
-                let entry = b.get(primary)?;
-                Some(change(primary.clone(), names.clone(), entry))
-            })
-            .collect()
+        self.read().by_id.values().map(|h| change(h)).collect()
     }
 
     /// Counts of enrolled hosts by current level (with the TTL applied).
     #[must_use]
     pub fn counts(&self, ttl: Duration) -> [(&'static str, usize); 3] {
+        let (now, ttl_ms) = (now_ms(), millis(ttl));
         let mut counts = [("trusted", 0usize), ("untrusted", 0), ("unknown", 0)];
-        let primaries: Vec<String> = self
-            .names
-            .read()
-            .map(|n| {
-                n.values()
-                    .filter_map(|names| names.first().cloned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        for name in primaries {
-            let slot = match self.level(&name, ttl) {
+        for host in self.read().by_id.values() {
+            let slot = match host.level_at(now, ttl_ms) {
                 TrustLevel::Trusted => 0,
                 TrustLevel::Untrusted => 1,
                 TrustLevel::Unknown => 2,
@@ -183,33 +218,26 @@ impl TrustCache {
     }
 
     /// The level of a host name now: the latest verdict if younger than `ttl`, else
-    /// unknown; unknown for names nobody enrolled.
+    /// unknown; unknown for names nobody enrolled and for ambiguous names.
     #[must_use]
     pub fn level(&self, name: &str, ttl: Duration) -> TrustLevel {
-        let now = now_ms();
-        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        self.by_name
-            .read()
-            .ok()
-            .and_then(|b| b.get(name).map(|e| (e.at, e.level)))
-            .filter(|(at, _)| now.saturating_sub(*at) <= ttl_ms)
-            .map_or(TrustLevel::Unknown, |(_, level)| level)
+        self.read()
+            .resolve(name)
+            .map_or(TrustLevel::Unknown, |h| h.level_at(now_ms(), millis(ttl)))
     }
 
     /// The levels of many names under one lock acquisition and one clock read (PollHosts
     /// sends every compute node at once).
     #[must_use]
     pub fn levels(&self, names: &[String], ttl: Duration) -> Vec<TrustLevel> {
-        let now = now_ms();
-        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
-        let Ok(b) = self.by_name.read() else {
-            return vec![TrustLevel::Unknown; names.len()];
-        };
+        let (now, ttl_ms) = (now_ms(), millis(ttl));
+        let fleet = self.read();
         names
             .iter()
-            .map(|name| match b.get(name) {
-                Some(e) if now.saturating_sub(e.at) <= ttl_ms => e.level,
-                _ => TrustLevel::Unknown,
+            .map(|name| {
+                fleet
+                    .resolve(name)
+                    .map_or(TrustLevel::Unknown, |h| h.level_at(now, ttl_ms))
             })
             .collect()
     }
@@ -217,30 +245,57 @@ impl TrustCache {
     /// The agent id of a name, if enrolled.
     #[must_use]
     pub fn agent_id(&self, name: &str) -> Option<String> {
-        self.by_name
-            .read()
-            .ok()
-            .and_then(|b| b.get(name).map(|e| e.agent_id.clone()))
+        self.read().resolve(name).map(|h| h.agent_id.to_string())
     }
 }
 
-fn change(host_name: String, names: Vec<String>, entry: &Entry) -> TrustChange {
+/// Reads and prepares the rows of these hosts, streaming (never every row at once).
+async fn read_prepared(
+    store: &Store,
+    stale: &HashSet<String>,
+) -> Result<Vec<FleetHost>, StoreError> {
+    let mut prepared = Vec::with_capacity(stale.len());
+    if stale.len() <= READ_ONE_BY_ONE {
+        for id in stale {
+            if let Some(record) = store.host(id).await?
+                && record.state == crate::store::HostState::Enrolled
+            {
+                prepared.push(FleetHost::prepare(&record));
+            }
+        }
+        return Ok(prepared);
+    }
+    let mut rows = store.enrolled_hosts();
+    while let Some(record) = rows.try_next().await? {
+        if stale.contains(&record.agent_id) {
+            prepared.push(FleetHost::prepare(&record));
+            if prepared.len() % 256 == 0 {
+                // Preparing parses keys: let other tasks run on a large first load.
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+    Ok(prepared)
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn change(host: &FleetHost) -> TrustChange {
+    let latest = host.latest();
     TrustChange {
-        host_name,
-        aliases: names.into_iter().skip(1).collect(),
-        trust_lvl: entry.level,
-        vtime: rfc3339(entry.at),
-        reasons: entry.reasons.clone(),
+        host_name: host.host_name.clone(),
+        aliases: host
+            .names
+            .iter()
+            .skip(1)
+            .map(|(name, _)| name.clone())
+            .collect(),
+        trust_lvl: latest.as_ref().map_or(TrustLevel::Unknown, |l| l.level),
+        vtime: rfc3339(latest.as_ref().map_or(0, |l| l.at)),
+        reasons: latest.map(|l| l.reasons).unwrap_or_default(),
     }
-}
-
-fn host_names(host: &HostRecord) -> Vec<String> {
-    let mut names = vec![host.host_name.clone()];
-    names.extend(host.aliases.iter().cloned());
-    if let Some((short, _)) = host.host_name.split_once('.') {
-        names.push(short.to_owned());
-    }
-    names
 }
 
 pub use trustpool_api::time::rfc3339;

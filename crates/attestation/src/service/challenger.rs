@@ -11,7 +11,8 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use super::Service;
-use crate::store::{HostState, now_ms};
+use super::fleet::FleetHost;
+use crate::store::now_ms;
 
 /// A random delay in `0..max`.
 fn jitter(max: Duration) -> Duration {
@@ -21,56 +22,40 @@ fn jitter(max: Duration) -> Duration {
     Duration::from_millis(u64::from_le_bytes(bytes) % max_ms)
 }
 
-/// How often the host list and the trust cache are re-read from the database (verdicts
-/// and enrollments by other servers, policy changes).
-const RELOAD_EVERY: Duration = Duration::from_secs(1);
+/// How often the enrolled hosts, verdicts and policies are synced with the database
+/// (verdicts and enrollments by other servers, policy changes).
+const SYNC_EVERY: Duration = Duration::from_secs(1);
+
+/// When a host is next due, and the version of it that was scheduled.
+struct Due {
+    at: Instant,
+    host: Arc<FleetHost>,
+}
 
 /// Runs until the task is aborted.
 pub async fn run(service: Arc<Service>) {
     let interval = service.config.interval;
     let permits = Arc::new(Semaphore::new(service.config.max_concurrency));
-    let mut due: HashMap<String, Instant> = HashMap::new();
-    let mut hosts: Vec<crate::store::HostRecord> = Vec::new();
-    let mut reloaded: Option<Instant> = None;
+    let mut due: HashMap<Arc<str>, Due> = HashMap::new();
+    let mut generation = None;
+    let mut synced: Option<Instant> = None;
     let mut ticker = tokio::time::interval(Duration::from_millis(250));
     loop {
         ticker.tick().await;
-        if reloaded.is_none_or(|at| at.elapsed() >= RELOAD_EVERY) {
-            reloaded = Some(Instant::now());
-            if let Ok(mut p) = service.policy_cache.write() {
-                *p = None;
+        if synced.is_none_or(|at| at.elapsed() >= SYNC_EVERY) {
+            synced = Some(Instant::now());
+            if let Err(e) = service.refresh_cache().await {
+                tracing::error!(error = %crate::error_chain(&e), "cannot sync hosts and verdicts");
             }
-            match service.store.hosts().await {
-                Ok(all) => {
-                    match service.cache.reload_with(&service.store, &all).await {
-                        Ok(changes) => {
-                            for change in changes {
-                                let _ = service.changes.send(change);
-                            }
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %crate::error_chain(&e), "cannot reload verdicts")
-                        }
-                    }
-                    hosts = all
-                        .into_iter()
-                        .filter(|h| h.state == HostState::Enrolled)
-                        .collect();
-                }
-                Err(e) => tracing::error!(error = %crate::error_chain(&e), "cannot list hosts"),
-            }
-            let ids: std::collections::HashSet<&str> =
-                hosts.iter().map(|h| h.agent_id.as_str()).collect();
-            due.retain(|id, _| ids.contains(id.as_str()));
         }
         let now = Instant::now();
+        if generation != Some(service.cache.generation()) {
+            generation = Some(service.cache.generation());
+            reschedule(&mut due, service.cache.hosts(), now);
+        }
         let shared = service.store.is_shared();
-        for host in &hosts {
-            // A new host is attested soon after enrollment, then every interval.
-            let next = *due
-                .entry(host.agent_id.clone())
-                .or_insert_with(|| now + jitter(Duration::from_secs(1)));
-            if next > now {
+        for slot in due.values_mut() {
+            if slot.at > now {
                 continue;
             }
             // On a shared database, one server at a time challenges a host.
@@ -79,12 +64,12 @@ pub async fn run(service: Arc<Service>) {
                     .saturating_add(i64::try_from((interval * 2).as_millis()).unwrap_or(i64::MAX));
                 match service
                     .store
-                    .lease(&host.agent_id, &service.config.server_id, lease_until)
+                    .lease(&slot.host.agent_id, &service.config.server_id, lease_until)
                     .await
                 {
                     Ok(true) => {}
                     Ok(false) => {
-                        due.insert(host.agent_id.clone(), now + interval);
+                        slot.at = now + interval;
                         continue;
                     }
                     Err(e) => {
@@ -98,16 +83,27 @@ pub async fn run(service: Arc<Service>) {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
-            due.insert(
-                host.agent_id.clone(),
-                now + interval + jitter(interval / 10),
-            );
+            slot.at = now + interval + jitter(interval / 10);
             let service = service.clone();
-            let host = host.clone();
+            let host = slot.host.clone();
             tokio::spawn(async move {
                 service.attest(&host).await;
                 drop(permit);
             });
         }
     }
+}
+
+/// Follows a new set of enrolled hosts: a new host, or one whose record changed (new
+/// policies, new agent URL), is attested within a second; the others keep their turn.
+fn reschedule(due: &mut HashMap<Arc<str>, Due>, hosts: Vec<Arc<FleetHost>>, now: Instant) {
+    let mut next = HashMap::with_capacity(hosts.len());
+    for host in hosts {
+        let at = match due.remove(&host.agent_id) {
+            Some(slot) if Arc::ptr_eq(&slot.host, &host) => slot.at,
+            _ => now + jitter(Duration::from_secs(1)),
+        };
+        next.insert(host.agent_id.clone(), Due { at, host });
+    }
+    *due = next;
 }

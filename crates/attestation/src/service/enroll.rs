@@ -230,9 +230,6 @@ impl Service {
             reenroll_until: None,
         };
         self.store.put_host(&host).await?;
-        if let Ok(mut keys) = self.keys.write() {
-            keys.remove(agent_id);
-        }
         self.store
             .audit(
                 "agent",

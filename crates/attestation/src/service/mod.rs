@@ -8,15 +8,14 @@ pub mod challenger;
 pub mod ear;
 pub mod enroll;
 pub mod evidence;
+pub mod fleet;
 pub mod metrics;
 pub mod policies;
 pub mod rate;
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use trustpool_client::{Identity, TlsOptions};
-use trustpool_evidence::AttestationKey;
 
 use crate::config::Config;
 use crate::ekcert::EkCaStore;
@@ -52,10 +51,6 @@ pub enum ServiceError {
     Store(#[from] StoreError),
 }
 
-/// An agent's pinned certificate: the SHA-256 of the registered PEM (to notice a new
-/// registration without keeping a copy per host) and its leaf certificate (DER).
-pub type Pin = ([u8; 32], Arc<[u8]>);
-
 /// Shared by handlers and background tasks.
 #[derive(Debug)]
 pub struct Service {
@@ -65,22 +60,14 @@ pub struct Service {
     pub config: Arc<Config>,
     /// EK CAs.
     pub ek_cas: EkCaStore,
-    /// PollHosts' view.
+    /// The enrolled hosts in memory and PollHosts' view of them.
     pub cache: cache::TrustCache,
     /// One connection pool for all agents.
     pub agent_pool: trustpool_client::HttpsPool,
     /// The latest policies, parsed (refreshed with the trust cache and on every change).
     pub policy_cache: RwLock<Option<Arc<Vec<trustpool_policy::Policy>>>>,
-    /// The TPM clock of each host's last verified quote (checked for rollback).
-    pub clocks: RwLock<HashMap<String, trustpool_evidence::ClockInfo>>,
-    /// Digest of the evidence last stored per host (skip identical rewrites).
-    pub stored_evidence: RwLock<HashMap<String, Vec<u8>>>,
-    /// Prepared AKs per agent id (attribute checks and key parsing done once).
-    pub keys: RwLock<HashMap<String, Arc<AttestationKey>>>,
     /// Registrations and activation proofs allowed per second (429 beyond).
     pub enrollment_bucket: rate::Bucket,
-    /// Pinned agent certificates, parsed once.
-    pub pins: RwLock<HashMap<String, Pin>>,
     /// Prometheus counters.
     pub metrics: metrics::Metrics,
     /// Verdicts waiting for the group-commit writer.
@@ -128,10 +115,6 @@ impl Service {
             cache: cache::TrustCache::default(),
             agent_pool,
             policy_cache: RwLock::default(),
-            stored_evidence: RwLock::default(),
-            clocks: RwLock::default(),
-            keys: RwLock::default(),
-            pins: RwLock::default(),
             enrollment_bucket: rate::Bucket::new(
                 f64::from(registrations),
                 f64::from(registrations) * 2.0,
@@ -141,11 +124,12 @@ impl Service {
             verdict_writer,
             changes,
         });
-        service.cache.reload(&service.store).await?;
+        service.cache.sync(&service.store).await?;
         Ok(service)
     }
 
-    /// Reloads the trust cache and tells stream subscribers what changed.
+    /// Brings the enrolled hosts, the trust cache and the parsed policies up to date with
+    /// the database and tells stream subscribers what changed.
     ///
     /// # Errors
     /// A `StoreError`.
@@ -153,7 +137,7 @@ impl Service {
         if let Ok(mut p) = self.policy_cache.write() {
             *p = None;
         }
-        for change in self.cache.reload(&self.store).await? {
+        for change in self.cache.sync(&self.store).await? {
             let _ = self.changes.send(change);
         }
         Ok(())

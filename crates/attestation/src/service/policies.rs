@@ -267,7 +267,13 @@ impl Service {
                 record.state.as_str()
             )));
         }
-        Ok(self.attest(&record).await)
+        // The host as it is in the database now (a change made a moment ago included).
+        self.refresh_cache().await?;
+        let enrolled = self
+            .cache
+            .host_by_id(&record.agent_id)
+            .ok_or_else(|| ServiceError::NotFound(format!("host {host}")))?;
+        Ok(self.attest(&enrolled).await)
     }
 }
 

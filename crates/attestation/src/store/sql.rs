@@ -157,7 +157,8 @@ impl Store {
         let sql = format!(
             "INSERT INTO hosts ({HOST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
              ON CONFLICT (agent_id) DO UPDATE SET host_name = $2, aliases = $3, agent_url = $4, agent_certificate = $5, \
-             ek_public = $6, ek_certificate = $7, ak_public = $8, state = $9, policies = $10, software_tpm = $11, updated_at = $13, \
+             ek_public = $6, ek_certificate = $7, ak_public = $8, state = $9, policies = $10, software_tpm = $11, \
+             updated_at = CASE WHEN hosts.updated_at >= $13 THEN hosts.updated_at + 1 ELSE $13 END, \
              reenroll_until = $14"
         );
         sqlx::query(AssertSqlSafe(sql))
@@ -223,6 +224,41 @@ impl Store {
         .await
         .map_err(q("list hosts"))?;
         rows.iter().map(host_from_row).collect()
+    }
+
+    /// Every enrolled host's agent id and row version (`updated_at`, which every write
+    /// of the row moves forward), from the `hosts_versions` index.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn enrolled_host_versions(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT agent_id, updated_at FROM hosts WHERE state = $1")
+            .bind(HostState::Enrolled.as_str())
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list host versions"))?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("agent_id").map_err(q("read host version"))?,
+                    row.try_get("updated_at").map_err(q("read host version"))?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Every enrolled host, one row at a time.
+    pub fn enrolled_hosts(
+        &self,
+    ) -> futures_util::stream::BoxStream<'_, Result<HostRecord, StoreError>> {
+        use futures_util::StreamExt as _;
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {HOST_COLUMNS} FROM hosts WHERE state = $1"
+        )))
+        .bind(HostState::Enrolled.as_str())
+        .fetch(&self.pool)
+        .map(|row| row.map_err(q("list hosts")).and_then(|r| host_from_row(&r)))
+        .boxed()
     }
 
     /// Deletes a host and its challenges (verdict history is kept for audit).

@@ -599,7 +599,6 @@ async fn replayed_quotes_and_swapped_aks_are_rejected_and_a_restart_loses_nothin
     host.agent_url = real_url;
     host.ak_public = node2.ak_public.clone();
     service.store.put_host(&host).await.unwrap();
-    service.keys.write().unwrap().clear();
     let verdict = service.attest_now("node1").await.unwrap();
     assert_eq!(verdict.level, trustpool_api::oat::TrustLevel::Untrusted);
     assert!(

@@ -31,8 +31,30 @@ async fn exercise(store: &Store, tag: &str) {
     let mut allowed = h.clone();
     allowed.reenroll_until = Some(now_ms() + 1000);
     store.put_host(&allowed).await.unwrap();
-    assert_eq!(store.host(&a).await.unwrap().unwrap(), allowed);
+    // Every write moves the row version forward, even with the same updated_at (servers
+    // find changed hosts by it).
+    let stored = store.host(&a).await.unwrap().unwrap();
+    assert!(stored.updated_at > h.updated_at);
+    assert_eq!(
+        HostRecord {
+            updated_at: h.updated_at,
+            ..stored.clone()
+        },
+        allowed
+    );
+    let versions = store.enrolled_host_versions().await.unwrap();
+    assert!(
+        versions.contains(&(a.clone(), stored.updated_at)),
+        "{versions:?}"
+    );
     store.put_host(&h).await.unwrap();
+    let again = store.host(&a).await.unwrap().unwrap();
+    assert!(again.updated_at > stored.updated_at);
+    {
+        use futures_util::TryStreamExt as _;
+        let all: Vec<HostRecord> = store.enrolled_hosts().try_collect().await.unwrap();
+        assert!(all.contains(&again));
+    }
     assert_eq!(
         store
             .host_by_name(&h.host_name)

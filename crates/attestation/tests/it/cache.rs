@@ -1,0 +1,196 @@
+//! The in-memory fleet PollHosts answers from, against a real SQLite store: incremental
+//! sync (new, changed and deleted rows), verdicts from the database, and names — an
+//! ambiguous name designates no host.
+
+use std::time::Duration;
+
+use trustpool_api::oat::TrustLevel;
+use trustpool_attestation::service::cache::TrustCache;
+use trustpool_attestation::store::{HostRecord, HostState, Store, VerdictRecord, new_id, now_ms};
+
+const TTL: Duration = Duration::from_secs(600);
+
+fn host(agent_id: &str, name: &str, aliases: &[&str]) -> HostRecord {
+    HostRecord {
+        agent_id: agent_id.into(),
+        host_name: name.into(),
+        aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
+        agent_url: "https://127.0.0.1:9443".into(),
+        agent_certificate: String::new(),
+        ek_public: vec![1],
+        ek_certificate: None,
+        ak_public: vec![2],
+        state: HostState::Enrolled,
+        policies: vec![],
+        software_tpm: true,
+        created_at: now_ms(),
+        updated_at: now_ms(),
+        reenroll_until: None,
+    }
+}
+
+fn verdict(agent_id: &str, level: TrustLevel) -> VerdictRecord {
+    VerdictRecord {
+        id: new_id(),
+        agent_id: agent_id.into(),
+        at: now_ms(),
+        level,
+        policy: None,
+        reasons: vec![],
+        reset_count: None,
+        restart_count: None,
+        clock: None,
+        pcrs: None,
+    }
+}
+
+struct Db {
+    dir: std::path::PathBuf,
+    store: Store,
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn db(tag: &str) -> Db {
+    let dir = std::env::temp_dir().join(format!("trustpool-cache-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::connect(&format!("sqlite://{}/a.db", dir.display()))
+        .await
+        .unwrap();
+    Db { dir, store }
+}
+
+#[tokio::test]
+async fn sync_follows_new_changed_and_deleted_rows() {
+    let db = db("sync").await;
+    let store = &db.store;
+    let cache = TrustCache::default();
+    store
+        .put_host(&host("a", "node1.example.com", &["10.0.0.1"]))
+        .await
+        .unwrap();
+    let mut pending = host("p", "pending", &[]);
+    pending.state = HostState::PendingApproval;
+    store.put_host(&pending).await.unwrap();
+    store
+        .insert_verdict(&verdict("a", TrustLevel::Trusted))
+        .await
+        .unwrap();
+
+    let changes = cache.sync(store).await.unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(
+        changes[0].trust_lvl,
+        TrustLevel::Trusted,
+        "one change, the final level"
+    );
+    for name in ["node1.example.com", "10.0.0.1", "node1"] {
+        assert_eq!(cache.level(name, TTL), TrustLevel::Trusted, "{name}");
+    }
+    assert!(
+        cache.host_named("pending").is_none(),
+        "not enrolled, not attested"
+    );
+    let generation = cache.generation();
+
+    // Nothing changed: nothing rebuilt.
+    let before = cache.host_by_id("a").unwrap();
+    assert!(cache.sync(store).await.unwrap().is_empty());
+    assert_eq!(cache.generation(), generation);
+    assert!(std::sync::Arc::ptr_eq(
+        &before,
+        &cache.host_by_id("a").unwrap()
+    ));
+
+    // A changed row (new alias, same updated_at written) is read again; its verdict stays.
+    store
+        .put_host(&host("a", "node1.example.com", &["10.0.0.2"]))
+        .await
+        .unwrap();
+    assert!(cache.sync(store).await.unwrap().is_empty());
+    assert_ne!(cache.generation(), generation);
+    assert_eq!(cache.level("10.0.0.2", TTL), TrustLevel::Trusted);
+    assert_eq!(
+        cache.level("10.0.0.1", TTL),
+        TrustLevel::Unknown,
+        "old alias gone"
+    );
+
+    // A verdict written by another server arrives with the sync.
+    store
+        .insert_verdict(&verdict("a", TrustLevel::Untrusted))
+        .await
+        .unwrap();
+    let changes = cache.sync(store).await.unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(cache.level("node1", TTL), TrustLevel::Untrusted);
+
+    // A deleted host is unknown at once, and subscribers are told.
+    store.delete_host("a").await.unwrap();
+    let changes = cache.sync(store).await.unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].trust_lvl, TrustLevel::Unknown);
+    assert_eq!(cache.level("node1.example.com", TTL), TrustLevel::Unknown);
+    assert!(cache.hosts().is_empty());
+}
+
+#[tokio::test]
+async fn an_ambiguous_name_is_unknown() {
+    let db = db("names").await;
+    let store = &db.store;
+    let cache = TrustCache::default();
+    // Two hosts share the short name `web`; a third is named `db` exactly while a fourth
+    // uses `db` as an alias.
+    for (id, name, aliases) in [
+        ("a", "web.rack1.example.com", &[][..]),
+        ("b", "web.rack2.example.com", &[][..]),
+        ("c", "db", &[][..]),
+        ("d", "db2.example.com", &["db"][..]),
+    ] {
+        store.put_host(&host(id, name, aliases)).await.unwrap();
+        store
+            .insert_verdict(&verdict(id, TrustLevel::Trusted))
+            .await
+            .unwrap();
+    }
+    cache.sync(store).await.unwrap();
+    assert_eq!(cache.level("web", TTL), TrustLevel::Unknown, "ambiguous");
+    assert_eq!(
+        cache.level("web.rack1.example.com", TTL),
+        TrustLevel::Trusted
+    );
+    assert_eq!(
+        cache.agent_id("db").as_deref(),
+        Some("c"),
+        "a host name beats an alias"
+    );
+    // Once one of the two is gone, the short name designates the other.
+    store.delete_host("b").await.unwrap();
+    cache.sync(store).await.unwrap();
+    assert_eq!(cache.agent_id("web").as_deref(), Some("a"));
+}
+
+#[tokio::test]
+async fn a_stale_verdict_is_unknown_and_an_older_one_never_replaces_a_newer() {
+    let db = db("ttl").await;
+    let store = &db.store;
+    let cache = TrustCache::default();
+    store.put_host(&host("a", "n", &[])).await.unwrap();
+    cache.sync(store).await.unwrap();
+    let mut old = verdict("a", TrustLevel::Trusted);
+    old.at = now_ms() - 10_000;
+    assert!(cache.record(&old).is_some());
+    assert_eq!(
+        cache.level("n", Duration::from_secs(5)),
+        TrustLevel::Unknown
+    );
+    assert_eq!(cache.level("n", TTL), TrustLevel::Trusted);
+    let newer = verdict("a", TrustLevel::Untrusted);
+    assert!(cache.record(&newer).is_some());
+    assert!(cache.record(&old).is_none(), "older than what is known");
+    assert_eq!(cache.level("n", TTL), TrustLevel::Untrusted);
+}
