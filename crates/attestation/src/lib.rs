@@ -100,12 +100,16 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let handle = axum_server::Handle::new();
     let app = http::router(service.clone());
     let server = tokio::spawn(
-        axum_server::bind_rustls(
-            listen,
-            axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls)),
-        )
-        .handle(handle.clone())
-        .serve(app.into_make_service()),
+        // TCP_NODELAY: a large answer's last segment must not wait for a delayed ACK (40 ms).
+        axum_server::bind(listen)
+            .acceptor(
+                axum_server::tls_rustls::RustlsAcceptor::new(
+                    axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls)),
+                )
+                .acceptor(axum_server::accept::NoDelayAcceptor::new()),
+            )
+            .handle(handle.clone())
+            .serve(app.into_make_service()),
     );
     let address = handle
         .listening()
