@@ -32,11 +32,17 @@ pub struct HostView {
     pub agent_url: String,
 }
 
-/// One verdict in a host's history.
+/// One verdict in a host's history: identical consecutive verdicts are one run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerdictView {
-    /// RFC 3339.
+    /// RFC 3339: when this outcome was first reached.
     pub at: String,
+    /// RFC 3339: its latest attestation (absent from servers before runs existed).
+    #[serde(default)]
+    pub until: Option<String>,
+    /// Attestations with this outcome in a row.
+    #[serde(default = "one")]
+    pub repeats: i64,
     /// Level.
     pub trust_lvl: TrustLevel,
     /// Matching policy.
@@ -45,6 +51,10 @@ pub struct VerdictView {
     pub reasons: Vec<String>,
     /// TPM resetCount.
     pub reset_count: Option<i64>,
+}
+
+fn one() -> i64 {
+    1
 }
 
 /// `PUT /v1/hosts/{name}/policies`.

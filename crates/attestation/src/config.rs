@@ -61,6 +61,7 @@ struct RawAttestation {
     verdict_ttl_secs: Option<u64>,
     agent_timeout_secs: Option<u64>,
     max_concurrency: Option<usize>,
+    history_days: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -123,6 +124,8 @@ pub struct Config {
     pub agent_timeout: Duration,
     /// Concurrent challenges.
     pub max_concurrency: usize,
+    /// Verdict runs that ended longer ago are deleted (each host's current one never).
+    pub history: Duration,
     /// SHA-256 (hex) of admin bearer tokens.
     pub admin_tokens: Vec<Vec<u8>>,
     /// SHA-256 (hex) of read-only bearer tokens.
@@ -206,6 +209,10 @@ impl Config {
                 "attestation.agent_timeout_secs: must be 1-300".to_owned()
             ));
         }
+        let history_days = a.history_days.unwrap_or(90);
+        if !(1..=3650).contains(&history_days) {
+            return Err(err("attestation.history_days: must be 1-3650".to_owned()));
+        }
         // Default: beside a SQLite database, else in the state directory.
         let result_signing_key = raw.result_signing_key.clone().unwrap_or_else(|| {
             let db = raw
@@ -241,6 +248,7 @@ impl Config {
             verdict_ttl: Duration::from_secs(ttl),
             agent_timeout: Duration::from_secs(timeout),
             max_concurrency: a.max_concurrency.unwrap_or(64).clamp(1, 4096),
+            history: Duration::from_secs(u64::from(history_days) * 86_400),
             admin_tokens: hashes(
                 &raw.auth.admin_token_sha256,
                 "auth.admin_token_sha256",

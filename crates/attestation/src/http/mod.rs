@@ -157,7 +157,7 @@ pub(super) async fn host_view(s: &Service, host: HostRecord) -> Result<HostView,
     let latest = latest.first();
     Ok(HostView {
         trust_lvl: s.cache.level(&host.host_name, s.config.verdict_ttl),
-        vtime: latest.map(|v| rfc3339(v.at)),
+        vtime: latest.map(|v| rfc3339(v.until)),
         policy: latest.and_then(|v| v.policy.clone()),
         reasons: latest.map(|v| v.reasons.clone()).unwrap_or_default(),
         host_name: host.host_name,
@@ -193,6 +193,8 @@ async fn show_host(
 fn verdict_view(v: VerdictRecord) -> VerdictView {
     VerdictView {
         at: rfc3339(v.at),
+        until: Some(rfc3339(v.until)),
+        repeats: v.repeats,
         trust_lvl: v.level,
         policy: v.policy,
         reasons: v.reasons,

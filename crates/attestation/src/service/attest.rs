@@ -18,7 +18,7 @@ use trustpool_policy::{Evidence, Policy, Verdict, VerifiedLog, appraise};
 
 use super::Service;
 use super::fleet::FleetHost;
-use crate::store::{VerdictRecord, new_id, now_ms};
+use crate::store::{VerdictRecord, VerdictWrite, new_id, now_ms};
 
 /// PCRs always quoted (so a golden host can be imported): SRTM 0–7, the UEFI OS loader
 /// 8–9, and the DRTM 17–19.
@@ -142,10 +142,13 @@ impl Service {
     pub async fn attest(&self, host: &FleetHost) -> VerdictRecord {
         let started = std::time::Instant::now();
         let outcome = self.challenge(host).await;
-        let verdict = VerdictRecord {
+        let now = now_ms();
+        let mut verdict = VerdictRecord {
             id: new_id(),
             agent_id: host.agent_id.to_string(),
-            at: now_ms(),
+            at: now,
+            until: now,
+            repeats: 1,
             level: outcome.level,
             policy: outcome.policy,
             reasons: outcome.reasons,
@@ -156,15 +159,23 @@ impl Service {
                 .map(|c| i64::try_from(c.clock).unwrap_or(i64::MAX)),
             pcrs: outcome.pcrs,
         };
+        // The same outcome as last time extends the stored run instead of adding a row.
+        let content = verdict.run_digest();
+        let write = VerdictWrite {
+            verdict: verdict.clone(),
+            repeats: host.run_repeated_by(&content),
+        };
         let (ack, stored) = tokio::sync::oneshot::channel();
-        let durable = self
-            .verdict_writer
-            .send((verdict.clone(), ack))
-            .await
-            .is_ok()
-            && stored.await.unwrap_or(false);
-        if !durable {
-            tracing::error!(host = %host.host_name, "verdict not stored");
+        let stored_as = match self.verdict_writer.send((write, ack)).await {
+            Ok(()) => stored.await.ok().flatten(),
+            Err(_) => None,
+        };
+        match stored_as {
+            Some(id) => {
+                host.set_run(id.clone(), content);
+                verdict.id = id;
+            }
+            None => tracing::error!(host = %host.host_name, "verdict not stored"),
         }
         self.metrics.record(verdict.level, started.elapsed());
         if let Some(change) = self.cache.record(&verdict) {

@@ -2,7 +2,7 @@
 //! name, alias and short name → the host's latest verdict. Kept in step with the database
 //! incrementally: every second (and after every local change) one small query reads each
 //! enrolled host's row version, and only new or changed rows are read and prepared;
-//! verdicts recorded since the last sync (by other servers on a shared PostgreSQL) are
+//! verdicts recorded since the last sync by other servers on a shared PostgreSQL are
 //! applied on top. PollHosts never touches the database and never attests inline.
 
 use std::collections::{HashMap, HashSet};
@@ -146,13 +146,26 @@ impl TrustCache {
         let started = now_ms();
         let fresh = if since == 0 {
             store.latest_verdicts().await?
-        } else {
+        } else if store.is_shared() {
             store.verdicts_since(since.saturating_sub(5_000)).await?
+        } else {
+            // A SQLite database has one server, and each of its verdicts was recorded
+            // here as it was made.
+            Vec::new()
         };
         self.verdicts_until.store(started, Ordering::Relaxed);
         for verdict in &fresh {
-            if let Some(change) = self.record(verdict) {
-                changes.insert(Arc::from(verdict.agent_id.as_str()), change);
+            let Some(host) = self.host_by_id(&verdict.agent_id) else {
+                continue;
+            };
+            let Some(replaced) = host.record(verdict) else {
+                continue;
+            };
+            // The host's current run in the database: a restarted server, or one taking
+            // the host over, extends it instead of starting another.
+            host.set_run(verdict.id.clone(), verdict.run_digest());
+            if replaced != Some(verdict.level) {
+                changes.insert(host.agent_id.clone(), change(&host));
             }
         }
         for host in added {

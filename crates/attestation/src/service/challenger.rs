@@ -26,6 +26,9 @@ fn jitter(max: Duration) -> Duration {
 /// (verdicts and enrollments by other servers, policy changes).
 const SYNC_EVERY: Duration = Duration::from_secs(1);
 
+/// How often verdict history past the retention period is pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
 /// When a host is next due, and the version of it that was scheduled.
 struct Due {
     at: Instant,
@@ -39,6 +42,7 @@ pub async fn run(service: Arc<Service>) {
     let mut due: HashMap<Arc<str>, Due> = HashMap::new();
     let mut generation = None;
     let mut synced: Option<Instant> = None;
+    let mut pruned: Option<Instant> = None;
     let mut ticker = tokio::time::interval(Duration::from_millis(250));
     loop {
         ticker.tick().await;
@@ -47,6 +51,10 @@ pub async fn run(service: Arc<Service>) {
             if let Err(e) = service.refresh_cache().await {
                 tracing::error!(error = %crate::error_chain(&e), "cannot sync hosts and verdicts");
             }
+        }
+        if pruned.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
+            pruned = Some(Instant::now());
+            tokio::spawn(prune(service.clone()));
         }
         let now = Instant::now();
         if generation != Some(service.cache.generation()) {
@@ -91,6 +99,23 @@ pub async fn run(service: Arc<Service>) {
                 drop(permit);
             });
         }
+    }
+}
+
+/// Deletes the verdict runs that ended before the retention period.
+async fn prune(service: Arc<Service>) {
+    let keep = i64::try_from(service.config.history.as_millis()).unwrap_or(i64::MAX);
+    match service
+        .store
+        .prune_verdicts(now_ms().saturating_sub(keep))
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            verdicts = n,
+            "pruned verdict history past the retention period"
+        ),
+        Err(e) => tracing::error!(error = %crate::error_chain(&e), "cannot prune verdict history"),
     }
 }
 

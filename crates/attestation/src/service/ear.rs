@@ -108,8 +108,8 @@ impl ResultSigner {
         let (status, vector) = trust_vector(verdict, software_tpm);
         let claims = json!({
             "eat_profile": "tag:github.com,2023:veraison/ear",
-            "iat": verdict.at / 1000,
-            "exp": verdict.at.saturating_add(ttl_ms) / 1000,
+            "iat": verdict.until / 1000,
+            "exp": verdict.until.saturating_add(ttl_ms) / 1000,
             "ear.verifier-id": {"developer": "trustpool", "build": concat!("trustpool-attestation ", env!("CARGO_PKG_VERSION"))},
             "submods": {
                 host_name: {

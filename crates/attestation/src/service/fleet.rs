@@ -41,6 +41,8 @@ struct Learned {
     latest: Option<Latest>,
     clock: Option<ClockInfo>,
     evidence: Option<[u8; 32]>,
+    /// The stored run of this host's current verdict and the digest of its content.
+    run: Option<(String, [u8; 32])>,
 }
 
 /// An enrolled host, prepared for attestation.
@@ -118,7 +120,7 @@ impl FleetHost {
         self.pin.clone()
     }
 
-    /// The latest verdict known.
+    /// The latest verdict known (`at`: its latest attestation).
     #[must_use]
     pub fn latest(&self) -> Option<Latest> {
         self.learned().latest.clone()
@@ -138,12 +140,12 @@ impl FleetHost {
     pub fn record(&self, verdict: &VerdictRecord) -> Option<Option<TrustLevel>> {
         let mut learned = self.learned();
         let previous = learned.latest.as_ref().map(|l| (l.level, l.at));
-        if previous.is_some_and(|(_, at)| at > verdict.at) {
+        if previous.is_some_and(|(_, at)| at > verdict.until) {
             return None;
         }
         learned.latest = Some(Latest {
             level: verdict.level,
-            at: verdict.at,
+            at: verdict.until,
             reasons: verdict.reasons.clone(),
         });
         Some(previous.map(|(level, _)| level))
@@ -158,6 +160,20 @@ impl FleetHost {
     /// Remembers the TPM clock of a verified quote.
     pub fn set_clock(&self, clock: ClockInfo) {
         self.learned().clock = Some(clock);
+    }
+
+    /// The stored run a verdict with this content digest would repeat.
+    #[must_use]
+    pub fn run_repeated_by(&self, content: &[u8; 32]) -> Option<String> {
+        match &self.learned().run {
+            Some((id, digest)) if digest == content => Some(id.clone()),
+            _ => None,
+        }
+    }
+
+    /// Remembers the run the latest verdict was stored in.
+    pub fn set_run(&self, id: String, content: [u8; 32]) {
+        self.learned().run = Some((id, content));
     }
 
     /// Whether the evidence with this digest is the one last stored.

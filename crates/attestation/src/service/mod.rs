@@ -72,8 +72,8 @@ pub struct Service {
     pub metrics: metrics::Metrics,
     /// Verdicts waiting for the group-commit writer.
     pub verdict_writer: tokio::sync::mpsc::Sender<(
-        crate::store::VerdictRecord,
-        tokio::sync::oneshot::Sender<bool>,
+        crate::store::VerdictWrite,
+        tokio::sync::oneshot::Sender<Option<String>>,
     )>,
     /// Signs EAR results.
     pub signer: ear::ResultSigner,
@@ -148,16 +148,17 @@ impl Service {
 const MAX_BATCH: usize = 512;
 
 /// The group-commit writer: verdicts arriving together share one transaction (one fsync
-/// for many), and each sender is told when its verdict is durable.
+/// for many), and each sender is told the id its verdict is durable under (`None`: not
+/// stored).
 fn spawn_verdict_writer(
     store: Store,
 ) -> tokio::sync::mpsc::Sender<(
-    crate::store::VerdictRecord,
-    tokio::sync::oneshot::Sender<bool>,
+    crate::store::VerdictWrite,
+    tokio::sync::oneshot::Sender<Option<String>>,
 )> {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<(
-        crate::store::VerdictRecord,
-        tokio::sync::oneshot::Sender<bool>,
+        crate::store::VerdictWrite,
+        tokio::sync::oneshot::Sender<Option<String>>,
     )>(4096);
     tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
@@ -169,12 +170,18 @@ fn spawn_verdict_writer(
                 }
             }
             let (verdicts, acks): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-            let stored = store.insert_verdicts(&verdicts).await;
-            if let Err(e) = &stored {
-                tracing::error!(error = %crate::error_chain(e), verdicts = verdicts.len(), "verdicts not stored");
-            }
-            for ack in acks {
-                let _ = ack.send(stored.is_ok());
+            match store.record_verdicts(&verdicts).await {
+                Ok(ids) => {
+                    for (ack, id) in acks.into_iter().zip(ids) {
+                        let _ = ack.send(Some(id));
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %crate::error_chain(&e), verdicts = verdicts.len(), "verdicts not stored");
+                    for ack in acks {
+                        let _ = ack.send(None);
+                    }
+                }
             }
         }
     });

@@ -4,6 +4,7 @@
 
 mod evidence;
 mod sql;
+mod verdicts;
 
 pub use sql::Store;
 
@@ -76,8 +77,12 @@ pub struct VerdictRecord {
     pub id: String,
     /// The host.
     pub agent_id: String,
-    /// Unix ms.
+    /// When this outcome was first reached (Unix ms).
     pub at: i64,
+    /// Its latest attestation (Unix ms): identical consecutive verdicts are one run.
+    pub until: i64,
+    /// Attestations in the run (1 for a verdict not repeated).
+    pub repeats: i64,
     /// The level.
     pub level: TrustLevel,
     /// The matching policy (`name@version`) when trusted.
@@ -88,10 +93,53 @@ pub struct VerdictRecord {
     pub reset_count: Option<i64>,
     /// TPM restartCount.
     pub restart_count: Option<i64>,
-    /// TPM clock.
+    /// TPM clock (of the run's latest quote).
     pub clock: Option<i64>,
     /// The quoted PCR values (JSON).
     pub pcrs: Option<String>,
+}
+
+impl VerdictRecord {
+    /// A digest of what this verdict says, but for its times and TPM clock: consecutive
+    /// verdicts of a host with equal digests are one run. Every field is length-prefixed,
+    /// so no two different verdicts encode alike.
+    #[must_use]
+    pub fn run_digest(&self) -> [u8; 32] {
+        let v = self;
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        let mut field = |bytes: &[u8]| {
+            ctx.update(&u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_le_bytes());
+            ctx.update(bytes);
+        };
+        field(v.level.as_str().as_bytes());
+        field(v.policy.as_deref().unwrap_or_default().as_bytes());
+        field(&[u8::from(v.policy.is_some())]);
+        for reason in &v.reasons {
+            field(reason.as_bytes());
+        }
+        field(
+            &u64::try_from(v.reasons.len())
+                .unwrap_or(u64::MAX)
+                .to_le_bytes(),
+        );
+        field(v.pcrs.as_deref().unwrap_or_default().as_bytes());
+        field(&v.reset_count.unwrap_or(-1).to_le_bytes());
+        field(&v.restart_count.unwrap_or(-1).to_le_bytes());
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ctx.finish().as_ref());
+        out
+    }
+}
+
+/// A verdict to store: a new run, or one more attestation of the host's current run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerdictWrite {
+    /// The verdict (for a repeat: its time and TPM clock extend the run).
+    pub verdict: VerdictRecord,
+    /// The id of the run this verdict repeats, when it is identical to the host's current
+    /// verdict but for the time and TPM clock. Stored as a new run if that is no longer
+    /// the host's current one (another server recorded a verdict in between).
+    pub repeats: Option<String>,
 }
 
 /// A pending enrollment challenge.

@@ -7,9 +7,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, AssertSqlSafe, Executor as _, Row as _};
-use trustpool_api::oat::TrustLevel;
 
-use super::{Challenge, HostRecord, HostState, StoreError, VerdictRecord, new_id, now_ms};
+use super::{Challenge, HostRecord, HostState, StoreError, new_id, now_ms};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -24,21 +23,6 @@ pub struct Store {
     shared: bool,
 }
 
-fn level_str(level: TrustLevel) -> &'static str {
-    level.as_str()
-}
-
-fn parse_level(text: &str) -> Result<TrustLevel, StoreError> {
-    match text {
-        "trusted" => Ok(TrustLevel::Trusted),
-        "untrusted" => Ok(TrustLevel::Untrusted),
-        "unknown" => Ok(TrustLevel::Unknown),
-        _ => Err(StoreError::Corrupt {
-            what: "verdict level",
-        }),
-    }
-}
-
 pub(super) fn b64(bytes: &[u8]) -> String {
     STANDARD.encode(bytes)
 }
@@ -49,11 +33,11 @@ pub(super) fn unb64(text: &str, what: &'static str) -> Result<Vec<u8>, StoreErro
         .map_err(|_| StoreError::Corrupt { what })
 }
 
-fn json_list(list: &[String]) -> String {
+pub(super) fn json_list(list: &[String]) -> String {
     serde_json::to_string(list).unwrap_or_else(|_| "[]".to_owned())
 }
 
-fn parse_list(text: &str, what: &'static str) -> Result<Vec<String>, StoreError> {
+pub(super) fn parse_list(text: &str, what: &'static str) -> Result<Vec<String>, StoreError> {
     serde_json::from_str(text).map_err(|_| StoreError::Corrupt { what })
 }
 
@@ -82,32 +66,7 @@ fn host_from_row(row: &AnyRow) -> Result<HostRecord, StoreError> {
     })
 }
 
-fn verdict_from_row(row: &AnyRow) -> Result<VerdictRecord, StoreError> {
-    let op = q("read verdict");
-    Ok(VerdictRecord {
-        id: row.try_get("id").map_err(q("read verdict"))?,
-        agent_id: row.try_get("agent_id").map_err(q("read verdict"))?,
-        at: row.try_get("at").map_err(q("read verdict"))?,
-        level: parse_level(
-            &row.try_get::<String, _>("level")
-                .map_err(q("read verdict"))?,
-        )?,
-        policy: row.try_get("policy").map_err(q("read verdict"))?,
-        reasons: parse_list(
-            &row.try_get::<String, _>("reasons")
-                .map_err(q("read verdict"))?,
-            "verdict reasons",
-        )?,
-        reset_count: row.try_get("reset_count").map_err(q("read verdict"))?,
-        restart_count: row.try_get("restart_count").map_err(q("read verdict"))?,
-        clock: row.try_get("clock").map_err(q("read verdict"))?,
-        pcrs: row.try_get("pcrs").map_err(op)?,
-    })
-}
-
 const HOST_COLUMNS: &str = "agent_id, host_name, aliases, agent_url, agent_certificate, ek_public, ek_certificate, ak_public, state, policies, software_tpm, created_at, updated_at, reenroll_until";
-const VERDICT_COLUMNS: &str =
-    "id, agent_id, at, level, policy, reasons, reset_count, restart_count, clock, pcrs";
 
 impl Store {
     /// Connects (creating a SQLite file if needed) and runs the migrations.
@@ -383,115 +342,10 @@ impl Store {
             .collect()
     }
 
-    /// Records a verdict.
-    ///
-    /// # Errors
-    /// A `StoreError`.
-    pub async fn insert_verdict(&self, v: &VerdictRecord) -> Result<(), StoreError> {
-        self.insert_verdicts(std::slice::from_ref(v)).await
-    }
-
-    /// Records several verdicts in one transaction (group commit: one fsync for many).
-    ///
-    /// # Errors
-    /// A `StoreError`; none of the batch is stored then.
-    pub async fn insert_verdicts(&self, batch: &[VerdictRecord]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
-        for v in batch {
-            sqlx::query(AssertSqlSafe(format!("INSERT INTO verdicts ({VERDICT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)")))
-                .bind(&v.id)
-                .bind(&v.agent_id)
-                .bind(v.at)
-                .bind(level_str(v.level))
-                .bind(v.policy.as_deref())
-                .bind(json_list(&v.reasons))
-                .bind(v.reset_count)
-                .bind(v.restart_count)
-                .bind(v.clock)
-                .bind(v.pcrs.as_deref())
-                .execute(&mut *tx)
-                .await
-                .map_err(q("insert verdict"))?;
-            sqlx::query(
-                "INSERT INTO host_trust (agent_id, verdict_id, at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (agent_id) DO UPDATE SET verdict_id = $2, at = $3 WHERE host_trust.at <= $3",
-            )
-            .bind(&v.agent_id)
-            .bind(&v.id)
-            .bind(v.at)
-            .execute(&mut *tx)
-            .await
-            .map_err(q("update host trust"))?;
-        }
-        tx.commit().await.map_err(q("commit verdicts"))?;
-        Ok(())
-    }
-
     /// True for a database several servers can share (PostgreSQL); leases are needed then.
     #[must_use]
     pub fn is_shared(&self) -> bool {
         self.shared
-    }
-
-    /// The latest verdict of every host.
-    ///
-    /// # Errors
-    /// A `StoreError`.
-    pub async fn latest_verdicts(&self) -> Result<Vec<VerdictRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {cols} FROM host_trust t JOIN verdicts v ON v.id = t.verdict_id",
-            cols = VERDICT_COLUMNS
-                .split(", ")
-                .map(|c| format!("v.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(q("latest verdicts"))?;
-        rows.iter().map(verdict_from_row).collect()
-    }
-
-    /// The latest verdict of every host whose latest verdict is newer than `since_ms`.
-    ///
-    /// # Errors
-    /// A `StoreError`.
-    pub async fn verdicts_since(&self, since_ms: i64) -> Result<Vec<VerdictRecord>, StoreError> {
-        let sql = format!(
-            "SELECT {cols} FROM host_trust t JOIN verdicts v ON v.id = t.verdict_id WHERE t.at > $1",
-            cols = VERDICT_COLUMNS
-                .split(", ")
-                .map(|c| format!("v.{c}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(since_ms)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(q("verdicts since"))?;
-        rows.iter().map(verdict_from_row).collect()
-    }
-
-    /// A host's verdicts, newest first.
-    ///
-    /// # Errors
-    /// A `StoreError`.
-    pub async fn verdict_history(
-        &self,
-        agent_id: &str,
-        limit: i64,
-    ) -> Result<Vec<VerdictRecord>, StoreError> {
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {VERDICT_COLUMNS} FROM verdicts WHERE agent_id = $1 ORDER BY at DESC LIMIT $2"
-        )))
-        .bind(agent_id)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(q("verdict history"))?;
-        rows.iter().map(verdict_from_row).collect()
     }
 
     /// Appends to the audit log.

@@ -34,6 +34,8 @@ fn verdict(agent_id: &str, level: TrustLevel) -> VerdictRecord {
         id: new_id(),
         agent_id: agent_id.into(),
         at: now_ms(),
+        until: now_ms(),
+        repeats: 1,
         level,
         policy: None,
         reasons: vec![],
@@ -120,13 +122,8 @@ async fn sync_follows_new_changed_and_deleted_rows() {
         "old alias gone"
     );
 
-    // A verdict written by another server arrives with the sync.
-    store
-        .insert_verdict(&verdict("a", TrustLevel::Untrusted))
-        .await
-        .unwrap();
-    let changes = cache.sync(store).await.unwrap();
-    assert_eq!(changes.len(), 1);
+    // A verdict recorded here (SQLite has one server: every verdict passes by here).
+    assert!(cache.record(&verdict("a", TrustLevel::Untrusted)).is_some());
     assert_eq!(cache.level("node1", TTL), TrustLevel::Untrusted);
 
     // A deleted host is unknown at once, and subscribers are told.
@@ -183,6 +180,7 @@ async fn a_stale_verdict_is_unknown_and_an_older_one_never_replaces_a_newer() {
     cache.sync(store).await.unwrap();
     let mut old = verdict("a", TrustLevel::Trusted);
     old.at = now_ms() - 10_000;
+    old.until = old.at;
     assert!(cache.record(&old).is_some());
     assert_eq!(
         cache.level("n", Duration::from_secs(5)),
@@ -193,4 +191,37 @@ async fn a_stale_verdict_is_unknown_and_an_older_one_never_replaces_a_newer() {
     assert!(cache.record(&newer).is_some());
     assert!(cache.record(&old).is_none(), "older than what is known");
     assert_eq!(cache.level("n", TTL), TrustLevel::Untrusted);
+}
+
+#[tokio::test]
+async fn on_a_shared_database_another_servers_verdicts_arrive_with_the_sync() {
+    let Ok(url) = std::env::var("TRUSTPOOL_TEST_POSTGRES") else {
+        eprintln!(
+            "TRUSTPOOL_TEST_POSTGRES not set: shared-database sync test skipped (make test runs it)"
+        );
+        assert!(
+            std::env::var("TRUSTPOOL_REQUIRE_POSTGRES").is_err(),
+            "TRUSTPOOL_REQUIRE_POSTGRES is set but TRUSTPOOL_TEST_POSTGRES is not"
+        );
+        return;
+    };
+    let store = Store::connect(&url).await.unwrap();
+    let (ours, theirs) = (TrustCache::default(), Store::connect(&url).await.unwrap());
+    let id = format!("shared-{}", new_id());
+    let name = format!("{id}.example.com");
+    theirs.put_host(&host(&id, &name, &[])).await.unwrap();
+    ours.sync(&store).await.unwrap();
+    assert_eq!(ours.level(&name, TTL), TrustLevel::Unknown);
+    theirs
+        .insert_verdict(&verdict(&id, TrustLevel::Trusted))
+        .await
+        .unwrap();
+    let changes = ours.sync(&store).await.unwrap();
+    assert!(
+        changes
+            .iter()
+            .any(|c| c.host_name == name && c.trust_lvl == TrustLevel::Trusted)
+    );
+    assert_eq!(ours.level(&name, TTL), TrustLevel::Trusted);
+    theirs.delete_host(&id).await.unwrap();
 }

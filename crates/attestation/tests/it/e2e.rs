@@ -134,6 +134,14 @@ impl Pool {
     }
 }
 
+async fn node1_history(api: &Api) -> Vec<Value> {
+    let (status, body) = api
+        .call(reqwest::Method::GET, "/v1/hosts/node1/verdicts", None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body.as_array().unwrap().clone()
+}
+
 struct Api {
     client: reqwest::Client,
     base: String,
@@ -320,6 +328,27 @@ async fn the_seed_workflow_good_and_tampered_hosts() {
         assert_eq!(claims["eat_profile"], "tag:github.com,2023:veraison/ear");
         assert!(claims["exp"].as_i64().unwrap() > claims["iat"].as_i64().unwrap());
     }
+
+    // Identical consecutive verdicts are one run in the history: attesting node1 again
+    // adds no row, it extends the current one.
+    let before = node1_history(&api).await;
+    for _ in 0..2 {
+        let (status, verdict) = api
+            .call(reqwest::Method::POST, "/v1/hosts/node1/attest", None)
+            .await;
+        assert_eq!(
+            (status, verdict["trust_lvl"].as_str()),
+            (200, Some("trusted"))
+        );
+    }
+    let after = node1_history(&api).await;
+    assert_eq!(after.len(), before.len(), "{after:?}");
+    assert_eq!(after[0]["at"], before[0]["at"]);
+    assert_eq!(
+        after[0]["repeats"].as_i64().unwrap(),
+        before[0]["repeats"].as_i64().unwrap() + 2
+    );
+    assert!(after[0]["until"].as_str().unwrap() >= before[0]["until"].as_str().unwrap());
 
     // PollHosts, as Nova sends it: names and aliases echoed; unregistered hosts unknown.
     let (status, body) = api
@@ -726,7 +755,7 @@ async fn two_servers_on_postgres_survive_a_sigkill() {
         let mut all = true;
         for id in &ids {
             let latest = store.verdict_history(id, 1).await.unwrap();
-            all &= latest.first().is_some_and(|v| v.at > killed_at + 500);
+            all &= latest.first().is_some_and(|v| v.until > killed_at + 500);
             all &= lease_owner(&store, id).await == survivor;
         }
         if all {
@@ -779,7 +808,9 @@ async fn wait_until_attested(
                     .verdict_history(&host.agent_id, 100)
                     .await
                     .unwrap()
-                    .len()
+                    .iter()
+                    .map(|v| usize::try_from(v.repeats).unwrap())
+                    .sum::<usize>()
                     >= verdicts
             {
                 ids.push(host.agent_id);

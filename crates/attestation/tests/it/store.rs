@@ -2,7 +2,9 @@
 //! `TRUSTPOOL_TEST_POSTGRES` names one (`make test` starts a throwaway cluster).
 
 use trustpool_api::oat::TrustLevel;
-use trustpool_attestation::store::{HostRecord, HostState, Store, VerdictRecord, new_id, now_ms};
+use trustpool_attestation::store::{
+    HostRecord, HostState, Store, VerdictRecord, VerdictWrite, new_id, now_ms,
+};
 
 fn host(agent_id: &str, name: &str) -> HostRecord {
     HostRecord {
@@ -122,6 +124,8 @@ async fn exercise(store: &Store, tag: &str) {
             id: new_id(),
             agent_id: a.clone(),
             at: now_ms() + i64::try_from(i).unwrap(),
+            until: now_ms() + i64::try_from(i).unwrap(),
+            repeats: 1,
             level,
             policy: None,
             reasons: vec![format!("r{i}")],
@@ -138,6 +142,58 @@ async fn exercise(store: &Store, tag: &str) {
         TrustLevel::Trusted
     );
     assert_eq!(store.verdict_history(&a, 10).await.unwrap().len(), 2);
+
+    // Runs: a repeat of the current verdict extends it (time, clock, count) …
+    let current = store.verdict_history(&a, 1).await.unwrap().remove(0);
+    let mut again = current.clone();
+    again.id = new_id();
+    again.until = current.until + 30_000;
+    again.clock = Some(200);
+    let ids = store
+        .record_verdicts(&[VerdictWrite {
+            verdict: again.clone(),
+            repeats: Some(current.id.clone()),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(ids, vec![current.id.clone()]);
+    let history = store.verdict_history(&a, 10).await.unwrap();
+    assert_eq!(history.len(), 2, "no new row");
+    assert_eq!(
+        (
+            history[0].at,
+            history[0].until,
+            history[0].repeats,
+            history[0].clock
+        ),
+        (current.at, again.until, 2, Some(200))
+    );
+    let latest = store.latest_verdicts().await.unwrap();
+    assert_eq!(
+        latest.iter().find(|v| v.agent_id == a).unwrap().until,
+        again.until
+    );
+    // … but a repeat of a run that is no longer the host's current one is a new run.
+    let stale = store.verdict_history(&a, 10).await.unwrap()[1].clone();
+    let mut late = again.clone();
+    late.id = new_id();
+    late.at = again.until + 1;
+    late.until = again.until + 1;
+    let ids = store
+        .record_verdicts(&[VerdictWrite {
+            verdict: late.clone(),
+            repeats: Some(stale.id.clone()),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(ids, vec![late.id.clone()]);
+    assert_eq!(store.verdict_history(&a, 10).await.unwrap().len(), 3);
+
+    // Pruning removes runs that ended before the cutoff, never a host's current verdict.
+    assert!(store.prune_verdicts(late.until + 1).await.unwrap() >= 2);
+    let left = store.verdict_history(&a, 10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, late.id);
 
     // Leases: one owner at a time until expiry.
     let far = now_ms() + 60_000;

@@ -166,9 +166,11 @@ pub(crate) fn run(cli: &Cli) -> anyhow::Result<Outcome> {
                     if json {
                         return json_text(&v);
                     }
-                    let mut out = format!("{:<21} {:<10} {}\n", "AT", "TRUST", "POLICY / REASONS");
+                    // One line per run of identical verdicts.
+                    let mut out = format!("{:<21} {:<21} {:>7} {:<10} {}\n", "FROM", "UNTIL", "TIMES", "TRUST", "POLICY / REASONS");
                     for x in v {
-                        let _ = writeln!(out, "{:<21} {:<10} {}", x.at, x.trust_lvl.as_str(), x.policy.unwrap_or_else(|| x.reasons.join("; ")));
+                        let until = x.until.unwrap_or_else(|| x.at.clone());
+                        let _ = writeln!(out, "{:<21} {:<21} {:>7} {:<10} {}", x.at, until, x.repeats, x.trust_lvl.as_str(), x.policy.unwrap_or_else(|| x.reasons.join("; ")));
                     }
                     Ok(out)
                 })
