@@ -6,10 +6,11 @@ CARGO ?= cargo
 
 ## test: install what is missing, then run every check and every test (swtpm included)
 test: deps
+	@TESTS=1 ./scripts/install-deps.sh
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
 	$(CARGO) build --workspace --bins --all-features --locked
-	TRUSTPOOL_REQUIRE_POSTGRES=1 ./scripts/with-postgres.sh $(CARGO) test --workspace --all-features --locked
+	TRUSTPOOL_REQUIRE_POSTGRES=1 TRUSTPOOL_REQUIRE_BROWSER=1 ./scripts/with-postgres.sh $(CARGO) test --workspace --all-features --locked
 	RUSTDOCFLAGS=-Dwarnings $(CARGO) doc --workspace --no-deps --document-private-items --locked
 
 ## demo: install what is missing, build, start a local trusted pool and tell the seed's story

@@ -8,11 +8,14 @@
 #   pkg-config          finds libtss2 at build time
 #   xxd                 used by the fixture scripts
 #   postgresql          a throwaway server for the PostgreSQL store tests (scripts/with-postgres.sh)
+# With TESTS=1 (make test) also:
+#   chromium            headless, for the dashboard's browser test
 # With FIXTURES=1 also what regenerating the OVMF boot fixture needs:
 #   qemu-system-x86 ovmf
 set -euo pipefail
 
 packages=(swtpm swtpm-tools tpm2-tools libtss2-dev pkg-config xxd postgresql curl)
+if [ "${TESTS:-0}" = 1 ]; then packages+=(chromium); fi
 if [ "${FIXTURES:-0}" = 1 ]; then packages+=(qemu-system-x86 ovmf); fi
 
 missing=()

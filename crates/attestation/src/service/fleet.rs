@@ -12,6 +12,9 @@ use trustpool_evidence::{AttestationKey, ClockInfo, Public, VerifyOptions};
 
 use crate::store::{HostRecord, VerdictRecord};
 
+/// How far ahead of this server's clock a verdict may be dated and still count.
+pub const MAX_CLOCK_SKEW_MS: i64 = 60_000;
+
 /// How a name designates a host, strongest first: when two hosts claim one name, the
 /// strongest claim wins and a tie designates neither (an ambiguous name is `unknown`,
 /// never another host's verdict).
@@ -126,11 +129,18 @@ impl FleetHost {
         self.learned().latest.clone()
     }
 
-    /// The level now: the latest verdict's if younger than `ttl_ms`, else unknown.
+    /// The level now: the latest verdict's if younger than `ttl_ms`, else unknown. A
+    /// verdict dated more than [`MAX_CLOCK_SKEW_MS`] ahead (a server sharing the database
+    /// with a wrong clock) is unknown too: it would otherwise outlive every later verdict.
     #[must_use]
     pub fn level_at(&self, now_ms: i64, ttl_ms: i64) -> TrustLevel {
         match &self.learned().latest {
-            Some(l) if now_ms.saturating_sub(l.at) <= ttl_ms => l.level,
+            Some(l)
+                if now_ms.saturating_sub(l.at) <= ttl_ms
+                    && l.at.saturating_sub(now_ms) <= MAX_CLOCK_SKEW_MS =>
+            {
+                l.level
+            }
             _ => TrustLevel::Unknown,
         }
     }

@@ -172,7 +172,7 @@ async fn an_ambiguous_name_is_unknown() {
 }
 
 #[tokio::test]
-async fn a_stale_verdict_is_unknown_and_an_older_one_never_replaces_a_newer() {
+async fn stale_and_future_dated_verdicts_are_unknown_and_an_older_one_never_replaces_a_newer() {
     let db = db("ttl").await;
     let store = &db.store;
     let cache = TrustCache::default();
@@ -191,6 +191,15 @@ async fn a_stale_verdict_is_unknown_and_an_older_one_never_replaces_a_newer() {
     assert!(cache.record(&newer).is_some());
     assert!(cache.record(&old).is_none(), "older than what is known");
     assert_eq!(cache.level("n", TTL), TrustLevel::Untrusted);
+    // A verdict from a server whose clock runs an hour ahead would outlive every later
+    // one: it is unknown (a minute of skew is tolerated).
+    let mut ahead = verdict("a", TrustLevel::Trusted);
+    ahead.until = now_ms() + 30_000;
+    assert!(cache.record(&ahead).is_some());
+    assert_eq!(cache.level("n", TTL), TrustLevel::Trusted);
+    ahead.until = now_ms() + 3_600_000;
+    assert!(cache.record(&ahead).is_some());
+    assert_eq!(cache.level("n", TTL), TrustLevel::Unknown);
 }
 
 #[tokio::test]

@@ -463,7 +463,13 @@ async fn the_seed_workflow_good_and_tampered_hosts() {
     assert_eq!(refused.status(), 401);
     assert!(refused.headers().contains_key("www-authenticate"));
     assert_eq!(page(Some("not-a-token")).await.unwrap().status(), 401);
-    let html = page(Some(ADMIN)).await.unwrap().text().await.unwrap();
+    let shown = page(Some(ADMIN)).await.unwrap();
+    let csp = shown.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.starts_with("default-src 'none'"),
+        "no script may run: {csp}"
+    );
+    let html = shown.text().await.unwrap();
     assert!(
         html.contains("<tr id=\"host-node1\"><td>node1</td><td class=\"unknown\">unknown</td>"),
         "{html}"

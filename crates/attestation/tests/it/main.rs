@@ -8,6 +8,7 @@
     clippy::indexing_slicing
 )]
 
+mod browser;
 mod cache;
 #[cfg(feature = "swtpm")]
 mod e2e;
