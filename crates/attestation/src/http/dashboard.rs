@@ -152,7 +152,7 @@ mod tests {
         };
         let page = render(
             "dev",
-            &mut [host.clone()],
+            &mut [host],
             &[("trusted", 0), ("untrusted", 1), ("unknown", 0)],
             "now",
         );
