@@ -376,6 +376,15 @@ async fn main() {
         .unwrap();
     assert!(poller.status.success(), "the PollHosts client failed");
     print!("{}", String::from_utf8_lossy(&poller.stdout));
+    // The server's own share: from reading the body to the answer serialised.
+    let m = service.metrics.render(&[]);
+    println!(
+        "PollHosts server-side mean over {:.0} requests (both sizes): {:.2} ms",
+        counter(&m, "trustpool_poll_hosts_seconds_count"),
+        counter(&m, "trustpool_poll_hosts_seconds_sum")
+            / counter(&m, "trustpool_poll_hosts_seconds_count")
+            * 1000.0
+    );
     println!(
         "RSS: server process {:.0} MiB, peak {:.0} MiB (incl. the host inserts and the PollHosts client above); simulator process {:.0} MiB",
         status_mib("self", "VmRSS"),

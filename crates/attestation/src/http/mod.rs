@@ -111,6 +111,7 @@ async fn poll_hosts(
             return Err(ApiError::Unauthorized("x-auth-blob does not match"));
         }
     }
+    let started = std::time::Instant::now();
     let request: PollHostsRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::Service(ServiceError::Rejected(format!("PollHosts body: {e}"))))?;
     let vtime = rfc3339(now_ms());
@@ -141,6 +142,8 @@ async fn poll_hosts(
     };
     let body = serde_json::to_vec(&answer)
         .map_err(|e| ApiError::Service(ServiceError::Rejected(format!("PollHosts answer: {e}"))))?;
+    s.metrics
+        .record_poll_hosts(request.hosts.len(), started.elapsed());
     Ok((
         [(axum::http::header::CONTENT_TYPE, "application/json")],
         body,

@@ -1,12 +1,59 @@
 //! Prometheus metrics (text exposition format 0.0.4), kept in atomics: attestations by
-//! result, attestation latency, hosts by trust level, challenge failures.
+//! result, attestation latency, challenge failures, hosts by trust level, and PollHosts
+//! (requests, names asked for, time to answer: is the attestation server slowing Nova's
+//! scheduler?).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Upper bounds (seconds) of the latency histogram buckets.
-const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// A latency histogram.
+#[derive(Debug, Default)]
+struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    micros: AtomicU64,
+}
+
+impl Histogram {
+    fn record(&self, elapsed: Duration) {
+        let secs = elapsed.as_secs_f64();
+        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
+            if secs <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.micros.fetch_add(
+            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
+    }
+
+    fn render(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{bound}\"}} {}",
+                bucket.load(Ordering::Relaxed)
+            );
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            Duration::from_micros(self.micros.load(Ordering::Relaxed)).as_secs_f64()
+        );
+        let _ = writeln!(out, "{name}_count {count}");
+    }
+}
 
 /// The counters.
 #[derive(Debug, Default)]
@@ -14,9 +61,9 @@ pub struct Metrics {
     trusted: AtomicU64,
     untrusted: AtomicU64,
     unknown: AtomicU64,
-    buckets: [AtomicU64; BUCKETS.len()],
-    latency_count: AtomicU64,
-    latency_micros: AtomicU64,
+    attestation: Histogram,
+    poll_hosts: Histogram,
+    polled_names: AtomicU64,
 }
 
 impl Metrics {
@@ -29,17 +76,14 @@ impl Metrics {
             TrustLevel::Unknown => &self.unknown,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        let secs = elapsed.as_secs_f64();
-        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
-            if secs <= *bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        self.latency_count.fetch_add(1, Ordering::Relaxed);
-        self.latency_micros.fetch_add(
-            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
+        self.attestation.record(elapsed);
+    }
+
+    /// Records one PollHosts answer: how many names it had and how long it took.
+    pub fn record_poll_hosts(&self, names: usize, elapsed: Duration) {
+        self.polled_names
+            .fetch_add(u64::try_from(names).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.poll_hosts.record(elapsed);
     }
 
     /// The exposition text; `hosts` is (level, count) from the trust cache.
@@ -70,28 +114,11 @@ impl Metrics {
             "trustpool_challenge_failures_total {}",
             self.unknown.load(Ordering::Relaxed)
         );
-        let _ = writeln!(
-            out,
-            "# HELP trustpool_attestation_seconds Challenge, verification and appraisal of one host.\n# TYPE trustpool_attestation_seconds histogram"
+        self.attestation.render(
+            &mut out,
+            "trustpool_attestation_seconds",
+            "Challenge, verification and appraisal of one host.",
         );
-        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
-            let _ = writeln!(
-                out,
-                "trustpool_attestation_seconds_bucket{{le=\"{bound}\"}} {}",
-                bucket.load(Ordering::Relaxed)
-            );
-        }
-        let count = self.latency_count.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "trustpool_attestation_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
-        let _ = writeln!(
-            out,
-            "trustpool_attestation_seconds_sum {}",
-            Duration::from_micros(self.latency_micros.load(Ordering::Relaxed)).as_secs_f64()
-        );
-        let _ = writeln!(out, "trustpool_attestation_seconds_count {count}");
         let _ = writeln!(
             out,
             "# HELP trustpool_hosts Enrolled hosts by current trust level.\n# TYPE trustpool_hosts gauge"
@@ -99,6 +126,16 @@ impl Metrics {
         for (level, n) in hosts {
             let _ = writeln!(out, "trustpool_hosts{{trust_lvl=\"{level}\"}} {n}");
         }
+        self.poll_hosts.render(
+            &mut out,
+            "trustpool_poll_hosts_seconds",
+            "Time to answer one OAT PollHosts request (parse, look up, serialise).",
+        );
+        let _ = writeln!(
+            out,
+            "# HELP trustpool_poll_hosts_names_total Host names asked for in PollHosts requests.\n# TYPE trustpool_poll_hosts_names_total counter\ntrustpool_poll_hosts_names_total {}",
+            self.polled_names.load(Ordering::Relaxed)
+        );
         out
     }
 }

@@ -198,7 +198,10 @@ async fn stale_and_future_dated_verdicts_are_unknown_and_an_older_one_never_repl
     assert!(cache.record(&ahead).is_some());
     assert_eq!(cache.level("n", TTL), TrustLevel::Trusted);
     ahead.until = now_ms() + 3_600_000;
-    assert!(cache.record(&ahead).is_some());
+    assert!(
+        cache.record(&ahead).is_none(),
+        "recorded, but the same level: no change"
+    );
     assert_eq!(cache.level("n", TTL), TrustLevel::Unknown);
 }
 

@@ -406,6 +406,12 @@ async fn the_seed_workflow_good_and_tampered_hosts() {
         metrics.contains("trustpool_attestation_seconds_count"),
         "{metrics}"
     );
+    // Two PollHosts answered above (3 names, then 1; the one refused with 401 is not).
+    assert!(
+        metrics.contains("trustpool_poll_hosts_seconds_count 2\n")
+            && metrics.contains("trustpool_poll_hosts_names_total 4\n"),
+        "{metrics}"
+    );
 
     // The trust stream: a snapshot on connect, then changes as they happen.
     let mut stream = api
