@@ -1,0 +1,248 @@
+//! Who may enroll: software TPMs and unknown EK CAs refused, administrator approval,
+//! the agent's pinned certificate, and re-enrollment with a replaced TPM.
+
+use super::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn software_tpms_and_unknown_ek_cas_are_refused() {
+    let pool = Pool::new(1);
+    // allow_software_tpm off: the swtpm's EK chains to a development CA only.
+    let server = trustpool_attestation::start(pool.server_config(false, &pool.ek_cas()))
+        .await
+        .unwrap();
+    let api = Api::new(&pool, &server);
+    let agent = pool
+        .agent(0, "node1", "boot/known-good.toml", &server)
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (status, _) = api
+        .call(reqwest::Method::GET, "/v1/hosts/node1", None)
+        .await;
+    assert_eq!(status, 404, "never enrolled");
+    agent.stop().await;
+    server.stop().await;
+
+    // Another CA entirely: the chain does not verify.
+    let other = TestPki::new(&pool.dir.join("other"), "not the EK CA");
+    let server = trustpool_attestation::start(pool.server_config(true, &[other.ca_cert()]))
+        .await
+        .unwrap();
+    let api = Api::new(&pool, &server);
+    let agent = pool
+        .agent(0, "node1", "boot/known-good.toml", &server)
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (status, _) = api
+        .call(reqwest::Method::GET, "/v1/hosts/node1", None)
+        .await;
+    assert_eq!(status, 404, "never enrolled");
+    let audit = server.service.store.audit_log(50).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .all(|(_, _, action, _, _)| action != "enrolled")
+    );
+    agent.stop().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hosts_wait_for_approval_when_required() {
+    let pool = Pool::new(1);
+    let mut config = pool.server_config(true, &pool.ek_cas());
+    config.require_approval = true;
+    let server = trustpool_attestation::start(config).await.unwrap();
+    let api = Api::new(&pool, &server);
+    let agent = pool
+        .agent(0, "node1", "boot/known-good.toml", &server)
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, view) = api
+            .call(reqwest::Method::GET, "/v1/hosts/node1", None)
+            .await;
+        if status == 200 {
+            assert_eq!(view["state"], "pending_approval");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never registered");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Not attested, not in PollHosts' view, until approved.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let id = server
+        .service
+        .store
+        .host_by_name("node1")
+        .await
+        .unwrap()
+        .unwrap()
+        .agent_id;
+    assert!(
+        server
+            .service
+            .store
+            .verdict_history(&id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (_, body) = api.poll(json!(["node1"]), BLOB).await;
+    assert_eq!(body["hosts"][0]["trust_lvl"], "unknown");
+    let (status, view) = api
+        .call(reqwest::Method::POST, "/v1/hosts/node1/approve", None)
+        .await;
+    assert_eq!((status, view["state"].as_str()), (200, Some("enrolled")));
+    api.wait_for("node1", "untrusted").await;
+    let (status, audit) = api.call(reqwest::Method::GET, "/v1/audit", None).await;
+    assert_eq!(status, 200);
+    let audit = audit.as_array().unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["actor"] == "admin" && e["action"] == "approved" && e["subject"] == "node1"),
+        "{audit:?}"
+    );
+    assert!(audit.iter().any(|e| e["action"] == "register"));
+    agent.stop().await;
+    server.stop().await;
+}
+
+/// The agent's TLS certificate is pinned at registration: a machine answering at the
+/// agent's URL with another certificate — even one from the agents' CA — is refused, and
+/// that check alone makes the host untrusted.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_answering_with_another_certificate_is_refused() {
+    let pool = Pool::new(1);
+    let server = trustpool_attestation::start(pool.server_config(true, &pool.ek_cas()))
+        .await
+        .unwrap();
+    let api = Api::new(&pool, &server);
+    let agent = pool
+        .agent(0, "node1", "boot/known-good.toml", &server)
+        .await;
+    let (status, doc) = {
+        api.wait_for("node1", "untrusted").await;
+        api.call(
+            reqwest::Method::POST,
+            "/v1/policies/import",
+            Some(json!({"host": "node1", "name": "golden"})),
+        )
+        .await
+    };
+    assert_eq!(status, 200, "{doc}");
+    api.call(reqwest::Method::POST, "/v1/policies", Some(doc))
+        .await;
+    api.call(
+        reqwest::Method::PUT,
+        "/v1/hosts/node1/policies",
+        Some(json!({"policies": ["golden"]})),
+    )
+    .await;
+    api.wait_for("node1", "trusted").await;
+    // The pinned certificate becomes another one from the same CA (as if the agent's URL
+    // now led to a different machine holding a certificate of that CA).
+    let other = pool.pki.issue("impostor", &["127.0.0.1", "localhost"]);
+    let store = &server.service.store;
+    let mut host = store.host_by_name("node1").await.unwrap().unwrap();
+    host.agent_certificate = std::fs::read_to_string(&other.cert).unwrap();
+    store.put_host(&host).await.unwrap();
+    let (status, verdict) = api
+        .call(reqwest::Method::POST, "/v1/hosts/node1/attest", None)
+        .await;
+    assert_eq!(status, 200, "{verdict}");
+    assert_eq!(verdict["trust_lvl"], "untrusted", "{verdict}");
+    assert!(
+        verdict["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("presented a TLS certificate other than the one it registered"),
+        "{verdict}"
+    );
+    agent.stop().await;
+    server.stop().await;
+}
+
+/// A host name bound to one TPM refuses another (409, audited) until an administrator
+/// allows a re-enrollment; then the new TPM takes the name and keeps its policies.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replaced_tpm_enrolls_only_after_an_administrator_allows_it() {
+    let pool = Pool::new(2);
+    let server = trustpool_attestation::start(pool.server_config(true, &pool.ek_cas()))
+        .await
+        .unwrap();
+    let api = Api::new(&pool, &server);
+    let first = pool
+        .agent(0, "node1", "boot/known-good.toml", &server)
+        .await;
+    api.wait_for("node1", "untrusted").await;
+    let (_, doc) = api
+        .call(
+            reqwest::Method::POST,
+            "/v1/policies/import",
+            Some(json!({"host": "node1", "name": "golden"})),
+        )
+        .await;
+    api.call(reqwest::Method::POST, "/v1/policies", Some(doc))
+        .await;
+    let (status, before) = api
+        .call(
+            reqwest::Method::PUT,
+            "/v1/hosts/node1/policies",
+            Some(json!({"policies": ["golden"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{before}");
+    first.stop().await;
+    // The motherboard is replaced: same name, another TPM.
+    let second = pool
+        .agent(1, "node1", "boot/known-good.toml", &server)
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, view) = api
+        .call(reqwest::Method::GET, "/v1/hosts/node1", None)
+        .await;
+    assert_eq!(view["agent_id"], before["agent_id"], "refused: {view}");
+    let audit = server.service.store.audit_log(100).await.unwrap();
+    assert!(
+        audit.iter().any(
+            |(_, _, action, subject, detail)| action == "register_refused"
+                && subject == "node1"
+                && detail.contains("another EK")
+        ),
+        "{audit:?}"
+    );
+    let (status, allowed) = api
+        .call(reqwest::Method::POST, "/v1/hosts/node1/re-enroll", None)
+        .await;
+    assert_eq!(status, 200, "{allowed}");
+    // The agent retries its registration (backoff ≤ 1 s here) and now gets the name.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let view = loop {
+        let (_, view) = api
+            .call(reqwest::Method::GET, "/v1/hosts/node1", None)
+            .await;
+        if view["agent_id"] != before["agent_id"] && !view["agent_id"].is_null() {
+            break view;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never re-enrolled: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        view["policies"],
+        json!(["golden"]),
+        "policies carried over: {view}"
+    );
+    let audit = server.service.store.audit_log(100).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|(_, _, action, subject, _)| action == "re-enrolled" && subject == "node1"),
+        "{audit:?}"
+    );
+    second.stop().await;
+    server.stop().await;
+}
