@@ -33,6 +33,10 @@ use auth::{Admin, Reader};
 /// Largest body: a registration with an EK certificate, or a policy document.
 const MAX_BODY: usize = 1 << 20;
 
+/// Largest PollHosts body: Nova sends every compute node it knows in one request, and the
+/// parser takes up to `MAX_POLL_HOSTS` (100,000) names — 4.3 MB with 40-character FQDNs.
+const MAX_POLL_HOSTS_BODY: usize = 16 << 20;
+
 /// JSON extractor whose rejections become [`ApiError`].
 pub struct ApiJson<T>(pub T);
 
@@ -67,7 +71,10 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/metrics", get(metrics))
         .route("/dashboard", get(dashboard::dashboard));
     for prefix in POLL_HOSTS_PREFIXES {
-        router = router.route(&format!("{prefix}/PollHosts"), post(poll_hosts));
+        router = router.route(
+            &format!("{prefix}/PollHosts"),
+            post(poll_hosts).layer(DefaultBodyLimit::max(MAX_POLL_HOSTS_BODY)),
+        );
     }
     router
         .layer(DefaultBodyLimit::max(MAX_BODY))

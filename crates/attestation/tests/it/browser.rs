@@ -3,16 +3,16 @@
 //! agents shown as text, no injected element, no script run (the page title would say).
 //! `make test` installs Chromium and requires this test (`TRUSTPOOL_REQUIRE_BROWSER`).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use base64::Engine as _;
 use trustpool_api::oat::TrustLevel;
-use trustpool_attestation::store::{HostRecord, HostState, VerdictRecord, new_id, now_ms};
-use trustpool_testkit::pki::TestPki;
+use trustpool_attestation::store::VerdictRecord;
 
-const READ_TOKEN: &str = "dashboard-viewer-token";
+use super::fixtures::{READ_TOKEN, host, server_config, verdict};
+
 const HOSTILE_NAME: &str = "evil<img src=x onerror=\"document.title='pwned'\">";
 const HOSTILE_REASON: &str = "event \"<script>document.title='pwned'</script>\" not allowed";
 
@@ -35,62 +35,6 @@ fn spki_pin(cert_pem: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
 }
 
-fn host(id: &str, name: &str) -> HostRecord {
-    HostRecord {
-        agent_id: id.into(),
-        host_name: name.into(),
-        aliases: vec![],
-        agent_url: "https://127.0.0.1:9".into(),
-        agent_certificate: String::new(),
-        ek_public: vec![1],
-        ek_certificate: None,
-        ak_public: vec![2],
-        state: HostState::Enrolled,
-        policies: vec![],
-        software_tpm: false,
-        created_at: now_ms(),
-        updated_at: now_ms(),
-        reenroll_until: None,
-    }
-}
-
-fn verdict(id: &str, level: TrustLevel, policy: Option<&str>, reason: &str) -> VerdictRecord {
-    VerdictRecord {
-        id: new_id(),
-        agent_id: id.into(),
-        at: now_ms(),
-        until: now_ms(),
-        repeats: 1,
-        level,
-        policy: policy.map(str::to_owned),
-        reasons: if reason.is_empty() {
-            vec![]
-        } else {
-            vec![reason.to_owned()]
-        },
-        reset_count: None,
-        restart_count: None,
-        clock: None,
-        pcrs: None,
-    }
-}
-
-fn config(dir: &Path) -> trustpool_attestation::config::Config {
-    let p = dir.join("pki");
-    let token_hash = trustpool_api::bytes::to_hex(
-        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, READ_TOKEN.as_bytes()).as_ref(),
-    );
-    // The challenger never reaches these hosts (port 9): a day's interval keeps it quiet.
-    let text = format!(
-        "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{db}\"\n[tls]\ncert = \"{p}/server.crt\"\nkey = \"{p}/server.key\"\n\
-         [agents]\nca = \"{p}/ca.crt\"\nclient_cert = \"{p}/server.crt\"\nclient_key = \"{p}/server.key\"\n[enrollment]\nek_ca = [\"{p}/ca.crt\"]\n\
-         [attestation]\ninterval_secs = 3600\nverdict_ttl_secs = 3600\n[auth]\nread_token_sha256 = [\"{token_hash}\"]\n",
-        db = dir.join("a.db").display(),
-        p = p.display(),
-    );
-    trustpool_attestation::config::Config::parse(&text, "browser.toml").unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_dashboard_renders_in_chromium_and_runs_nothing_it_was_sent() {
     let Some(browser) = chromium() else {
@@ -102,12 +46,12 @@ async fn the_dashboard_renders_in_chromium_and_runs_nothing_it_was_sent() {
         return;
     };
     let dir = std::env::temp_dir().join(format!("trustpool-browser-{}", std::process::id()));
-    let pki = TestPki::new(&dir.join("pki"), "browser test CA");
-    let _ = pki.issue("server", &["127.0.0.1"]);
-    let server = trustpool_attestation::start(config(&dir)).await.unwrap();
+    let server = trustpool_attestation::start(server_config(&dir))
+        .await
+        .unwrap();
     let service = &server.service;
     for (id, name) in [("a", "good-1"), ("b", "tampered-1"), ("c", HOSTILE_NAME)] {
-        service.store.put_host(&host(id, name)).await.unwrap();
+        service.store.put_host(&host(id, name, &[])).await.unwrap();
     }
     service.refresh_cache().await.unwrap();
     // The challenger attests new hosts within a second (these AKs are not keys: untrusted),
@@ -120,12 +64,19 @@ async fn the_dashboard_renders_in_chromium_and_runs_nothing_it_was_sent() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let with = |mut v: VerdictRecord, policy: Option<&str>, reason: &str| {
+        v.policy = policy.map(str::to_owned);
+        v.reasons = (!reason.is_empty())
+            .then(|| reason.to_owned())
+            .into_iter()
+            .collect();
+        v
+    };
     for v in [
-        verdict("a", TrustLevel::Trusted, Some("golden@1"), ""),
-        verdict("b", TrustLevel::Untrusted, None, HOSTILE_REASON),
-        verdict(
-            "c",
-            TrustLevel::Unknown,
+        with(verdict("a", TrustLevel::Trusted), Some("golden@1"), ""),
+        with(verdict("b", TrustLevel::Untrusted), None, HOSTILE_REASON),
+        with(
+            verdict("c", TrustLevel::Unknown),
             None,
             "agent did not answer the challenge in time",
         ),

@@ -6,45 +6,11 @@ use std::time::Duration;
 
 use trustpool_api::oat::TrustLevel;
 use trustpool_attestation::service::cache::TrustCache;
-use trustpool_attestation::store::{HostRecord, HostState, Store, VerdictRecord, new_id, now_ms};
+use trustpool_attestation::store::{HostState, Store, new_id, now_ms};
+
+use super::fixtures::{host, verdict};
 
 const TTL: Duration = Duration::from_secs(600);
-
-fn host(agent_id: &str, name: &str, aliases: &[&str]) -> HostRecord {
-    HostRecord {
-        agent_id: agent_id.into(),
-        host_name: name.into(),
-        aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
-        agent_url: "https://127.0.0.1:9443".into(),
-        agent_certificate: String::new(),
-        ek_public: vec![1],
-        ek_certificate: None,
-        ak_public: vec![2],
-        state: HostState::Enrolled,
-        policies: vec![],
-        software_tpm: true,
-        created_at: now_ms(),
-        updated_at: now_ms(),
-        reenroll_until: None,
-    }
-}
-
-fn verdict(agent_id: &str, level: TrustLevel) -> VerdictRecord {
-    VerdictRecord {
-        id: new_id(),
-        agent_id: agent_id.into(),
-        at: now_ms(),
-        until: now_ms(),
-        repeats: 1,
-        level,
-        policy: None,
-        reasons: vec![],
-        reset_count: None,
-        restart_count: None,
-        clock: None,
-        pcrs: None,
-    }
-}
 
 struct Db {
     dir: std::path::PathBuf,

@@ -14,4 +14,6 @@ mod cache;
 mod e2e;
 mod ekcert;
 mod enroll;
+mod fixtures;
+mod poll_hosts;
 mod store;
