@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
 
-use futures_util::TryStreamExt as _;
+use futures_util::StreamExt as _;
 use trustpool_api::oat::TrustLevel;
 use trustpool_api::v1::TrustChange;
 
@@ -262,30 +262,41 @@ impl TrustCache {
     }
 }
 
-/// Reads and prepares the rows of these hosts, streaming (never every row at once).
+/// Reads and prepares the rows of these hosts, streaming (never every row at once). A row
+/// that does not decode is logged and left out — its host stays unattested and `unknown` —
+/// instead of stopping every other host's sync.
 async fn read_prepared(
     store: &Store,
     stale: &HashSet<String>,
 ) -> Result<Vec<FleetHost>, StoreError> {
+    let skip = |e: &StoreError| {
+        tracing::error!(error = %crate::error_chain(e), "a host row is unreadable; that host is not attested");
+    };
     let mut prepared = Vec::with_capacity(stale.len());
     if stale.len() <= READ_ONE_BY_ONE {
         for id in stale {
-            if let Some(record) = store.host(id).await?
-                && record.state == crate::store::HostState::Enrolled
-            {
-                prepared.push(FleetHost::prepare(&record));
+            match store.host(id).await {
+                Ok(Some(record)) if record.state == crate::store::HostState::Enrolled => {
+                    prepared.push(FleetHost::prepare(&record));
+                }
+                Ok(_) => {}
+                Err(e) => skip(&e),
             }
         }
         return Ok(prepared);
     }
     let mut rows = store.enrolled_hosts();
-    while let Some(record) = rows.try_next().await? {
-        if stale.contains(&record.agent_id) {
-            prepared.push(FleetHost::prepare(&record));
-            if prepared.len() % 256 == 0 {
-                // Preparing parses keys: let other tasks run on a large first load.
-                tokio::task::yield_now().await;
+    while let Some(row) = rows.next().await {
+        match row {
+            Ok(record) if stale.contains(&record.agent_id) => {
+                prepared.push(FleetHost::prepare(&record));
+                if prepared.len() % 256 == 0 {
+                    // Preparing parses keys: let other tasks run on a large first load.
+                    tokio::task::yield_now().await;
+                }
             }
+            Ok(_) => {}
+            Err(e) => skip(&e),
         }
     }
     Ok(prepared)

@@ -203,3 +203,61 @@ async fn on_a_shared_database_another_servers_verdicts_arrive_with_the_sync() {
     assert_eq!(ours.level(&name, TTL), TrustLevel::Trusted);
     theirs.delete_host(&id).await.unwrap();
 }
+
+#[tokio::test]
+async fn an_unreadable_host_row_is_left_out_and_the_others_still_sync() {
+    let db = db("corrupt").await;
+    let store = &db.store;
+    // Enough hosts for the first sync to stream the rows (a few are read one by one).
+    let mut hosts: Vec<(String, String)> = (0..40)
+        .map(|i| (format!("good{i}"), format!("good{i}.example.com")))
+        .collect();
+    hosts.push(("bad".into(), "bad.example.com".into()));
+    for (id, name) in &hosts {
+        store.put_host(&host(id, name, &[])).await.unwrap();
+        store
+            .insert_verdict(&verdict(id, TrustLevel::Trusted))
+            .await
+            .unwrap();
+    }
+    // Damage one row behind the store's back.
+    let raw = sqlx::AnyPool::connect(&format!("sqlite://{}/a.db", db.dir.display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE hosts SET aliases = 'not JSON' WHERE agent_id = 'bad'")
+        .execute(&raw)
+        .await
+        .unwrap();
+    let cache = TrustCache::default();
+    cache.sync(store).await.unwrap();
+    assert_eq!(cache.hosts().len(), 40);
+    assert_eq!(cache.level("good7.example.com", TTL), TrustLevel::Trusted);
+    assert_eq!(
+        cache.level("bad.example.com", TTL),
+        TrustLevel::Unknown,
+        "never trusted"
+    );
+    // Still broken when read one by one (its row version moved): still left out.
+    sqlx::query("UPDATE hosts SET updated_at = updated_at + 1 WHERE agent_id = 'bad'")
+        .execute(&raw)
+        .await
+        .unwrap();
+    cache.sync(store).await.unwrap();
+    assert!(cache.host_by_id("bad").is_none());
+    sqlx::query(
+        "UPDATE hosts SET aliases = '[]', updated_at = updated_at + 1 WHERE agent_id = 'bad'",
+    )
+    .execute(&raw)
+    .await
+    .unwrap();
+    cache.sync(store).await.unwrap();
+    assert!(
+        cache.host_by_id("bad").is_some(),
+        "back in the fleet, to be attested"
+    );
+    assert_eq!(
+        cache.level("bad.example.com", TTL),
+        TrustLevel::Unknown,
+        "until attested"
+    );
+}
