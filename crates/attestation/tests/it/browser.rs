@@ -11,7 +11,7 @@ use base64::Engine as _;
 use trustpool_api::oat::TrustLevel;
 use trustpool_attestation::store::VerdictRecord;
 
-use super::fixtures::{READ_TOKEN, host, server_config, verdict};
+use super::fixtures::{READ_TOKEN, after_first_round, host, server_config, verdict};
 
 const HOSTILE_NAME: &str = "evil<img src=x onerror=\"document.title='pwned'\">";
 const HOSTILE_REASON: &str = "event \"<script>document.title='pwned'</script>\" not allowed";
@@ -53,17 +53,7 @@ async fn the_dashboard_renders_in_chromium_and_runs_nothing_it_was_sent() {
     for (id, name) in [("a", "good-1"), ("b", "tampered-1"), ("c", HOSTILE_NAME)] {
         service.store.put_host(&host(id, name, &[])).await.unwrap();
     }
-    service.refresh_cache().await.unwrap();
-    // The challenger attests new hosts within a second (these AKs are not keys: untrusted),
-    // then not for an hour; after that first round, the verdicts this test wants.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while service.cache.counts(Duration::from_secs(3600))[1].1 < 3 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "first round not done"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    after_first_round(service, 3).await;
     let with = |mut v: VerdictRecord, policy: Option<&str>, reason: &str| {
         v.policy = policy.map(str::to_owned);
         v.reasons = (!reason.is_empty())

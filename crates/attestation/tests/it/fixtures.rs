@@ -3,9 +3,11 @@
 //! SQLite file with a test PKI.
 
 use std::path::Path;
+use std::time::Duration;
 
 use trustpool_api::oat::TrustLevel;
 use trustpool_attestation::config::Config;
+use trustpool_attestation::service::Service;
 use trustpool_attestation::store::{HostRecord, HostState, VerdictRecord, new_id, now_ms};
 use trustpool_testkit::pki::TestPki;
 
@@ -68,4 +70,19 @@ pub(crate) fn server_config(dir: &Path) -> Config {
         p = p.display(),
     );
     Config::parse(&text, "test.toml").unwrap()
+}
+
+/// Waits for the challenger's first round over `hosts` freshly put in the store: it attests
+/// new hosts within a second (these, whose AKs are not keys, come out untrusted) and then
+/// not for an hour, so verdicts a test records afterwards stay.
+pub(crate) async fn after_first_round(service: &Service, hosts: usize) {
+    service.refresh_cache().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while service.cache.counts(Duration::from_secs(3600))[1].1 < hosts {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "first round not done"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

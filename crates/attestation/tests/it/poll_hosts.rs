@@ -4,7 +4,7 @@
 
 use trustpool_api::oat::{MAX_POLL_HOSTS, TrustLevel};
 
-use super::fixtures::{host, server_config, verdict};
+use super::fixtures::{after_first_round, host, server_config, verdict};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hundred_thousand_names_in_one_request_are_answered() {
@@ -19,7 +19,7 @@ async fn a_hundred_thousand_names_in_one_request_are_answered() {
         .put_host(&host("a", known, &[]))
         .await
         .unwrap();
-    service.refresh_cache().await.unwrap();
+    after_first_round(service, 1).await;
     let trusted = verdict("a", TrustLevel::Trusted);
     service.store.insert_verdict(&trusted).await.unwrap();
     service.cache.record(&trusted);
