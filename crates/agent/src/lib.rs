@@ -121,9 +121,13 @@ pub async fn start(config: Config) -> anyhow::Result<RunningAgent> {
     };
     let app = http::router(state);
     let handle = axum_server::Handle::new();
+    // Bound here, so a failure says why ("Address already in use"), not only that the
+    // listener did not start.
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("listening on {}", config.listen))?;
     let server = tokio::spawn(
         // TCP_NODELAY: a large answer's last segment must not wait for a delayed ACK (40 ms).
-        axum_server::bind(config.listen)
+        axum_server::from_tcp(listener)?
             .acceptor(
                 axum_server::tls_rustls::RustlsAcceptor::new(
                     axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls)),

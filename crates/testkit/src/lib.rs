@@ -19,5 +19,6 @@ pub mod attest;
 pub mod fixtures;
 pub mod pki;
 pub mod pool;
+pub mod ports;
 pub mod soft_ak;
 pub mod swtpm;

@@ -17,22 +17,6 @@ pub struct Swtpm {
     port: u16,
 }
 
-/// A port N such that N and N+1 are free on 127.0.0.1 right now.
-fn free_port_pair() -> u16 {
-    loop {
-        let Ok(first) = std::net::TcpListener::bind(("127.0.0.1", 0)) else {
-            continue;
-        };
-        let Ok(addr) = first.local_addr() else {
-            continue;
-        };
-        let port = addr.port();
-        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-            return port;
-        }
-    }
-}
-
 /// True when swtpm, swtpm_setup and tpm2-tools are installed.
 #[must_use]
 pub fn available() -> bool {
@@ -109,7 +93,7 @@ impl Swtpm {
         let mut attempt = 0u32;
         let (child, port) = loop {
             attempt += 1;
-            let port = free_port_pair();
+            let port = crate::ports::free_ports(2);
             let mut child = Command::new("swtpm")
                 .args([
                     "socket",

@@ -103,11 +103,7 @@ async fn serve(h: &Harness, addr: SocketAddr, reg: Shared) -> axum_server::Handl
 #[tokio::test(flavor = "multi_thread")]
 async fn the_agent_registers_and_proves_its_ak_after_the_server_comes_up() {
     let h = Harness::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = trustpool_testkit::ports::free_port();
     let extra = format!(
         "[server]\nurl = \"https://127.0.0.1:{port}\"\nca = \"{}\"\nretry_max_secs = 1\n",
         h.pki.ca_cert().display()

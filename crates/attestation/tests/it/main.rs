@@ -16,4 +16,5 @@ mod ekcert;
 mod enroll;
 mod fixtures;
 mod poll_hosts;
+mod serving;
 mod store;

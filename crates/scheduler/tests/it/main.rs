@@ -34,13 +34,7 @@ pub(crate) fn sha256_hex(s: &str) -> String {
     )
 }
 
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub(crate) use trustpool_testkit::ports::free_port;
 
 /// A directory with a test PKI (server certificate for 127.0.0.1 / localhost).
 pub(crate) struct Harness {

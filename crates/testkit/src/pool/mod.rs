@@ -26,6 +26,7 @@ use serde_json::json;
 use trustpool_client::{AdminClient, ComputeClient, TlsOptions};
 
 use crate::pki::TestPki;
+use crate::ports::free_port;
 use crate::swtpm::Swtpm;
 use files::{AgentFile, AttestationFile, Tokens};
 use process::{Bins, stop_child};
@@ -93,12 +94,6 @@ pub struct Pool {
     bins: Bins,
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
 const GRACE: Duration = Duration::from_secs(10);
 
 impl Pool {
@@ -151,7 +146,7 @@ impl Pool {
         std::fs::write(dir.join("admin.token"), format!("{}\n", tokens.admin))?;
         std::fs::write(dir.join("read.token"), format!("{}\n", tokens.read))?;
         std::fs::write(dir.join("compute.token"), format!("{}\n", tokens.compute))?;
-        let (attestation_port, scheduler_port) = (free_port()?, free_port()?);
+        let (attestation_port, scheduler_port) = (free_port(), free_port());
 
         // One swtpm per host, with its EK certificate from its own swtpm-localca.
         let mut hosts = Vec::new();
@@ -170,7 +165,7 @@ impl Pool {
             hosts.push(Host {
                 name,
                 tampered,
-                agent_port: free_port()?,
+                agent_port: free_port(),
                 tpm: Some(tpm),
                 agent: None,
             });

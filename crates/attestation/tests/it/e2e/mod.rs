@@ -33,13 +33,7 @@ fn packaging(file: &str) -> PathBuf {
         .join(file)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use trustpool_testkit::ports::free_port;
 
 struct Pool {
     dir: PathBuf,
