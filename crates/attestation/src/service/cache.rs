@@ -1,6 +1,7 @@
 //! The enrolled hosts in memory and the trust levels PollHosts answers from: every host
 //! name, alias and short name → the host's latest verdict. Kept in step with the database
-//! incrementally: every second (and after every local change) one small query reads each
+//! incrementally: every second one value, the fleet revision, says whether any host row
+//! was written; only then (or once a minute regardless) one index-only query reads each
 //! enrolled host's row version, and only new or changed rows are read and prepared;
 //! verdicts recorded since the last sync by other servers on a shared PostgreSQL are
 //! applied on top. PollHosts never touches the database and never attests inline.
@@ -63,12 +64,25 @@ impl Fleet {
     }
 }
 
+/// How often the row versions are scanned even when the fleet revision did not move
+/// (a row changed by hand, outside the store).
+const FULL_SCAN_EVERY: Duration = Duration::from_secs(60);
+
+/// Where the last sync left off.
+#[derive(Debug, Default)]
+struct SyncMark {
+    /// The fleet revision the last scan started from.
+    revision: Option<i64>,
+    /// When the row versions were last scanned.
+    scanned: Option<std::time::Instant>,
+}
+
 /// The enrolled hosts, by agent id and by every name.
 #[derive(Debug, Default)]
 pub struct TrustCache {
     fleet: RwLock<Fleet>,
     /// One sync at a time (the challenger's and one after a local change may meet).
-    syncing: tokio::sync::Mutex<()>,
+    syncing: tokio::sync::Mutex<SyncMark>,
     /// Verdicts up to this time (Unix ms) have been read from the database.
     verdicts_until: AtomicI64,
     /// Bumped whenever a host is added, changed or removed.
@@ -90,7 +104,38 @@ impl TrustCache {
     /// # Errors
     /// A `StoreError`; the cache keeps what it had.
     pub async fn sync(&self, store: &Store) -> Result<Vec<TrustChange>, StoreError> {
-        let _one = self.syncing.lock().await;
+        let mut mark = self.syncing.lock().await;
+        let mut changes: HashMap<Arc<str>, TrustChange> = HashMap::new();
+        // One counter moves with every host write: when it has not, nothing is scanned.
+        let revision = store.fleet_revision().await?;
+        let mut added = Vec::new();
+        if mark.revision != Some(revision)
+            || mark
+                .scanned
+                .is_none_or(|at| at.elapsed() >= FULL_SCAN_EVERY)
+        {
+            added = self.sync_hosts(store, &mut changes).await?;
+            *mark = SyncMark {
+                revision: Some(revision),
+                scanned: Some(std::time::Instant::now()),
+            };
+        }
+        self.sync_verdicts(store, &mut changes).await?;
+        // One change per host, its state after this sync: a new host's change is made after
+        // the verdicts are applied (its first verdict does not follow an `unknown` of its own).
+        for host in added {
+            changes.insert(host.agent_id.clone(), change(&host));
+        }
+        Ok(changes.into_values().collect())
+    }
+
+    /// Hosts enrolled, changed or deleted since the last scan of the row versions; returns
+    /// the hosts new to this server.
+    async fn sync_hosts(
+        &self,
+        store: &Store,
+        changes: &mut HashMap<Arc<str>, TrustChange>,
+    ) -> Result<Vec<Arc<FleetHost>>, StoreError> {
         let versions = store.enrolled_host_versions().await?;
         let (stale, gone) = {
             let fleet = self.read();
@@ -115,9 +160,6 @@ impl TrustCache {
         };
         drop(versions);
         let prepared = read_prepared(store, &stale).await?;
-        // One change per host, its state after this sync (a new host's first verdict
-        // does not follow an `unknown` of its own).
-        let mut changes: HashMap<Arc<str>, TrustChange> = HashMap::new();
         let mut added = Vec::new();
         if !prepared.is_empty() || !gone.is_empty() {
             let mut fleet = self
@@ -141,7 +183,16 @@ impl TrustCache {
             }
             self.generation.fetch_add(1, Ordering::Release);
         }
-        // Verdicts: a few seconds of overlap cover clock skew between servers.
+        Ok(added)
+    }
+
+    /// Verdicts recorded by other servers since the last sync (all of them, the first time).
+    async fn sync_verdicts(
+        &self,
+        store: &Store,
+        changes: &mut HashMap<Arc<str>, TrustChange>,
+    ) -> Result<(), StoreError> {
+        // A few seconds of overlap cover clock skew between servers.
         let since = self.verdicts_until.load(Ordering::Relaxed);
         let started = now_ms();
         let fresh = if since == 0 {
@@ -168,10 +219,7 @@ impl TrustCache {
                 changes.insert(host.agent_id.clone(), change(&host));
             }
         }
-        for host in added {
-            changes.insert(host.agent_id.clone(), change(&host));
-        }
-        Ok(changes.into_values().collect())
+        Ok(())
     }
 
     /// Records a verdict for an enrolled host; returns the change when its level is not

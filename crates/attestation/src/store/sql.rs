@@ -68,6 +68,14 @@ fn host_from_row(row: &AnyRow) -> Result<HostRecord, StoreError> {
 
 const HOST_COLUMNS: &str = "agent_id, host_name, aliases, agent_url, agent_certificate, ek_public, ek_certificate, ak_public, state, policies, software_tpm, created_at, updated_at, reenroll_until";
 
+async fn bump_fleet_revision(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), StoreError> {
+    sqlx::query("UPDATE fleet_revision SET revision = revision + 1 WHERE id = 1")
+        .execute(&mut **tx)
+        .await
+        .map_err(q("bump fleet revision"))?;
+    Ok(())
+}
+
 impl Store {
     /// Connects (creating a SQLite file if needed) and runs the migrations.
     ///
@@ -120,6 +128,7 @@ impl Store {
              updated_at = CASE WHEN hosts.updated_at >= $13 THEN hosts.updated_at + 1 ELSE $13 END, \
              reenroll_until = $14"
         );
+        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
         sqlx::query(AssertSqlSafe(sql))
             .bind(&h.agent_id)
             .bind(&h.host_name)
@@ -135,9 +144,11 @@ impl Store {
             .bind(h.created_at)
             .bind(h.updated_at)
             .bind(h.reenroll_until)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(q("put host"))?;
+        bump_fleet_revision(&mut tx).await?;
+        tx.commit().await.map_err(q("commit host"))?;
         Ok(())
     }
 
@@ -225,17 +236,32 @@ impl Store {
     /// # Errors
     /// A `StoreError`.
     pub async fn delete_host(&self, agent_id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
         sqlx::query("DELETE FROM enrollment_challenges WHERE agent_id = $1")
             .bind(agent_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(q("delete challenges"))?;
         let done = sqlx::query("DELETE FROM hosts WHERE agent_id = $1")
             .bind(agent_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(q("delete host"))?;
+        bump_fleet_revision(&mut tx).await?;
+        tx.commit().await.map_err(q("commit host deletion"))?;
         Ok(done.rows_affected() > 0)
+    }
+
+    /// The fleet revision: moves forward with every write of a host row.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn fleet_revision(&self) -> Result<i64, StoreError> {
+        sqlx::query("SELECT revision FROM fleet_revision WHERE id = 1")
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|row| row.try_get("revision"))
+            .map_err(q("fleet revision"))
     }
 
     /// Stores an enrollment challenge.

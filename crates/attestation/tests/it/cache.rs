@@ -204,6 +204,14 @@ async fn on_a_shared_database_another_servers_verdicts_arrive_with_the_sync() {
     theirs.delete_host(&id).await.unwrap();
 }
 
+/// What every write of a host row does in the store's transaction: move the fleet revision.
+async fn bump(raw: &sqlx::AnyPool) {
+    sqlx::query("UPDATE fleet_revision SET revision = revision + 1 WHERE id = 1")
+        .execute(raw)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn an_unreadable_host_row_is_left_out_and_the_others_still_sync() {
     let db = db("corrupt").await;
@@ -237,11 +245,29 @@ async fn an_unreadable_host_row_is_left_out_and_the_others_still_sync() {
         TrustLevel::Unknown,
         "never trusted"
     );
+    // A row changed by hand without moving the fleet revision is not scanned for until the
+    // once-a-minute full scan: the revision gates the per-second work.
+    sqlx::query(
+        "UPDATE hosts SET aliases = '[]', updated_at = updated_at + 1 WHERE agent_id = 'bad'",
+    )
+    .execute(&raw)
+    .await
+    .unwrap();
+    cache.sync(store).await.unwrap();
+    assert!(
+        cache.host_by_id("bad").is_none(),
+        "not scanned: revision unchanged"
+    );
+    sqlx::query("UPDATE hosts SET aliases = 'not JSON' WHERE agent_id = 'bad'")
+        .execute(&raw)
+        .await
+        .unwrap();
     // Still broken when read one by one (its row version moved): still left out.
     sqlx::query("UPDATE hosts SET updated_at = updated_at + 1 WHERE agent_id = 'bad'")
         .execute(&raw)
         .await
         .unwrap();
+    bump(&raw).await;
     cache.sync(store).await.unwrap();
     assert!(cache.host_by_id("bad").is_none());
     sqlx::query(
@@ -250,6 +276,7 @@ async fn an_unreadable_host_row_is_left_out_and_the_others_still_sync() {
     .execute(&raw)
     .await
     .unwrap();
+    bump(&raw).await;
     cache.sync(store).await.unwrap();
     assert!(
         cache.host_by_id("bad").is_some(),

@@ -28,7 +28,10 @@ fn host(agent_id: &str, name: &str) -> HostRecord {
 async fn exercise(store: &Store, tag: &str) {
     let a = format!("{tag}-a");
     let h = host(&a, &format!("{tag}-node1"));
+    let revision = store.fleet_revision().await.unwrap();
     store.put_host(&h).await.unwrap();
+    // Every write of a host row moves the fleet revision (servers skip their scan otherwise).
+    assert!(store.fleet_revision().await.unwrap() > revision);
     assert_eq!(store.host(&a).await.unwrap().unwrap(), h);
     let mut allowed = h.clone();
     allowed.reenroll_until = Some(now_ms() + 1000);
@@ -230,7 +233,9 @@ async fn exercise(store: &Store, tag: &str) {
     );
     store.audit("admin", "test", &a, "detail").await.unwrap();
     assert!(!store.audit_log(10).await.unwrap().is_empty());
+    let revision = store.fleet_revision().await.unwrap();
     assert!(store.delete_host(&a).await.unwrap());
+    assert!(store.fleet_revision().await.unwrap() > revision);
     assert!(store.host(&a).await.unwrap().is_none());
 }
 
