@@ -25,6 +25,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use trustpool_api::agent::{AgentInfo, TpmInfo};
 use trustpool_api::{Base64Bytes, HexBytes};
+use trustpool_client::serve::{HttpsListener, until_stopped};
 use trustpool_client::{ComputeClient, TlsOptions};
 
 use crate::config::Config;
@@ -71,8 +72,7 @@ pub struct RunningAgent {
     pub address: SocketAddr,
     /// The TPM handle (tests use it to count handles).
     pub tpm: Tpm,
-    handle: axum_server::Handle<SocketAddr>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    listener: HttpsListener,
     background: Vec<tokio::task::JoinHandle<()>>,
     task: tpm::TpmTask,
 }
@@ -81,8 +81,7 @@ impl RunningAgent {
     /// Stops serving (in-flight requests get 10 s), stops background tasks, and waits for
     /// the TPM task to flush its handles.
     pub async fn stop(self) {
-        self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
-        let _ = self.server.await;
+        self.listener.stop().await;
         for task in self.background {
             task.abort();
             let _ = task.await;
@@ -120,27 +119,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningAgent> {
         event_log: config.event_log.clone(),
     };
     let app = http::router(state);
-    let handle = axum_server::Handle::new();
-    // Bound here, so a failure says why ("Address already in use"), not only that the
-    // listener did not start.
-    let listener = std::net::TcpListener::bind(config.listen)
-        .with_context(|| format!("listening on {}", config.listen))?;
-    let server = tokio::spawn(
-        // TCP_NODELAY: a large answer's last segment must not wait for a delayed ACK (40 ms).
-        axum_server::from_tcp(listener)?
-            .acceptor(
-                axum_server::tls_rustls::RustlsAcceptor::new(
-                    axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls)),
-                )
-                .acceptor(axum_server::accept::NoDelayAcceptor::new()),
-            )
-            .handle(handle.clone())
-            .serve(app.into_make_service()),
-    );
-    let address = handle
-        .listening()
-        .await
-        .context("the HTTPS listener did not start")?;
+    let listener = HttpsListener::start(config.listen, tls, app).await?;
+    let address = listener.address;
     tracing::info!(%address, url = %config.url, "serving");
     let mut background = Vec::new();
     if let Some(server_config) = config.server.clone() {
@@ -160,8 +140,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningAgent> {
     Ok(RunningAgent {
         address,
         tpm,
-        handle,
-        server,
+        listener,
         background,
         task,
     })
@@ -223,11 +202,7 @@ async fn heartbeat(config: &Config, scheduler: &config::SchedulerConfig) {
 /// As [`start`].
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let agent = start(config).await?;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    until_stopped().await?;
     tracing::info!("stopping");
     agent.stop().await;
     Ok(())

@@ -21,9 +21,9 @@ pub mod store;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
+use trustpool_client::serve::{HttpsListener, until_stopped};
 use trustpool_client::tls::certificates;
 
 use crate::config::Config;
@@ -74,8 +74,7 @@ pub struct RunningServer {
     pub address: SocketAddr,
     /// Its services (tests inspect the store).
     pub service: Arc<Service>,
-    handle: axum_server::Handle<SocketAddr>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    listener: HttpsListener,
     challenger: tokio::task::JoinHandle<()>,
 }
 
@@ -84,8 +83,7 @@ impl RunningServer {
     pub async fn stop(self) {
         self.challenger.abort();
         let _ = self.challenger.await;
-        self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
-        let _ = self.server.await;
+        self.listener.stop().await;
     }
 }
 
@@ -97,35 +95,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let tls = tls_config(&config)?;
     let listen = config.listen;
     let service = Service::new(config).await?;
-    let handle = axum_server::Handle::new();
-    let app = http::router(service.clone());
-    // Bound here, so a failure says why ("Address already in use"), not only that the
-    // listener did not start.
-    let listener =
-        std::net::TcpListener::bind(listen).with_context(|| format!("listening on {}", listen))?;
-    let server = tokio::spawn(
-        // TCP_NODELAY: a large answer's last segment must not wait for a delayed ACK (40 ms).
-        axum_server::from_tcp(listener)?
-            .acceptor(
-                axum_server::tls_rustls::RustlsAcceptor::new(
-                    axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls)),
-                )
-                .acceptor(axum_server::accept::NoDelayAcceptor::new()),
-            )
-            .handle(handle.clone())
-            .serve(app.into_make_service()),
-    );
-    let address = handle
-        .listening()
-        .await
-        .context("the HTTPS listener did not start")?;
+    let listener = HttpsListener::start(listen, tls, http::router(service.clone())).await?;
+    let address = listener.address;
     let challenger = tokio::spawn(service::challenger::run(service.clone()));
     tracing::info!(%address, server_id = %service.config.server_id, "attestation server ready");
     Ok(RunningServer {
         address,
         service,
-        handle,
-        server,
+        listener,
         challenger,
     })
 }
@@ -136,11 +113,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
 /// As [`start`].
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let server = start(config).await?;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    until_stopped().await?;
     tracing::info!("stopping");
     server.stop().await;
     Ok(())

@@ -8,9 +8,14 @@
 //! - [`OatClient`] and [`TrustStream`]: the scheduler asking the attestation server
 //!   (`PollHosts`, and its stream of trust changes);
 //! - [`AdminClient`]: an operator on the attestation server's v1 API.
+//!
+//! With feature `server`, [`serve`] holds the HTTPS listener the three servers share (the
+//! TLS side of every connection is built in [`tls`] either way).
 
 pub mod compute;
 pub mod oat;
+#[cfg(feature = "server")]
+pub mod serve;
 pub mod tls;
 
 use std::time::Duration;

@@ -24,9 +24,9 @@ pub mod weights;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
+use trustpool_client::serve::{HttpsListener, until_stopped};
 
 use crate::conf::Config;
 use crate::service::Service;
@@ -38,9 +38,8 @@ pub struct RunningScheduler {
     pub address: SocketAddr,
     /// Its services (tests inspect them).
     pub service: Arc<Service>,
-    handle: axum_server::Handle<SocketAddr>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    listener: HttpsListener,
 }
 
 impl RunningScheduler {
@@ -51,8 +50,7 @@ impl RunningScheduler {
             task.abort();
             let _ = task.await;
         }
-        self.handle.graceful_shutdown(Some(Duration::from_secs(10)));
-        let _ = self.server.await;
+        self.listener.stop().await;
     }
 }
 
@@ -72,27 +70,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningScheduler> {
     }
     let listen = config.listen;
     let service = Service::new(config).await?;
-    let handle = axum_server::Handle::new();
-    // Bound here, so a failure says why ("Address already in use"), not only that the
-    // listener did not start.
-    let listener =
-        std::net::TcpListener::bind(listen).with_context(|| format!("listening on {}", listen))?;
-    let server = tokio::spawn(
-        // TCP_NODELAY: a large answer's last segment must not wait for a delayed ACK (40 ms).
-        axum_server::from_tcp(listener)?
-            .acceptor(
-                axum_server::tls_rustls::RustlsAcceptor::new(
-                    axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls)),
-                )
-                .acceptor(axum_server::accept::NoDelayAcceptor::new()),
-            )
-            .handle(handle.clone())
-            .serve(http::router(service.clone()).into_make_service()),
-    );
-    let address = handle
-        .listening()
-        .await
-        .context("the HTTPS listener did not start")?;
+    let listener = HttpsListener::start(listen, tls, http::router(service.clone())).await?;
+    let address = listener.address;
     let tasks = vec![
         tokio::spawn(service.clone().keep_fresh()),
         tokio::spawn(service.clone().follow_stream()),
@@ -101,9 +80,8 @@ pub async fn start(config: Config) -> anyhow::Result<RunningScheduler> {
     Ok(RunningScheduler {
         address,
         service,
-        handle,
         tasks,
-        server,
+        listener,
     })
 }
 
@@ -113,11 +91,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningScheduler> {
 /// As [`start`].
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let scheduler = start(config).await?;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    until_stopped().await?;
     tracing::info!("stopping");
     scheduler.stop().await;
     Ok(())
