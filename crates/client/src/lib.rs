@@ -122,12 +122,14 @@ impl Http {
         }
     }
 
-    pub(crate) async fn send<B: Serialize + ?Sized, T: DeserializeOwned>(
+    /// Sends a request (with the bearer token, when this client has one); returns the URL
+    /// it went to and the response, not yet read.
+    async fn request<B: Serialize + ?Sized>(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<&B>,
-    ) -> Result<T, ClientError> {
+    ) -> Result<(String, reqwest::Response), ClientError> {
         let url = format!("{}{path}", self.base);
         let mut request = self.client.request(method, &url);
         if let Some(token) = &self.token {
@@ -136,28 +138,24 @@ impl Http {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|source| ClientError::Connect {
-                url: url.clone(),
-                source,
-            })?;
+        match request.send().await {
+            Ok(response) => Ok((url, response)),
+            Err(source) => Err(ClientError::Connect { url, source }),
+        }
+    }
+
+    pub(crate) async fn send<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        let (url, response) = self.request(method, path, body).await?;
         Self::decode(url, response).await
     }
 
     pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        let url = format!("{}{path}", self.base);
-        let response =
-            self.client
-                .get(&url)
-                .send()
-                .await
-                .map_err(|source| ClientError::Connect {
-                    url: url.clone(),
-                    source,
-                })?;
-        Self::decode(url, response).await
+        self.send::<(), T>(reqwest::Method::GET, path, None).await
     }
 
     pub(crate) async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
@@ -165,18 +163,7 @@ impl Http {
         path: &str,
         body: &B,
     ) -> Result<T, ClientError> {
-        let url = format!("{}{path}", self.base);
-        let response = self
-            .client
-            .post(&url)
-            .json(body)
-            .send()
-            .await
-            .map_err(|source| ClientError::Connect {
-                url: url.clone(),
-                source,
-            })?;
-        Self::decode(url, response).await
+        self.send(reqwest::Method::POST, path, Some(body)).await
     }
 
     async fn decode<T: DeserializeOwned>(
@@ -252,10 +239,7 @@ impl HttpsPool {
     /// # Errors
     /// `Tls` for unusable certificates.
     pub fn new(tls: &TlsOptions, timeout: Duration) -> Result<Self, ClientError> {
-        let config = tls::client_config(tls)?;
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(config)
-            .https_only(true)
+        let client = tls::https_builder(tls)?
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .http1_only()
@@ -316,18 +300,10 @@ impl AgentClient {
         request: &QuoteRequest,
         pinned: &[u8],
     ) -> Result<QuoteResponse, ClientError> {
-        let url = format!("{}{QUOTE_PATH}", self.0.base);
-        let response = self
+        let (url, response) = self
             .0
-            .client
-            .post(&url)
-            .json(request)
-            .send()
-            .await
-            .map_err(|source| ClientError::Connect {
-                url: url.clone(),
-                source,
-            })?;
+            .request(reqwest::Method::POST, QUOTE_PATH, Some(request))
+            .await?;
         let presented = response
             .extensions()
             .get::<reqwest::tls::TlsInfo>()

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use trustpool_api::v1::TrustChange;
 
-use crate::tls::client_config;
+use crate::tls::https_builder;
 use crate::{ClientError, MAX_RESPONSE, TlsOptions};
 use trustpool_api::sse::{SseEvent, SseParser};
 
@@ -29,17 +29,14 @@ impl OatClient {
         auth_blob: Option<String>,
         timeout: Duration,
     ) -> Result<Self, ClientError> {
-        let tls = client_config(&TlsOptions {
+        let client = https_builder(&TlsOptions {
             ca_pem: Some(ca_pem),
             identity: None,
-        })?;
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .https_only(true)
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .build()
-            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        })?
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .build()
+        .map_err(|e| ClientError::Tls(e.to_string()))?;
         Ok(Self {
             client,
             url: poll_hosts_url.to_owned(),
@@ -135,17 +132,14 @@ impl TrustStream {
         token: &str,
         idle: Duration,
     ) -> Result<Self, ClientError> {
-        let tls = client_config(&TlsOptions {
+        let client = https_builder(&TlsOptions {
             ca_pem: Some(ca_pem),
             identity: None,
-        })?;
-        let client = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .https_only(true)
-            .connect_timeout(Duration::from_secs(10))
-            .read_timeout(idle)
-            .build()
-            .map_err(|e| ClientError::Tls(e.to_string()))?;
+        })?
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(idle)
+        .build()
+        .map_err(|e| ClientError::Tls(e.to_string()))?;
         let url = format!("{}/v1/trust/stream", base_url.trim_end_matches('/'));
         let response = client
             .get(&url)

@@ -74,6 +74,17 @@ pub fn root_store(ca_pem: &str) -> Result<RootCertStore, ClientError> {
     Ok(roots)
 }
 
+/// A reqwest client builder that speaks HTTPS only, with [`client_config`]'s TLS; callers
+/// add their timeouts and pooling.
+///
+/// # Errors
+/// `Tls` when a certificate or key cannot be used.
+pub(crate) fn https_builder(options: &TlsOptions) -> Result<reqwest::ClientBuilder, ClientError> {
+    Ok(reqwest::Client::builder()
+        .use_preconfigured_tls(client_config(options)?)
+        .https_only(true))
+}
+
 /// A rustls client configuration (aws-lc-rs, TLS 1.2 and 1.3).
 ///
 /// # Errors
