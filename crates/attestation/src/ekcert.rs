@@ -67,6 +67,23 @@ pub struct EkCaStore {
     crls: Vec<Vec<u8>>,
 }
 
+fn file_error(path: &Path, reason: impl std::fmt::Display) -> CaFileError {
+    CaFileError {
+        path: path.display().to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// The DER blocks of a PEM or DER file holding at least one `what`.
+fn read_der_file(path: &Path, what: &str) -> Result<Vec<Vec<u8>>, CaFileError> {
+    let bytes = std::fs::read(path).map_err(|e| file_error(path, e))?;
+    let ders = der_blocks(&bytes).map_err(|e| file_error(path, e))?;
+    if ders.is_empty() {
+        return Err(file_error(path, format!("no {what}")));
+    }
+    Ok(ders)
+}
+
 /// DER blocks of a PEM file (any label), or the file itself as DER.
 fn der_blocks(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     if bytes.starts_with(b"-----BEGIN") {
@@ -108,17 +125,8 @@ impl EkCaStore {
             ),
         ] {
             for path in paths {
-                let err = |reason: String| CaFileError {
-                    path: path.display().to_string(),
-                    reason,
-                };
-                let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-                let ders = der_blocks(&bytes).map_err(err)?;
-                if ders.is_empty() {
-                    return Err(err("no certificate".to_owned()));
-                }
-                for der in ders {
-                    X509Certificate::from_der(&der).map_err(|e| err(e.to_string()))?;
+                for der in read_der_file(path, "certificate")? {
+                    X509Certificate::from_der(&der).map_err(|e| file_error(path, e))?;
                     store.certs.push((der, kind));
                 }
             }
@@ -134,17 +142,8 @@ impl EkCaStore {
     /// A `CaFileError` naming the file.
     pub fn with_crls(mut self, paths: &[impl AsRef<Path>]) -> Result<Self, CaFileError> {
         for path in paths.iter().map(AsRef::as_ref) {
-            let err = |reason: String| CaFileError {
-                path: path.display().to_string(),
-                reason,
-            };
-            let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-            let ders = der_blocks(&bytes).map_err(err)?;
-            if ders.is_empty() {
-                return Err(err("no CRL".to_owned()));
-            }
-            for der in ders {
-                CertificateRevocationList::from_der(&der).map_err(|e| err(e.to_string()))?;
+            for der in read_der_file(path, "CRL")? {
+                CertificateRevocationList::from_der(&der).map_err(|e| file_error(path, e))?;
                 self.crls.push(der);
             }
         }

@@ -45,6 +45,22 @@ pub(crate) struct Cli {
     pub(crate) token: Option<String>,
 }
 
+impl Cli {
+    /// TLS for talking to the servers: their CA from `--ca-file` / `TRUSTPOOL_CA_FILE`.
+    pub(crate) fn server_tls(&self) -> anyhow::Result<trustpool_client::TlsOptions> {
+        use anyhow::Context as _;
+        let ca = self.ca_file.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("no CA certificate: set --ca-file or TRUSTPOOL_CA_FILE")
+        })?;
+        let ca_pem =
+            std::fs::read_to_string(ca).with_context(|| format!("cannot read {}", ca.display()))?;
+        Ok(trustpool_client::TlsOptions {
+            ca_pem: Some(ca_pem),
+            identity: None,
+        })
+    }
+}
+
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub(crate) enum Output {

@@ -48,13 +48,7 @@ impl ComputeClient {
         token: Option<String>,
         timeout: Duration,
     ) -> Result<Self, ClientError> {
-        let mut http = Http::new(base_url, tls, timeout)?;
-        http.token = token;
-        Ok(Self(http))
-    }
-
-    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        self.0.send::<(), T>(Method::GET, path, None).await
+        Http::new(base_url, tls, timeout, token).map(Self)
     }
 
     async fn call<B: serde::Serialize + ?Sized, T: serde::de::DeserializeOwned>(
@@ -87,6 +81,7 @@ impl ComputeClient {
     /// A `ClientError`.
     pub async fn flavors(&self) -> Result<Vec<Flavor>, ClientError> {
         Ok(self
+            .0
             .get::<FlavorList>("/v2.1/flavors/detail")
             .await?
             .flavors)
@@ -98,7 +93,7 @@ impl ComputeClient {
     /// A `ClientError`.
     pub async fn flavor(&self, id: &str) -> Result<Flavor, ClientError> {
         let path = format!("/v2.1/flavors/{}", segment(id));
-        Ok(self.get::<FlavorBody>(&path).await?.flavor)
+        Ok(self.0.get::<FlavorBody>(&path).await?.flavor)
     }
 
     /// `POST /v2.1/flavors`.
@@ -169,6 +164,7 @@ impl ComputeClient {
     /// A `ClientError`.
     pub async fn servers(&self) -> Result<Vec<Server>, ClientError> {
         Ok(self
+            .0
             .get::<ServerList>("/v2.1/servers/detail")
             .await?
             .servers)
@@ -180,7 +176,7 @@ impl ComputeClient {
     /// A `ClientError`.
     pub async fn server(&self, id: &str) -> Result<Server, ClientError> {
         let path = format!("/v2.1/servers/{}", segment(id));
-        Ok(self.get::<ServerBody>(&path).await?.server)
+        Ok(self.0.get::<ServerBody>(&path).await?.server)
     }
 
     /// `DELETE /v2.1/servers/{id}`.
@@ -197,6 +193,7 @@ impl ComputeClient {
     /// A `ClientError`.
     pub async fn hypervisors(&self) -> Result<Vec<Hypervisor>, ClientError> {
         Ok(self
+            .0
             .get::<HypervisorList>("/v2.1/os-hypervisors/detail")
             .await?
             .hypervisors)
@@ -208,7 +205,7 @@ impl ComputeClient {
     /// A `ClientError`.
     pub async fn hypervisor(&self, id: &str) -> Result<Hypervisor, ClientError> {
         let path = format!("/v2.1/os-hypervisors/{}", segment(id));
-        Ok(self.get::<HypervisorBody>(&path).await?.hypervisor)
+        Ok(self.0.get::<HypervisorBody>(&path).await?.hypervisor)
     }
 
     /// `GET /v2.1/os-services`.
@@ -216,7 +213,11 @@ impl ComputeClient {
     /// # Errors
     /// A `ClientError`.
     pub async fn services(&self) -> Result<Vec<Service>, ClientError> {
-        Ok(self.get::<ServiceList>("/v2.1/os-services").await?.services)
+        Ok(self
+            .0
+            .get::<ServiceList>("/v2.1/os-services")
+            .await?
+            .services)
     }
 
     /// `PUT /v2.1/os-services/disable` (or `disable-log-reason` with a reason) / `enable`.
@@ -255,6 +256,7 @@ impl ComputeClient {
     /// A `ClientError`.
     pub async fn aggregates(&self) -> Result<Vec<Aggregate>, ClientError> {
         Ok(self
+            .0
             .get::<AggregateList>("/v2.1/os-aggregates")
             .await?
             .aggregates)
@@ -310,7 +312,7 @@ impl ComputeClient {
     /// # Errors
     /// A `ClientError`.
     pub async fn availability_zones(&self) -> Result<AvailabilityZoneList, ClientError> {
-        self.get("/v2.1/os-availability-zone/detail").await
+        self.0.get("/v2.1/os-availability-zone/detail").await
     }
 
     /// Any JSON call (for `--output json` of resources without a typed method).

@@ -106,12 +106,17 @@ pub(crate) struct Http {
 }
 
 impl Http {
+    /// A client of its own (not shared), sending `token` as a bearer token when given.
     pub(crate) fn new(
         base: &str,
         tls: &TlsOptions,
         timeout: Duration,
+        token: Option<String>,
     ) -> Result<Self, ClientError> {
-        Ok(Self::with_pool(base, &HttpsPool::new(tls, timeout)?))
+        Ok(Self {
+            token,
+            ..Self::with_pool(base, &HttpsPool::new(tls, timeout)?)
+        })
     }
 
     fn with_pool(base: &str, pool: &HttpsPool) -> Self {
@@ -264,7 +269,7 @@ impl AgentClient {
     /// # Errors
     /// `Tls` for unusable certificates.
     pub fn new(base_url: &str, tls: &TlsOptions, timeout: Duration) -> Result<Self, ClientError> {
-        Http::new(base_url, tls, timeout).map(Self)
+        Http::new(base_url, tls, timeout, None).map(Self)
     }
 
     /// A client for the agent at `base_url` sharing `pool`'s connections.
@@ -336,7 +341,7 @@ impl AttestationClient {
     /// # Errors
     /// `Tls` for unusable certificates.
     pub fn new(base_url: &str, tls: &TlsOptions, timeout: Duration) -> Result<Self, ClientError> {
-        Http::new(base_url, tls, timeout).map(Self)
+        Http::new(base_url, tls, timeout, None).map(Self)
     }
 
     /// `POST /v1/agents/register`.
@@ -378,9 +383,7 @@ impl AdminClient {
         token: Option<String>,
         timeout: Duration,
     ) -> Result<Self, ClientError> {
-        let mut http = Http::new(base_url, tls, timeout)?;
-        http.token = token;
-        Ok(Self(http))
+        Http::new(base_url, tls, timeout, token).map(Self)
     }
 
     /// `GET /v1/hosts`.

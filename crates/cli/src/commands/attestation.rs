@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context as _, anyhow};
 use serde_json::json;
 use trustpool_api::v1::HostView;
-use trustpool_client::{AdminClient, ClientError, TlsOptions};
+use trustpool_client::{AdminClient, ClientError};
 
 use super::{json_text, outcome};
 use crate::Outcome;
@@ -17,18 +17,9 @@ fn client(cli: &Cli) -> anyhow::Result<AdminClient> {
     let url = cli.attestation_url.as_deref().ok_or_else(|| {
         anyhow!("no attestation server: set --attestation-url or TRUSTPOOL_ATTESTATION_URL")
     })?;
-    let ca = cli
-        .ca_file
-        .as_ref()
-        .ok_or_else(|| anyhow!("no CA certificate: set --ca-file or TRUSTPOOL_CA_FILE"))?;
-    let ca_pem =
-        std::fs::read_to_string(ca).with_context(|| format!("cannot read {}", ca.display()))?;
     Ok(AdminClient::new(
         url,
-        &TlsOptions {
-            ca_pem: Some(ca_pem),
-            identity: None,
-        },
+        &cli.server_tls()?,
         cli.token.clone(),
         Duration::from_secs(60),
     )?)

@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::{Context as _, anyhow};
+use anyhow::anyhow;
 use trustpool_api::compute::flavor::{CreateFlavor, Flavor, NewFlavor, TRUSTED_HOST_SPEC};
 use trustpool_api::compute::host::AggregateAction;
 use trustpool_api::compute::server::NewServer;
-use trustpool_client::{ClientError, ComputeClient, TlsOptions};
+use trustpool_client::{ClientError, ComputeClient};
 
 use super::compute_view::{
     aggregate_rows, flavor_detail, flavor_rows, hypervisor_detail, hypervisor_rows, server_detail,
@@ -25,18 +25,9 @@ fn client(cli: &Cli) -> anyhow::Result<ComputeClient> {
         .compute_url
         .as_deref()
         .ok_or_else(|| anyhow!("no compute API: set --compute-url or TRUSTPOOL_COMPUTE_URL"))?;
-    let ca = cli
-        .ca_file
-        .as_ref()
-        .ok_or_else(|| anyhow!("no CA certificate: set --ca-file or TRUSTPOOL_CA_FILE"))?;
-    let ca_pem =
-        std::fs::read_to_string(ca).with_context(|| format!("cannot read {}", ca.display()))?;
     Ok(ComputeClient::new(
         url,
-        &TlsOptions {
-            ca_pem: Some(ca_pem),
-            identity: None,
-        },
+        &cli.server_tls()?,
         cli.compute_token.clone().or_else(|| cli.token.clone()),
         Duration::from_secs(60),
     )?)
