@@ -8,6 +8,7 @@
 //! - [`enrollment`]: agent registration with the attestation server;
 //! - [`compute`]: the agent's heartbeat to the scheduler;
 //! - [`error`]: the error body;
+//! - [`names`]: what a host name or alias may be;
 //! - [`oat`]: OpenAttestation's `PollHosts`, both sides;
 //! - [`sse`]: the event-stream format of the trust stream;
 //! - [`time`]: RFC 3339 out, Nova's `vtime` forms in.
@@ -17,6 +18,7 @@ pub mod bytes;
 pub mod compute;
 pub mod enrollment;
 pub mod error;
+pub mod names;
 pub mod nonce;
 pub mod oat;
 pub mod pcr;

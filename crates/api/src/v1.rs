@@ -65,13 +65,20 @@ pub struct AssignPolicies {
     pub policies: Vec<String>,
 }
 
-/// One event of `GET /v1/trust/stream` (server-sent events, event name `trust`): a host's
-/// trust level changed (or, on connect, the current level of every host).
+/// One event of `GET /v1/trust/stream` (server-sent events, event name `trust`): the level
+/// of the names it lists changed (or, on connect, the current level of every host).
+///
+/// The names are exactly those that designate the host under the server's one resolution
+/// rule (registered name, then administrator-set alias, then the name's first label; a tie
+/// designates nobody) — the rule PollHosts answers by. When a name stops designating a
+/// host (alias removed, host deleted, a tie appeared), the server sends a change for that
+/// name alone, `unknown`, with empty `aliases`. A subscriber writes the level into the
+/// slots of these names only, and only into slots it has (its own compute nodes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrustChange {
-    /// Host name.
+    /// The host's registered name (or the name that stopped designating a host).
     pub host_name: String,
-    /// Other names.
+    /// The other names that designate this host now (never one that designates another).
     pub aliases: Vec<String>,
     /// New level.
     pub trust_lvl: TrustLevel,
