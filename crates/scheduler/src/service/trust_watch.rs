@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use trustpool_api::compute::server::TrustAlert;
 use trustpool_api::oat::TrustLevel;
-use trustpool_api::time::{now_ms, parse_iso8601, rfc3339};
+use trustpool_api::time::{now_ms, rfc3339};
 use trustpool_client::TrustStream;
 use trustpool_client::oat::StreamEvent;
 
@@ -143,13 +143,12 @@ impl Service {
         while let Some(event) = stream.next().await.map_err(|e| error_chain(&e))? {
             match event {
                 StreamEvent::Change(change) => {
-                    let now = now_ms();
-                    let vtime = parse_iso8601(&change.vtime).unwrap_or(now);
-                    let mut names = vec![change.host_name.clone()];
-                    names.extend(change.aliases.iter().cloned());
-                    self.trust
-                        .apply_change(&names, change.trust_lvl, vtime, now);
-                    self.check_trust_alerts(Some(&names), &change.reasons).await;
+                    // Only this scheduler's compute nodes among the change's names are
+                    // written (an unreadable vtime reads unknown).
+                    let nodes = self.trust.apply_stream_change(&change, now_ms());
+                    if !nodes.is_empty() {
+                        self.check_trust_alerts(Some(&nodes), &change.reasons).await;
+                    }
                 }
                 StreamEvent::Resync => {
                     if let Some(oat) = &self.oat {

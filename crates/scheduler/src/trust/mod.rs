@@ -11,7 +11,14 @@
 //! - a malformed answer is an error, never a crash; a malformed entry leaves its host
 //!   unknown;
 //! - changes pushed by the server's trust stream ([`TrustCache::apply_change`]) take effect
-//!   at once.
+//!   at once;
+//! - the cache holds a slot for each of the scheduler's own compute nodes and nothing else:
+//!   a poll asks for those names only, and neither a poll answer nor a pushed change creates
+//!   a slot (an attacker who gets the server to publish a name gets no entry for it here,
+//!   and 100,001 names could otherwise make every `PollHosts` fail); a deleted node's slot
+//!   is dropped ([`TrustCache::forget`]);
+//! - a pushed change whose `vtime` does not parse leaves its names unknown (nothing known,
+//!   so the next lookup polls), never trusted as of "now".
 
 pub mod slot;
 /// The attestation server as the source of levels.
@@ -21,6 +28,8 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use trustpool_api::oat::TrustLevel;
 use trustpool_api::oat::read_answer;
+use trustpool_api::time::parse_iso8601;
+use trustpool_api::v1::TrustChange;
 
 use crate::fast_hash::FxHashMap;
 use crate::filters::trusted_requirement as requirement;
@@ -123,8 +132,8 @@ impl TrustCache {
         self.level(name, now_ms).unwrap_or(TrustLevel::Unknown)
     }
 
-    /// Compute nodes the cache polls for (Nova's `compute_nodes` at construction, plus
-    /// every host met since).
+    /// Compute nodes the cache polls for (Nova's `compute_nodes`): the only names it keeps
+    /// a slot for.
     pub fn add_hosts<'n>(&self, names: impl IntoIterator<Item = &'n str>) {
         let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
         for name in names {
@@ -134,13 +143,32 @@ impl TrustCache {
         }
     }
 
+    /// Drops the slot of a compute node that no longer exists: nothing polls for it or
+    /// writes into it again (a host state still holding the `Arc` reads what it last had).
+    pub fn forget(&self, name: &str) {
+        self.slots
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name);
+    }
+
+    /// Whether `name` has a slot (is one of the compute nodes).
+    #[must_use]
+    pub fn has(&self, name: &str) -> bool {
+        self.slots
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(name)
+    }
+
+    /// Whether one of `names` that has a slot holds no entry valid at `now_ms` (a name
+    /// without a slot is no compute node: no poll would give it an entry).
     fn any_stale(&self, names: &[&str], now_ms: i64) -> bool {
         let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
         names.iter().any(|n| {
             slots
                 .get(*n)
-                .and_then(|s| s.current(now_ms, self.timeout_ms))
-                .is_none()
+                .is_some_and(|s| s.current(now_ms, self.timeout_ms).is_none())
         })
     }
 
@@ -155,9 +183,9 @@ impl TrustCache {
     }
 
     /// Nova's `_update_cache_entry` trigger: if any of `names` has no entry valid for
-    /// another `margin_ms`, polls every known host (and `names`) in one request — unless a
-    /// recent poll failed and the back-off has not elapsed. Returns whether a request was
-    /// made.
+    /// another `margin_ms`, polls every compute node in one request — unless a recent poll
+    /// failed and the back-off has not elapsed. Names that are no compute node are neither
+    /// polled for nor cached. Returns whether a request was made.
     pub async fn ensure_fresh<P: Poller + Sync>(
         &self,
         names: &[&str],
@@ -174,10 +202,10 @@ impl TrustCache {
         if !stale() {
             return false;
         }
-        self.poll_locked(names, poller, now).await
+        self.poll_locked(poller, now).await
     }
 
-    /// Polls every known host now (after the server said this subscriber missed changes),
+    /// Polls every compute node now (after the server said this subscriber missed changes),
     /// unless backing off. Returns whether a request was made.
     pub async fn refresh<P: Poller + Sync>(
         &self,
@@ -185,12 +213,11 @@ impl TrustCache {
         now: &(dyn Fn() -> i64 + Sync),
     ) -> bool {
         let _polling = self.polling.lock().await;
-        self.poll_locked(&[], poller, now).await
+        self.poll_locked(poller, now).await
     }
 
     async fn poll_locked<P: Poller + Sync>(
         &self,
-        names: &[&str],
         poller: &P,
         now: &(dyn Fn() -> i64 + Sync),
     ) -> bool {
@@ -203,7 +230,6 @@ impl TrustCache {
         {
             return false;
         }
-        self.add_hosts(names.iter().copied());
         let hosts: Vec<String> = self
             .slots
             .read()
@@ -211,6 +237,9 @@ impl TrustCache {
             .keys()
             .cloned()
             .collect();
+        if hosts.is_empty() {
+            return false;
+        }
         let outcome = poller.poll_hosts(hosts).await;
         let at = now();
         match outcome.and_then(|body| self.apply_poll(&body, at)) {
@@ -260,36 +289,62 @@ impl TrustCache {
     }
 
     /// Applies a `PollHosts` answer received at `now_ms` (read by
-    /// [`trustpool_api::oat::read_answer`]): every well-formed entry is cached under its
-    /// `host_name` (the last one wins, `vtime` clamped to `now_ms`); hosts missing from
-    /// it become unknown.
+    /// [`trustpool_api::oat::read_answer`]): every well-formed entry for a compute node is
+    /// cached under its `host_name` (the last one wins, `vtime` clamped to `now_ms`);
+    /// entries for other names are ignored; nodes missing from it become unknown.
     ///
     /// # Errors
     /// When the body is not `{"hosts": [...]}` (Nova crashed on those).
     pub fn apply_poll(&self, body: &[u8], now_ms: i64) -> Result<(), String> {
         let answer = read_answer(body, now_ms)?;
-        let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
+        let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
         for slot in slots.values() {
             slot.set(TrustLevel::Unknown, 0);
         }
         for host in answer {
-            slots
-                .entry(host.host_name)
-                .or_default()
-                .set(host.level, host.vtime_ms.min(now_ms));
+            if let Some(slot) = slots.get(&host.host_name) {
+                slot.set(host.level, host.vtime_ms.min(now_ms));
+            }
         }
         Ok(())
     }
 
-    /// A change pushed by the trust stream: `names` (host name and aliases) now have
-    /// `level`, vouched for at `vtime_ms` (clamped to `now_ms`).
-    pub fn apply_change(&self, names: &[String], level: TrustLevel, vtime_ms: i64, now_ms: i64) {
-        let mut slots = self.slots.write().unwrap_or_else(PoisonError::into_inner);
-        for name in names {
-            slots
-                .entry(name.clone())
-                .or_default()
-                .set(level, vtime_ms.min(now_ms));
+    /// A change pushed by the trust stream: `names` (the names that designate one host
+    /// under the server's rule) now have `level`, vouched for at `vtime_ms` (clamped to
+    /// `now_ms`). Only names that are compute nodes are written; the others are no
+    /// concern of this scheduler and get no slot. Returns the nodes written.
+    pub fn apply_change(
+        &self,
+        names: &[String],
+        level: TrustLevel,
+        vtime_ms: i64,
+        now_ms: i64,
+    ) -> Vec<String> {
+        let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
+        names
+            .iter()
+            .filter_map(|name| {
+                let slot = slots.get(name)?;
+                slot.set(level, vtime_ms.min(now_ms));
+                Some(name.clone())
+            })
+            .collect()
+    }
+
+    /// A [`TrustChange`] from the stream, received at `now_ms`: its `host_name` and
+    /// `aliases` get its level ([`TrustCache::apply_change`]). A `vtime` that does not
+    /// parse vouches for nothing: the names become unknown with no entry (the next lookup
+    /// polls), never the level as of `now_ms`. Returns the nodes written.
+    pub fn apply_stream_change(&self, change: &TrustChange, now_ms: i64) -> Vec<String> {
+        let mut names = Vec::with_capacity(change.aliases.len().saturating_add(1));
+        names.push(change.host_name.clone());
+        names.extend(change.aliases.iter().cloned());
+        match parse_iso8601(&change.vtime) {
+            Some(vtime) => self.apply_change(&names, change.trust_lvl, vtime, now_ms),
+            None => {
+                tracing::warn!(host = ?change.host_name, vtime = ?change.vtime, "trust stream change with an unreadable vtime: its names are unknown until the next poll");
+                self.apply_change(&names, TrustLevel::Unknown, 0, now_ms)
+            }
         }
     }
 }

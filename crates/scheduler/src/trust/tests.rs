@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use serde_json::{Value, json};
 use trustpool_api::oat::TrustLevel;
 use trustpool_api::time::{parse_iso8601, rfc3339};
+use trustpool_api::v1::TrustChange;
 
 use super::*;
 use crate::filters::{Filter, FilterContext, Ratios};
@@ -310,4 +311,104 @@ async fn unknown_never_matches_and_the_trait_alias_reads_the_same_level() {
         .extra_specs
         .insert("trait:CUSTOM_TRUSTED_HOST".into(), "forbidden".into());
     assert!(passes(&cache, &poller, &clock, "node1", &req).await);
+}
+
+// Issue 11: the cache holds the scheduler's own compute nodes and nothing else.
+
+fn change(host: &str, aliases: &[&str], level: TrustLevel, vtime: &str) -> TrustChange {
+    TrustChange {
+        host_name: host.into(),
+        aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
+        trust_lvl: level,
+        vtime: vtime.into(),
+        reasons: Vec::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_pushed_change_creates_no_slot_for_a_name_that_is_no_node() {
+    let clock = Clock::at(NOW);
+    let cache = cache_with(&["node1"]);
+    cache.apply_change(
+        &["node1".into(), "evil".into(), "node1.example".into()],
+        TrustLevel::Trusted,
+        clock.now(),
+        clock.now(),
+    );
+    assert_eq!(cache.level("node1", clock.now()), Some(TrustLevel::Trusted));
+    assert_eq!(cache.entry("evil"), None, "a change created a slot");
+    assert_eq!(
+        cache.entry("node1.example"),
+        None,
+        "a change created a slot"
+    );
+    // And so a later poll does not ask for them either.
+    clock.advance_secs(TIMEOUT_S + 1);
+    let poller = Recorder::answering(one_host("node1", "trusted", NOW));
+    cache.refresh(&poller, &|| clock.now()).await;
+    assert_eq!(poller.calls(), vec![vec!["node1".to_owned()]]);
+}
+
+#[tokio::test]
+async fn a_pushed_change_with_an_unreadable_vtime_reads_unknown() {
+    let clock = Clock::at(NOW);
+    let poller = Recorder::answering(one_host("node1", "untrusted", NOW));
+    let cache = cache_with(&["node1"]);
+    for vtime in ["", "yesterday", "02/14/12", "2026-13-45T99:00:00Z"] {
+        let written = cache.apply_stream_change(
+            &change("node1", &[], TrustLevel::Trusted, vtime),
+            clock.now(),
+        );
+        assert_eq!(written, vec!["node1".to_owned()]);
+        assert_eq!(cache.level("node1", clock.now()), None, "{vtime:?}");
+        assert_eq!(
+            cache.current_level("node1", clock.now()),
+            TrustLevel::Unknown
+        );
+    }
+    // Nothing known: the next lookup polls, and the server's answer counts.
+    assert!(!passes(&cache, &poller, &clock, "node1", &spec(Some("trusted"))).await);
+    assert_eq!(poller.calls().len(), 1);
+    // A readable vtime is applied to the node and its node-backed aliases only.
+    let cache = cache_with(&["node1", "alias1"]);
+    let written = cache.apply_stream_change(
+        &change("node1", &["alias1", "other"], TrustLevel::Trusted, NOW),
+        clock.now(),
+    );
+    assert_eq!(written, vec!["node1".to_owned(), "alias1".to_owned()]);
+    assert_eq!(
+        cache.level("alias1", clock.now()),
+        Some(TrustLevel::Trusted)
+    );
+    assert_eq!(cache.entry("other"), None);
+}
+
+#[tokio::test]
+async fn a_poll_asks_only_for_the_compute_nodes() {
+    let clock = Clock::at(NOW);
+    let poller = Recorder::answering(json!({"hosts": [
+        {"host_name": "node1", "trust_lvl": "trusted", "vtime": NOW},
+        {"host_name": "stranger", "trust_lvl": "trusted", "vtime": NOW},
+    ]}));
+    let cache = cache_with(&["node1"]);
+    let now = || clock.now();
+    // A lookup naming something that is no compute node neither polls for it nor caches it.
+    cache
+        .ensure_fresh(&["node1", "stranger"], &poller, &now, 0)
+        .await;
+    assert_eq!(poller.calls(), vec![vec!["node1".to_owned()]]);
+    assert_eq!(
+        cache.entry("stranger"),
+        None,
+        "a poll answer created a slot"
+    );
+    assert!(
+        !cache.ensure_fresh(&["stranger"], &poller, &now, 0).await,
+        "a name without a node never makes a poll"
+    );
+    // A deleted node's slot goes: it is no longer polled for.
+    cache.forget("node1");
+    assert_eq!(cache.entry("node1"), None);
+    assert!(!cache.refresh(&poller, &now).await, "no node, no poll");
+    assert_eq!(poller.calls().len(), 1);
 }
