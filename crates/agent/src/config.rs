@@ -26,8 +26,8 @@ pub enum KeyAlgorithm {
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     host_name: Option<String>,
-    #[serde(default)]
-    aliases: Vec<String>,
+    /// Refused with a message: aliases are an administrator's now.
+    aliases: Option<toml::Value>,
     state_dir: PathBuf,
     tpm: RawTpm,
     listen: RawListen,
@@ -62,6 +62,9 @@ struct RawListen {
     cert: PathBuf,
     key: PathBuf,
     client_ca: PathBuf,
+    server_certificate: Option<PathBuf>,
+    #[serde(default)]
+    server_spki_sha256: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,6 +72,7 @@ struct RawListen {
 struct RawServer {
     url: String,
     ca: PathBuf,
+    enrollment_token_file: Option<PathBuf>,
     #[serde(default = "default_retry_max")]
     retry_max_secs: u64,
 }
@@ -107,8 +111,6 @@ struct RawResources {
 pub struct Config {
     /// The host's name (`hypervisor_hostname`).
     pub host_name: String,
-    /// Other names.
-    pub aliases: Vec<String>,
     /// Where the AK blobs and the emulated boot's log live.
     pub state_dir: PathBuf,
     /// The TCTI.
@@ -131,6 +133,10 @@ pub struct Config {
     pub key: PathBuf,
     /// CA that issued the attestation server's client certificate.
     pub client_ca: PathBuf,
+    /// The attestation server's client certificate(s) (PEM): their keys are pinned.
+    pub server_certificate: Option<PathBuf>,
+    /// SHA-256 of the attestation server's client public keys (SPKI), pinned.
+    pub server_spki_sha256: Vec<[u8; 32]>,
     /// Attestation server to register with.
     pub server: Option<ServerConfig>,
     /// Scheduler to report resources to.
@@ -146,6 +152,8 @@ pub struct ServerConfig {
     pub url: String,
     /// CA of its certificate.
     pub ca: PathBuf,
+    /// The bootstrap token an administrator made for this host (`trustpool host-add`).
+    pub enrollment_token_file: Option<PathBuf>,
     /// Longest wait between registration attempts.
     pub retry_max: Duration,
 }
@@ -246,15 +254,32 @@ impl Config {
                 .to_string_lossy()
                 .into_owned(),
         };
-        if host_name.is_empty()
-            || host_name.len() > 255
-            || host_name
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control())
-        {
+        if let Err(e) = trustpool_api::names::check_name(&host_name, "host_name") {
+            return Err(invalid("host_name", &e.reason));
+        }
+        if raw.aliases.is_some() {
             return Err(invalid(
-                "host_name",
-                "must be 1-255 characters without spaces",
+                "aliases",
+                "a host's other names are set by an administrator on the attestation server (trustpool host-alias NAME set …), not claimed by its agent: remove this key",
+            ));
+        }
+        let mut server_spki_sha256 = Vec::new();
+        for pin in &raw.listen.server_spki_sha256 {
+            let hex: String = pin.chars().filter(|c| *c != ':').collect();
+            match trustpool_api::bytes::from_hex(&hex).and_then(|b| <[u8; 32]>::try_from(b).ok()) {
+                Some(b) => server_spki_sha256.push(b),
+                None => {
+                    return Err(invalid(
+                        "listen.server_spki_sha256",
+                        "each entry is a SHA-256 (64 hex digits) of a DER SubjectPublicKeyInfo",
+                    ));
+                }
+            }
+        }
+        if raw.listen.server_certificate.is_none() && server_spki_sha256.is_empty() {
+            return Err(invalid(
+                "listen.server_certificate",
+                "required (or listen.server_spki_sha256): the attestation server's client certificate, the only client the agent serves",
             ));
         }
         if !(raw.tpm.tcti.starts_with("device:")
@@ -297,6 +322,7 @@ impl Config {
             Some(s) => Some(ServerConfig {
                 url: s.url,
                 ca: s.ca,
+                enrollment_token_file: s.enrollment_token_file,
                 retry_max: Duration::from_secs(s.retry_max_secs),
             }),
             None => None,
@@ -326,7 +352,6 @@ impl Config {
         }
         Ok(Self {
             host_name,
-            aliases: raw.aliases,
             state_dir: raw.state_dir,
             tcti: raw.tpm.tcti,
             ek_algorithm: raw.tpm.ek_algorithm,
@@ -338,6 +363,8 @@ impl Config {
             cert: raw.listen.cert,
             key: raw.listen.key,
             client_ca: raw.listen.client_ca,
+            server_certificate: raw.listen.server_certificate,
+            server_spki_sha256,
             server,
             scheduler,
             resources: ResourceOverrides {
@@ -364,7 +391,8 @@ tcti = "swtpm:path=/run/swtpm/sock"
 address = "0.0.0.0:9443"
 cert = "/etc/trustpool/agent.crt"
 key = "/etc/trustpool/agent.key"
-client_ca = "/etc/trustpool/ca.crt"
+client_ca = "/etc/trustpool/server-client-ca.crt"
+server_certificate = "/etc/trustpool/attestation-client.crt"
 [server]
 url = "https://attest.example:8443"
 ca = "/etc/trustpool/ca.crt"
@@ -409,6 +437,26 @@ ca = "/etc/trustpool/ca.crt"
                 "host_name = \"compute-1\"",
                 "host_name = \"two words\"",
                 "host_name",
+            ),
+            (
+                "host_name = \"compute-1\"",
+                "host_name = \"x/../compute-1\"",
+                "host_name",
+            ),
+            (
+                "host_name = \"compute-1\"",
+                "host_name = \"compute-1\"\naliases = [\"compute-3\"]",
+                "set by an administrator",
+            ),
+            (
+                "server_certificate = \"/etc/trustpool/attestation-client.crt\"",
+                "",
+                "listen.server_certificate",
+            ),
+            (
+                "server_certificate = \"/etc/trustpool/attestation-client.crt\"",
+                "server_spki_sha256 = [\"abcd\"]",
+                "listen.server_spki_sha256",
             ),
         ] {
             let err = Config::parse(&GOOD.replace(from, to), Path::new("agent.toml"))

@@ -27,11 +27,16 @@ pub enum EnrollError {
 
 /// The registration request for this agent.
 #[must_use]
-pub fn register_request(config: &Config, tpm: &Tpm, agent_certificate: String) -> RegisterRequest {
+pub fn register_request(
+    config: &Config,
+    tpm: &Tpm,
+    agent_certificate: String,
+    enrollment_token: Option<String>,
+) -> RegisterRequest {
     let id = tpm.identity();
     RegisterRequest {
         host_name: config.host_name.clone(),
-        aliases: config.aliases.clone(),
+        enrollment_token,
         agent_url: config.url.clone(),
         agent_certificate,
         ek_public: Base64Bytes(id.ek_public.clone()),
@@ -88,7 +93,19 @@ pub async fn enroll(
         },
         Duration::from_secs(30),
     )?;
-    let request = register_request(config, tpm, cert);
+    // The token is read once: without it, only a renewal of an unchanged enrollment (or a
+    // name whose grant names this TPM's EK certificate) succeeds.
+    let token = match &server.enrollment_token_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| EnrollError::Local(format!("{}: {e}", path.display())))?
+                .trim()
+                .to_owned(),
+        )
+        .filter(|t| !t.is_empty()),
+        None => None,
+    };
+    let request = register_request(config, tpm, cert, token);
     let mut delay = Duration::from_secs(1);
     loop {
         match enroll_once(&client, tpm, &request).await {

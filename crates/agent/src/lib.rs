@@ -112,7 +112,18 @@ pub async fn start(config: Config) -> anyhow::Result<RunningAgent> {
         .context("opening the TPM")?;
     let info = Arc::new(agent_info(&config, &tpm));
     tracing::info!(agent_id = %info.agent_id, tpm = %info.tpm.vendor_string, "TPM ready");
-    let tls = http::server_config(&config.cert, &config.key, &config.client_ca)?;
+    let mut pins = config.server_spki_sha256.clone();
+    if let Some(file) = &config.server_certificate {
+        pins.extend(http::pins_from_file(file)?);
+    }
+    let tls = http::server_config(
+        &config.cert,
+        &config.key,
+        &http::ServerIdentity {
+            client_ca: &config.client_ca,
+            spki_sha256: pins,
+        },
+    )?;
     let state = http::AppState {
         tpm: tpm.clone(),
         info,

@@ -25,15 +25,22 @@ pub fn activation_path(agent_id: &str) -> String {
     format!("/v1/agents/{agent_id}/activation")
 }
 
+/// Longest bootstrap token accepted (the server makes 32-byte hex tokens).
+pub const MAX_TOKEN_LEN: usize = 256;
+
 /// What an agent tells the server about itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    /// The compute host's name (what Nova calls `hypervisor_hostname`).
+    /// The compute host's name (what Nova calls `hypervisor_hostname`): a DNS name
+    /// ([`crate::names::check_name`]). Other names (aliases) are an administrator's to set,
+    /// never the agent's claim.
     pub host_name: String,
-    /// Other names of the host (short name, FQDN) that PollHosts may use.
-    #[serde(default)]
-    pub aliases: Vec<String>,
+    /// The single-use bootstrap token an administrator made for this host name
+    /// (`trustpool host-add NAME`). Not needed when the administrator named this TPM's EK
+    /// certificate instead, nor to renew an enrollment that changes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrollment_token: Option<String>,
     /// `https://host:port` where the server reaches the agent.
     pub agent_url: String,
     /// The agent's TLS server certificate (PEM), pinned by the server.
@@ -44,6 +51,17 @@ pub struct RegisterRequest {
     pub ek_certificate: Option<Base64Bytes>,
     /// The AK's `TPM2B_PUBLIC`.
     pub ak_public: Base64Bytes,
+}
+
+impl std::fmt::Debug for RegisterRequest {
+    /// Everything but the token (requests are logged).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegisterRequest")
+            .field("host_name", &self.host_name)
+            .field("enrollment_token", &self.enrollment_token.as_ref().map(|_| ".."))
+            .field("agent_url", &self.agent_url)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A MakeCredential challenge.

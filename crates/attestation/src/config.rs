@@ -126,10 +126,10 @@ pub struct Config {
     pub max_concurrency: usize,
     /// Verdict runs that ended longer ago are deleted (each host's current one never).
     pub history: Duration,
-    /// SHA-256 (hex) of admin bearer tokens.
-    pub admin_tokens: Vec<Vec<u8>>,
-    /// SHA-256 (hex) of read-only bearer tokens.
-    pub read_tokens: Vec<Vec<u8>>,
+    /// Admin bearer tokens (hashed, named).
+    pub admin_tokens: Vec<NamedToken>,
+    /// Read-only bearer tokens (hashed, named).
+    pub read_tokens: Vec<NamedToken>,
     /// The `x-auth-blob` PollHosts requires, when set.
     pub poll_hosts_auth_blob: Option<Secret>,
     /// The key signing EAR results (PKCS#8 DER; created if missing).
@@ -144,15 +144,53 @@ pub struct ConfigError {
     message: String,
 }
 
-fn hashes(list: &[String], key: &str, path: &str) -> Result<Vec<Vec<u8>>, ConfigError> {
+/// A bearer token as configured: its SHA-256 and the name audit rows record it by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedToken {
+    /// Who holds it (`alice`, `nova-scheduler`); `<role>-<first 8 hex digits>` when the
+    /// configuration gave no name.
+    pub name: String,
+    /// SHA-256 of the token.
+    pub hash: Vec<u8>,
+}
+
+/// Reads `["name:<hex SHA-256>", "<hex SHA-256>", "sha256:<hex>"]`.
+fn hashes(
+    list: &[String],
+    key: &str,
+    role: &str,
+    path: &str,
+) -> Result<Vec<NamedToken>, ConfigError> {
+    let err = |message: String| ConfigError {
+        path: path.to_owned(),
+        message: format!("{key}: {message}"),
+    };
     list.iter()
-        .map(|h| {
-            trustpool_api::bytes::from_hex(h.trim_start_matches("sha256:"))
+        .map(|entry| {
+            let (name, hex) = match entry.rsplit_once(':') {
+                Some(("sha256", hex)) => (None, hex),
+                None => (None, entry.as_str()),
+                Some((name, hex)) => (Some(name), hex),
+            };
+            let hash = trustpool_api::bytes::from_hex(hex)
                 .filter(|b| b.len() == 32)
-                .ok_or_else(|| ConfigError {
-                    path: path.to_owned(),
-                    message: format!("{key}: not a hex SHA-256"),
-                })
+                .ok_or_else(|| err("not a hex SHA-256 (name:<64 hex digits>)".to_owned()))?;
+            let name = match name {
+                Some(n)
+                    if !n.is_empty()
+                        && n.len() <= 64
+                        && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._@".contains(&b)) =>
+                {
+                    n.to_owned()
+                }
+                Some(n) => {
+                    return Err(err(format!(
+                        "token name {n:?}: 1-64 letters, digits, '-', '.', '_' or '@'"
+                    )));
+                }
+                None => format!("{role}-{}", hex.get(..8).unwrap_or(hex)),
+            };
+            Ok(NamedToken { name, hash })
         })
         .collect()
 }
@@ -252,9 +290,15 @@ impl Config {
             admin_tokens: hashes(
                 &raw.auth.admin_token_sha256,
                 "auth.admin_token_sha256",
+                "admin",
                 path,
             )?,
-            read_tokens: hashes(&raw.auth.read_token_sha256, "auth.read_token_sha256", path)?,
+            read_tokens: hashes(
+                &raw.auth.read_token_sha256,
+                "auth.read_token_sha256",
+                "read",
+                path,
+            )?,
             poll_hosts_auth_blob: raw.auth.poll_hosts_auth_blob.map(Secret),
             result_signing_key,
         })

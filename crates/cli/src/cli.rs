@@ -110,10 +110,40 @@ pub(crate) enum Command {
         #[arg(short = 'o', long, value_enum, default_value_t)]
         output: Output,
     },
-    /// Let a host enroll again with another TPM (replaced TPM or motherboard) during the
-    /// next hour; its policies carry over.
+    /// Let a new host enroll under a name: prints its single-use enrollment token (the
+    /// agent's `[server] enrollment_token_file`). With `--ek-sha256`, only that TPM may take
+    /// the name, and it needs no token.
+    #[command(name = "host-add", visible_alias = "host-create")]
+    HostAdd {
+        /// The host name (as Nova knows it).
+        host: String,
+        /// Another name PollHosts may ask by (repeatable, at most 16).
+        #[arg(long = "alias")]
+        aliases: Vec<String>,
+        #[command(flatten)]
+        grant: GrantArgs,
+    },
+    /// Let an enrolled host enroll again: with another TPM (replaced TPM or motherboard,
+    /// named by `--ek-sha256`), or with the same TPM and a new AK, agent URL or agent
+    /// certificate. Prints the token; policies, aliases and approval carry over.
     #[command(name = "host-reenroll")]
-    HostReenroll(HostArgs),
+    HostReenroll {
+        /// The host.
+        host: String,
+        #[command(flatten)]
+        grant: GrantArgs,
+    },
+    /// Set a host's other names (replacing them; none: clears them).
+    #[command(name = "host-alias-set")]
+    HostAliasSet {
+        /// The host.
+        host: String,
+        /// Its aliases (DNS names, at most 16, unique across the fleet).
+        aliases: Vec<String>,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t)]
+        output: Output,
+    },
     /// Approve a host waiting for approval.
     #[command(name = "host-approve")]
     HostApprove(HostArgs),
@@ -156,6 +186,23 @@ pub(crate) enum Command {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct OutputArgs {
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t)]
+    pub(crate) output: Output,
+}
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct GrantArgs {
+    /// SHA-256 of the TPM's EK certificate (DER; `openssl x509 -outform der | sha256sum`,
+    /// colons allowed): only that TPM may enroll.
+    #[arg(long = "ek-sha256", value_name = "HEX")]
+    pub(crate) ek_sha256: Option<String>,
+    /// How long the credential is usable (default: 24 h for a new host, 1 h to re-enroll).
+    #[arg(long)]
+    pub(crate) valid_hours: Option<u32>,
+    /// Write the token to this file (mode 0600) instead of printing it.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) token_file: Option<PathBuf>,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t)]
     pub(crate) output: Output,

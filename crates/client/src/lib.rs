@@ -396,19 +396,52 @@ impl AdminClient {
             .await
     }
 
-    /// `POST /v1/hosts/{name}/re-enroll`: the host may enroll with another TPM for an hour.
+    /// `POST /v1/hosts/{name}/re-enroll`: the host may enroll again (another TPM, named by its
+    /// EK certificate; or the same TPM with a new AK, URL or certificate).
     ///
     /// # Errors
     /// A `ClientError`.
     pub async fn allow_reenroll(
         &self,
         name: &str,
-    ) -> Result<trustpool_api::v1::HostView, ClientError> {
+        request: &trustpool_api::v1::Reenroll,
+    ) -> Result<trustpool_api::v1::EnrollmentGrant, ClientError> {
         self.0
-            .send::<(), _>(
+            .send(
                 reqwest::Method::POST,
                 &format!("/v1/hosts/{}/re-enroll", compute::segment(name)),
-                None,
+                Some(request),
+            )
+            .await
+    }
+
+    /// `POST /v1/hosts`: lets a new host enroll under a name; the credential, shown once.
+    ///
+    /// # Errors
+    /// A `ClientError`.
+    pub async fn add_host(
+        &self,
+        request: &trustpool_api::v1::AddHost,
+    ) -> Result<trustpool_api::v1::EnrollmentGrant, ClientError> {
+        self.0
+            .send(reqwest::Method::POST, "/v1/hosts", Some(request))
+            .await
+    }
+
+    /// `PUT /v1/hosts/{name}/aliases`.
+    ///
+    /// # Errors
+    /// A `ClientError`.
+    pub async fn set_aliases(
+        &self,
+        name: &str,
+        aliases: Vec<String>,
+    ) -> Result<trustpool_api::v1::HostView, ClientError> {
+        self.0
+            .send(
+                reqwest::Method::PUT,
+                &format!("/v1/hosts/{}/aliases", compute::segment(name)),
+                Some(&trustpool_api::v1::SetAliases { aliases }),
             )
             .await
     }
@@ -433,7 +466,11 @@ impl AdminClient {
     /// A `ClientError`.
     pub async fn host(&self, name: &str) -> Result<trustpool_api::v1::HostView, ClientError> {
         self.0
-            .send::<(), _>(reqwest::Method::GET, &format!("/v1/hosts/{name}"), None)
+            .send::<(), _>(
+                reqwest::Method::GET,
+                &format!("/v1/hosts/{}", compute::segment(name)),
+                None,
+            )
             .await
     }
 
@@ -448,7 +485,7 @@ impl AdminClient {
         self.0
             .send::<(), _>(
                 reqwest::Method::GET,
-                &format!("/v1/hosts/{name}/verdicts"),
+                &format!("/v1/hosts/{}/verdicts", compute::segment(name)),
                 None,
             )
             .await
@@ -466,7 +503,7 @@ impl AdminClient {
         self.0
             .send(
                 reqwest::Method::PUT,
-                &format!("/v1/hosts/{name}/policies"),
+                &format!("/v1/hosts/{}/policies", compute::segment(name)),
                 Some(&trustpool_api::v1::AssignPolicies { policies }),
             )
             .await
@@ -480,7 +517,7 @@ impl AdminClient {
         self.0
             .send::<(), _>(
                 reqwest::Method::POST,
-                &format!("/v1/hosts/{name}/approve"),
+                &format!("/v1/hosts/{}/approve", compute::segment(name)),
                 None,
             )
             .await
@@ -494,7 +531,7 @@ impl AdminClient {
         self.0
             .send::<(), _>(
                 reqwest::Method::POST,
-                &format!("/v1/hosts/{name}/attest"),
+                &format!("/v1/hosts/{}/attest", compute::segment(name)),
                 None,
             )
             .await
@@ -508,7 +545,7 @@ impl AdminClient {
         self.0
             .send::<(), Option<serde_json::Value>>(
                 reqwest::Method::DELETE,
-                &format!("/v1/hosts/{name}"),
+                &format!("/v1/hosts/{}", compute::segment(name)),
                 None,
             )
             .await

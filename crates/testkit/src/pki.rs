@@ -1,5 +1,7 @@
-//! A throwaway PKI for tests and local pools: one CA, and server/client certificates it
-//! issues (ECDSA P-256, rcgen), written as PEM files.
+//! A throwaway PKI for tests and local pools: a CA, and the server and client certificates
+//! it issues (ECDSA P-256, rcgen), written as PEM files. A pool uses two: one for TLS
+//! servers (agents, attestation server, scheduler) and one that issues only the
+//! attestation server's client certificate, the one client agents serve.
 
 use std::path::{Path, PathBuf};
 
@@ -82,9 +84,37 @@ impl TestPki {
     }
 
     /// Issues `<file_stem>.crt`/`.key` for `names` (DNS names or IP addresses), usable as a
-    /// TLS server and client certificate.
+    /// TLS server and client certificate (a server's own, for tests where it is both).
     #[must_use]
     pub fn issue(&self, file_stem: &str, names: &[&str]) -> Issued {
+        self.issue_for(
+            file_stem,
+            names,
+            &[
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
+        )
+    }
+
+    /// A TLS server certificate only (an agent's: it must never be usable as a client).
+    #[must_use]
+    pub fn issue_server(&self, file_stem: &str, names: &[&str]) -> Issued {
+        self.issue_for(file_stem, names, &[ExtendedKeyUsagePurpose::ServerAuth])
+    }
+
+    /// A TLS client certificate only (the attestation server's, presented to agents).
+    #[must_use]
+    pub fn issue_client(&self, file_stem: &str, name: &str) -> Issued {
+        self.issue_for(file_stem, &[name], &[ExtendedKeyUsagePurpose::ClientAuth])
+    }
+
+    fn issue_for(
+        &self,
+        file_stem: &str,
+        names: &[&str],
+        usages: &[ExtendedKeyUsagePurpose],
+    ) -> Issued {
         let sans: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
         let mut params = CertificateParams::new(sans).expect("params");
         params.subject_alt_names = names
@@ -101,10 +131,7 @@ impl TestPki {
         );
         params.distinguished_name = dn;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
+        params.extended_key_usages = usages.to_vec();
         let key = KeyPair::generate().expect("key");
         let cert = params.signed_by(&key, &self.issuer).expect("issue");
         let issued = Issued {

@@ -1,13 +1,13 @@
 //! The agent's HTTPS API: `GET /v1/info`, `POST /v1/quote`, `POST /v1/activate`, served
-//! over TLS that requires a client certificate from the configured CA (the attestation
-//! server is the only client). Handlers are thin: extractor in, one TPM call, `ApiError`
+//! over TLS that requires the attestation server's client certificate (chained to the
+//! configured CA and carrying a pinned key): the server is the only client. Handlers are thin: extractor in, one TPM call, `ApiError`
 //! out.
 
 mod error;
 mod tls;
 
 pub use error::ApiError;
-pub use tls::server_config;
+pub use tls::{ServerIdentity, pins_from_file, server_config, spki_sha256};
 
 use std::path::PathBuf;
 use std::sync::Arc;

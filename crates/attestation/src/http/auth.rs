@@ -10,6 +10,7 @@ use axum::http::request::Parts;
 use axum::response::IntoResponse as _;
 
 use super::ApiError;
+use crate::config::NamedToken;
 use crate::service::Service;
 
 fn bearer_hash(parts: &Parts) -> Option<Vec<u8>> {
@@ -28,15 +29,23 @@ fn bearer_hash(parts: &Parts) -> Option<Vec<u8>> {
     )
 }
 
-fn matches(hash: &[u8], allowed: &[Vec<u8>]) -> bool {
-    allowed.iter().fold(false, |found, h| {
-        found | verify_slices_are_equal(hash, h).is_ok()
+/// The name of the token with this hash, comparing with every configured one in constant
+/// time (no early exit).
+fn matches(hash: &[u8], allowed: &[NamedToken]) -> Option<String> {
+    allowed.iter().fold(None, |found, t| {
+        let hit = verify_slices_are_equal(hash, &t.hash).is_ok();
+        if hit && found.is_none() {
+            Some(t.name.clone())
+        } else {
+            found
+        }
     })
 }
 
-/// An administrator (may write).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Admin;
+/// An administrator (may write), by the name of the token presented: what audit rows
+/// record.
+#[derive(Debug, Clone)]
+pub(super) struct Admin(pub(super) String);
 
 /// A reader (dashboards, schedulers).
 #[derive(Debug, Clone, Copy)]
@@ -50,11 +59,9 @@ impl FromRequestParts<Arc<Service>> for Admin {
     ) -> Result<Self, Self::Rejection> {
         let hash = bearer_hash(parts)
             .ok_or(ApiError::Unauthorized("an admin bearer token is required"))?;
-        if matches(&hash, &state.config.admin_tokens) {
-            Ok(Self)
-        } else {
-            Err(ApiError::Unauthorized("invalid admin token"))
-        }
+        matches(&hash, &state.config.admin_tokens)
+            .map(Self)
+            .ok_or(ApiError::Unauthorized("invalid admin token"))
     }
 }
 
@@ -66,7 +73,9 @@ impl FromRequestParts<Arc<Service>> for Reader {
     ) -> Result<Self, Self::Rejection> {
         let hash =
             bearer_hash(parts).ok_or(ApiError::Unauthorized("a bearer token is required"))?;
-        if matches(&hash, &state.config.read_tokens) || matches(&hash, &state.config.admin_tokens) {
+        if matches(&hash, &state.config.read_tokens).is_some()
+            || matches(&hash, &state.config.admin_tokens).is_some()
+        {
             Ok(Self)
         } else {
             Err(ApiError::Unauthorized("invalid token"))
@@ -108,7 +117,8 @@ impl FromRequestParts<Arc<Service>> for Viewer {
         state: &Arc<Service>,
     ) -> Result<Self, Self::Rejection> {
         let allowed = |h: &[u8]| {
-            matches(h, &state.config.read_tokens) || matches(h, &state.config.admin_tokens)
+            matches(h, &state.config.read_tokens).is_some()
+                || matches(h, &state.config.admin_tokens).is_some()
         };
         if basic_hash(parts)
             .or_else(|| bearer_hash(parts))

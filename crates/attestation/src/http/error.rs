@@ -40,6 +40,7 @@ impl ApiError {
                     (StatusCode::FORBIDDEN, codes::EVIDENCE_REJECTED)
                 }
                 ServiceError::Conflict(_) => (StatusCode::CONFLICT, codes::CONFLICT),
+                ServiceError::BadRequest(_) => (StatusCode::BAD_REQUEST, codes::BAD_REQUEST),
                 ServiceError::NotFound(_) => (StatusCode::NOT_FOUND, codes::NOT_FOUND),
                 ServiceError::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, codes::UNAVAILABLE),
                 ServiceError::Store(_) => (StatusCode::INTERNAL_SERVER_ERROR, codes::INTERNAL),
@@ -88,6 +89,11 @@ mod tests {
             ),
             (ServiceError::Forbidden("x".into()), StatusCode::FORBIDDEN),
             (ServiceError::Conflict("x".into()), StatusCode::CONFLICT),
+            (ServiceError::BadRequest("x".into()), StatusCode::BAD_REQUEST),
+            (
+                ServiceError::from(crate::store::StoreError::Conflict("x".into())),
+                StatusCode::CONFLICT,
+            ),
             (ServiceError::NotFound("x".into()), StatusCode::NOT_FOUND),
             (
                 ServiceError::TooMany("x".into()),

@@ -21,7 +21,9 @@ use trustpool_api::enrollment::{
     ActivationProof, EnrollmentStatus, REGISTER_PATH, RegisterRequest, RegisterResponse,
 };
 use trustpool_api::oat::{POLL_HOSTS_PREFIXES, PollHostsRequest};
-use trustpool_api::v1::{AssignPolicies, HostView, VerdictView};
+use trustpool_api::v1::{
+    AddHost, AssignPolicies, EnrollmentGrant, HostView, Reenroll, SetAliases, VerdictView,
+};
 use trustpool_policy::PolicyDocument;
 
 use crate::service::cache::rfc3339;
@@ -53,7 +55,8 @@ pub fn router(service: Arc<Service>) -> Router {
     let mut router = Router::new()
         .route(REGISTER_PATH, post(register))
         .route("/v1/agents/{agent_id}/activation", post(activation))
-        .route("/v1/hosts", get(list_hosts))
+        .route("/v1/hosts", get(list_hosts).post(add_host))
+        .route("/v1/hosts/{name}/aliases", put(set_aliases))
         .route("/v1/hosts/{name}", get(show_host).delete(delete_host))
         .route("/v1/hosts/{name}/verdicts", get(host_verdicts))
         .route("/v1/hosts/{name}/evidence", get(host_evidence))
@@ -260,48 +263,78 @@ async fn host_evidence(
 
 async fn delete_host(
     State(s): State<Arc<Service>>,
-    _: Admin,
+    Admin(actor): Admin,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    s.delete_host("admin", &name).await?;
+    s.delete_host(&actor, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 async fn assign_policies(
     State(s): State<Arc<Service>>,
-    _: Admin,
+    Admin(actor): Admin,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<AssignPolicies>,
 ) -> Result<Json<HostView>, ApiError> {
-    let host = s.assign_policies("admin", &name, body.policies).await?;
+    let host = s.assign_policies(&actor, &name, body.policies).await?;
     Ok(Json(host_view(&s, host).await?))
 }
 
 async fn approve(
     State(s): State<Arc<Service>>,
-    _: Admin,
+    Admin(actor): Admin,
     Path(name): Path<String>,
 ) -> Result<Json<HostView>, ApiError> {
-    let host = s.approve("admin", &name).await?;
+    let host = s.approve(&actor, &name).await?;
     Ok(Json(host_view(&s, host).await?))
 }
 
-/// Lets the host enroll again with another TPM for an hour (policies carry over).
+/// Lets an enrolled host enroll again (another TPM, named by its EK certificate; or the
+/// same TPM with a new AK, URL or certificate): the credential, shown once.
 async fn reenroll(
     State(s): State<Arc<Service>>,
-    _: Admin,
+    Admin(actor): Admin,
     Path(name): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<EnrollmentGrant>), ApiError> {
+    // An empty body: the same TPM, the default window.
+    let req: Reenroll = if body.iter().all(u8::is_ascii_whitespace) {
+        Reenroll::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ServiceError::BadRequest(format!("body: {e}")))?
+    };
+    Ok((
+        StatusCode::CREATED,
+        Json(s.allow_reenroll(&actor, &name, &req).await?),
+    ))
+}
+
+/// Lets a new host enroll under a name: the credential, shown once.
+async fn add_host(
+    State(s): State<Arc<Service>>,
+    Admin(actor): Admin,
+    ApiJson(req): ApiJson<AddHost>,
+) -> Result<(StatusCode, Json<EnrollmentGrant>), ApiError> {
+    Ok((StatusCode::CREATED, Json(s.add_host(&actor, &req).await?)))
+}
+
+/// Replaces a host's aliases.
+async fn set_aliases(
+    State(s): State<Arc<Service>>,
+    Admin(actor): Admin,
+    Path(name): Path<String>,
+    ApiJson(body): ApiJson<SetAliases>,
 ) -> Result<Json<HostView>, ApiError> {
-    let host = s.allow_reenroll("admin", &name).await?;
+    let host = s.set_aliases(&actor, &name, body.aliases).await?;
     Ok(Json(host_view(&s, host).await?))
 }
 
 async fn attest_now(
     State(s): State<Arc<Service>>,
-    _: Admin,
+    Admin(actor): Admin,
     Path(name): Path<String>,
 ) -> Result<Json<VerdictView>, ApiError> {
-    Ok(Json(verdict_view(s.attest_now(&name).await?)))
+    Ok(Json(verdict_view(s.attest_now(&actor, &name).await?)))
 }
 
 async fn list_policies(
@@ -319,21 +352,18 @@ async fn list_policies(
 
 async fn create_policy(
     State(s): State<Arc<Service>>,
-    _: Admin,
+    Admin(actor): Admin,
     ApiJson(doc): ApiJson<PolicyDocument>,
 ) -> Result<(StatusCode, Json<PolicyDocument>), ApiError> {
-    Ok((
-        StatusCode::CREATED,
-        Json(s.create_policy("admin", doc).await?),
-    ))
+    Ok((StatusCode::CREATED, Json(s.create_policy(&actor, doc).await?)))
 }
 
 async fn import_policy(
     State(s): State<Arc<Service>>,
-    _: Admin,
+    Admin(actor): Admin,
     ApiJson(req): ApiJson<ImportRequest>,
 ) -> Result<Json<PolicyDocument>, ApiError> {
-    Ok(Json(s.import_from_host(&req).await?))
+    Ok(Json(s.import_from_host(&actor, &req).await?))
 }
 
 /// Server-sent events: the current level of every host, then every change, as `trust`

@@ -26,16 +26,58 @@ struct Fleet {
     by_id: HashMap<Arc<str>, Arc<FleetHost>>,
     /// Every claim on a name (usually one).
     by_name: HashMap<String, Vec<(NameKind, Arc<FleetHost>)>>,
+    /// Names of deleted hosts: they designate nobody (not even another host's weaker
+    /// claim) until an administrator gives them out again.
+    retired: HashSet<String>,
 }
 
 impl Fleet {
-    /// The host a name designates: the strongest claim, if no other host has one as strong.
+    /// The host a name designates: the strongest claim, if no other host has one as strong
+    /// and the name is not a deleted host's.
     fn resolve(&self, name: &str) -> Option<&Arc<FleetHost>> {
+        if self.retired.contains(name) {
+            return None;
+        }
         let claims = self.by_name.get(name)?;
         let best = claims.iter().map(|(kind, _)| *kind).min()?;
         let mut strongest = claims.iter().filter(|(kind, _)| *kind == best);
         let (_, host) = strongest.next()?;
         strongest.next().is_none().then_some(host)
+    }
+
+    /// Who each of `names` designates now (by agent id).
+    fn resolution<'n>(
+        &self,
+        names: impl IntoIterator<Item = &'n String>,
+    ) -> HashMap<&'n String, Option<Arc<str>>> {
+        names
+            .into_iter()
+            .map(|n| (n, self.resolve(n).map(|h| h.agent_id.clone())))
+            .collect()
+    }
+
+    /// The names that designate `host` now, its registered name first.
+    fn names_of(&self, host: &Arc<FleetHost>) -> Vec<String> {
+        host.names
+            .iter()
+            .filter(|(name, _)| self.resolve(name).is_some_and(|h| Arc::ptr_eq(h, host)))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// The stream event for a host: its level, under the names that designate it (None
+    /// when no name does).
+    fn change(&self, host: &Arc<FleetHost>) -> Option<TrustChange> {
+        let mut names = self.names_of(host).into_iter();
+        let host_name = names.next()?;
+        let latest = host.latest();
+        Some(TrustChange {
+            host_name,
+            aliases: names.collect(),
+            trust_lvl: latest.as_ref().map_or(TrustLevel::Unknown, |l| l.level),
+            vtime: rfc3339(latest.as_ref().map_or(0, |l| l.at)),
+            reasons: latest.map(|l| l.reasons).unwrap_or_default(),
+        })
     }
 
     fn insert(&mut self, host: Arc<FleetHost>) -> Option<Arc<FleetHost>> {
@@ -61,6 +103,52 @@ impl Fleet {
             }
         }
         Some(host)
+    }
+}
+
+/// What a sync changed: hosts whose level or names the stream must announce, and names that
+/// stopped designating any host (with why).
+#[derive(Debug, Default)]
+struct Changed {
+    hosts: HashSet<Arc<str>>,
+    released: HashMap<String, &'static str>,
+}
+
+impl Changed {
+    /// Compares who `before` said each name designates with the fleet now.
+    fn names_moved(&mut self, fleet: &Fleet, before: &HashMap<&String, Option<Arc<str>>>, why: &'static str) {
+        for (name, was) in before {
+            let now = fleet.resolve(name).map(|h| h.agent_id.clone());
+            if now == *was {
+                continue;
+            }
+            match now {
+                Some(id) => {
+                    self.hosts.insert(id);
+                }
+                None => {
+                    self.released.insert((*name).clone(), why);
+                }
+            }
+        }
+    }
+
+    fn into_events(self, fleet: &Fleet) -> Vec<TrustChange> {
+        let now = rfc3339(now_ms());
+        let mut events: Vec<TrustChange> = self
+            .hosts
+            .iter()
+            .filter_map(|id| fleet.by_id.get(id))
+            .filter_map(|h| fleet.change(h))
+            .collect();
+        events.extend(self.released.into_iter().map(|(name, why)| TrustChange {
+            host_name: name,
+            aliases: Vec::new(),
+            trust_lvl: TrustLevel::Unknown,
+            vtime: now.clone(),
+            reasons: vec![why.to_owned()],
+        }));
+        events
     }
 }
 
@@ -105,38 +193,31 @@ impl TrustCache {
     /// A `StoreError`; the cache keeps what it had.
     pub async fn sync(&self, store: &Store) -> Result<Vec<TrustChange>, StoreError> {
         let mut mark = self.syncing.lock().await;
-        let mut changes: HashMap<Arc<str>, TrustChange> = HashMap::new();
+        let mut changed = Changed::default();
         // One counter moves with every host write: when it has not, nothing is scanned.
         let revision = store.fleet_revision().await?;
-        let mut added = Vec::new();
         if mark.revision != Some(revision)
             || mark
                 .scanned
                 .is_none_or(|at| at.elapsed() >= FULL_SCAN_EVERY)
         {
-            added = self.sync_hosts(store, &mut changes).await?;
+            self.sync_hosts(store, &mut changed).await?;
             *mark = SyncMark {
                 revision: Some(revision),
                 scanned: Some(std::time::Instant::now()),
             };
         }
-        self.sync_verdicts(store, &mut changes).await?;
-        // One change per host, its state after this sync: a new host's change is made after
-        // the verdicts are applied (its first verdict does not follow an `unknown` of its own).
-        for host in added {
-            changes.insert(host.agent_id.clone(), change(&host));
-        }
-        Ok(changes.into_values().collect())
+        self.sync_verdicts(store, &mut changed).await?;
+        // One event per host, its state after this sync: a new host's is made after the
+        // verdicts are applied (its first verdict does not follow an `unknown` of its own).
+        Ok(changed.into_events(&self.read()))
     }
 
-    /// Hosts enrolled, changed or deleted since the last scan of the row versions; returns
-    /// the hosts new to this server.
-    async fn sync_hosts(
-        &self,
-        store: &Store,
-        changes: &mut HashMap<Arc<str>, TrustChange>,
-    ) -> Result<Vec<Arc<FleetHost>>, StoreError> {
+    /// Hosts enrolled, changed or deleted since the last scan of the row versions, and the
+    /// deleted hosts' names.
+    async fn sync_hosts(&self, store: &Store, changed: &mut Changed) -> Result<(), StoreError> {
         let versions = store.enrolled_host_versions().await?;
+        let retired: HashSet<String> = store.retired_names().await?.into_iter().collect();
         let (stale, gone) = {
             let fleet = self.read();
             let stale: HashSet<String> = versions
@@ -160,38 +241,59 @@ impl TrustCache {
         };
         drop(versions);
         let prepared = read_prepared(store, &stale).await?;
-        let mut added = Vec::new();
-        if !prepared.is_empty() || !gone.is_empty() {
-            let mut fleet = self
-                .fleet
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            for host in prepared {
-                let host = Arc::new(host);
-                match fleet.insert(host.clone()) {
-                    Some(previous) => host.carry_over(&previous),
-                    None => added.push(host),
-                }
-            }
-            for id in gone {
-                if let Some(host) = fleet.remove(&id) {
-                    let mut deleted = change(&host);
-                    deleted.trust_lvl = TrustLevel::Unknown;
-                    deleted.reasons = vec!["the host was deleted".to_owned()];
-                    changes.insert(host.agent_id.clone(), deleted);
-                }
-            }
-            self.generation.fetch_add(1, Ordering::Release);
+        let mut fleet = self
+            .fleet
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if prepared.is_empty() && gone.is_empty() && fleet.retired == retired {
+            return Ok(());
         }
-        Ok(added)
+        // Every name whose designation this can move: the old and new names of each
+        // changed host, the names of deleted hosts, and names retired or given out again.
+        let mut touched: HashSet<String> = fleet.retired.symmetric_difference(&retired).cloned().collect();
+        let mut deleted_names: HashSet<String> = HashSet::new();
+        for host in &prepared {
+            touched.extend(host.names.iter().map(|(n, _)| n.clone()));
+            if let Some(old) = fleet.by_id.get(host.agent_id.as_ref()) {
+                touched.extend(old.names.iter().map(|(n, _)| n.clone()));
+            }
+        }
+        for id in &gone {
+            if let Some(old) = fleet.by_id.get(id) {
+                deleted_names.extend(old.names.iter().map(|(n, _)| n.clone()));
+            }
+        }
+        let before: HashMap<String, Option<Arc<str>>> = fleet
+            .resolution(touched.iter().chain(&deleted_names))
+            .into_iter()
+            .map(|(n, id)| (n.clone(), id))
+            .collect();
+        for host in prepared {
+            let host = Arc::new(host);
+            match fleet.insert(host.clone()) {
+                Some(previous) => host.carry_over(&previous),
+                None => {
+                    changed.hosts.insert(host.agent_id.clone());
+                }
+            }
+        }
+        for id in gone {
+            fleet.remove(&id);
+        }
+        fleet.retired = retired;
+        let (deleted, other): (HashMap<&String, Option<Arc<str>>>, HashMap<&String, Option<Arc<str>>>) =
+            before
+                .iter()
+                .map(|(n, id)| (n, id.clone()))
+                .partition(|(n, _)| deleted_names.contains(*n));
+        changed.names_moved(&fleet, &deleted, "the host was deleted");
+        changed.names_moved(&fleet, &other, "no host answers to this name now");
+        self.generation.fetch_add(1, Ordering::Release);
+        Ok(())
     }
 
     /// Verdicts recorded by other servers since the last sync (all of them, the first time).
-    async fn sync_verdicts(
-        &self,
-        store: &Store,
-        changes: &mut HashMap<Arc<str>, TrustChange>,
-    ) -> Result<(), StoreError> {
+    async fn sync_verdicts(&self, store: &Store, changed: &mut Changed) -> Result<(), StoreError> {
         // A few seconds of overlap cover clock skew between servers.
         let since = self.verdicts_until.load(Ordering::Relaxed);
         let started = now_ms();
@@ -216,7 +318,7 @@ impl TrustCache {
             // the host over, extends it instead of starting another.
             host.set_run(verdict.id.clone(), verdict.run_digest());
             if replaced != Some(verdict.level) {
-                changes.insert(host.agent_id.clone(), change(&host));
+                changed.hosts.insert(host.agent_id.clone());
             }
         }
         Ok(())
@@ -225,9 +327,13 @@ impl TrustCache {
     /// Records a verdict for an enrolled host; returns the change when its level is not
     /// the one it had.
     pub fn record(&self, verdict: &VerdictRecord) -> Option<TrustChange> {
-        let host = self.read().by_id.get(verdict.agent_id.as_str())?.clone();
+        let fleet = self.read();
+        let host = fleet.by_id.get(verdict.agent_id.as_str())?;
         let replaced = host.record(verdict)?;
-        (replaced != Some(verdict.level)).then(|| change(&host))
+        if replaced == Some(verdict.level) {
+            return None;
+        }
+        fleet.change(host)
     }
 
     /// Changes whenever a host is added, changed or removed.
@@ -257,7 +363,8 @@ impl TrustCache {
     /// The current level of every enrolled host, as change events (a stream's snapshot).
     #[must_use]
     pub fn snapshot(&self) -> Vec<TrustChange> {
-        self.read().by_id.values().map(|h| change(h)).collect()
+        let fleet = self.read();
+        fleet.by_id.values().filter_map(|h| fleet.change(h)).collect()
     }
 
     /// Counts of enrolled hosts by current level (with the TTL applied).
@@ -352,22 +459,6 @@ async fn read_prepared(
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn change(host: &FleetHost) -> TrustChange {
-    let latest = host.latest();
-    TrustChange {
-        host_name: host.host_name.clone(),
-        aliases: host
-            .names
-            .iter()
-            .skip(1)
-            .map(|(name, _)| name.clone())
-            .collect(),
-        trust_lvl: latest.as_ref().map_or(TrustLevel::Unknown, |l| l.level),
-        vtime: rfc3339(latest.as_ref().map_or(0, |l| l.at)),
-        reasons: latest.map(|l| l.reasons).unwrap_or_default(),
-    }
 }
 
 pub use trustpool_api::time::rfc3339;

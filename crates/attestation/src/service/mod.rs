@@ -9,6 +9,7 @@ pub mod ear;
 pub mod enroll;
 pub mod evidence;
 pub mod fleet;
+pub mod identity;
 pub mod metrics;
 pub mod policies;
 pub mod rate;
@@ -46,9 +47,28 @@ pub enum ServiceError {
     /// Too many requests of this kind right now (retry later).
     #[error("{0}")]
     TooMany(String),
+    /// A name or field is not acceptable (the message names the field).
+    #[error("{0}")]
+    BadRequest(String),
     /// Storage failed.
     #[error("storage failure")]
-    Store(#[from] StoreError),
+    Store(#[source] StoreError),
+}
+
+impl From<StoreError> for ServiceError {
+    /// A uniqueness conflict is the caller's (409, naming what), anything else the server's.
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => Self::Conflict(what),
+            other => Self::Store(other),
+        }
+    }
+}
+
+impl From<trustpool_api::names::NameError> for ServiceError {
+    fn from(e: trustpool_api::names::NameError) -> Self {
+        Self::BadRequest(e.to_string())
+    }
 }
 
 /// Shared by handlers and background tasks.

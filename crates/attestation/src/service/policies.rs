@@ -30,9 +30,6 @@ pub struct ImportRequest {
     pub vmm_events: bool,
 }
 
-/// How long a re-enrollment stays allowed.
-const REENROLL_WINDOW_MS: i64 = 60 * 60 * 1000;
-
 fn sha256() -> String {
     "sha256".to_owned()
 }
@@ -105,6 +102,7 @@ impl Service {
     /// `NotFound` for an unknown host or one never attested; `Policy` when a PCR is missing.
     pub async fn import_from_host(
         &self,
+        actor: &str,
         req: &ImportRequest,
     ) -> Result<PolicyDocument, ServiceError> {
         let host = self.host_named(&req.host).await?;
@@ -144,23 +142,15 @@ impl Service {
                 .map_err(|e| ServiceError::Rejected(format!("stored event log: {e}")))?;
         }
         let policy = from_values(&req.name, 1, &values, parsed.as_ref(), &options)?;
+        self.store
+            .audit(
+                actor,
+                "policy_imported",
+                &host.host_name,
+                &format!("draft {} from agent {}", req.name, host.agent_id),
+            )
+            .await?;
         Ok(PolicyDocument::from(&policy))
-    }
-
-    /// A host by name or alias.
-    ///
-    /// # Errors
-    /// `NotFound`.
-    pub async fn host_named(&self, name: &str) -> Result<HostRecord, ServiceError> {
-        if let Some(h) = self.store.host_by_name(name).await? {
-            return Ok(h);
-        }
-        if let Some(id) = self.cache.agent_id(name)
-            && let Some(h) = self.store.host(&id).await?
-        {
-            return Ok(h);
-        }
-        Err(ServiceError::NotFound(format!("host {name}")))
     }
 
     /// Sets the policies a host accepts.
@@ -230,36 +220,15 @@ impl Service {
         Ok(())
     }
 
-    /// Lets `host` enroll again with another TPM (a replaced TPM or motherboard) during the
-    /// next hour; its policies carry over. Audited.
-    ///
-    /// # Errors
-    /// `NotFound`.
-    pub async fn allow_reenroll(
-        &self,
-        actor: &str,
-        host: &str,
-    ) -> Result<HostRecord, ServiceError> {
-        let mut record = self.host_named(host).await?;
-        let until = now_ms().saturating_add(REENROLL_WINDOW_MS);
-        record.reenroll_until = Some(until);
-        self.store.put_host(&record).await?;
-        self.store
-            .audit(
-                actor,
-                "re-enroll_allowed",
-                &record.host_name,
-                &format!("until {}", crate::service::cache::rfc3339(until)),
-            )
-            .await?;
-        Ok(record)
-    }
-
     /// Attests a host now (on demand).
     ///
     /// # Errors
     /// `NotFound`; `Conflict` when the host is not enrolled.
-    pub async fn attest_now(&self, host: &str) -> Result<VerdictRecord, ServiceError> {
+    pub async fn attest_now(
+        &self,
+        actor: &str,
+        host: &str,
+    ) -> Result<VerdictRecord, ServiceError> {
         let record = self.host_named(host).await?;
         if record.state != HostState::Enrolled {
             return Err(ServiceError::Conflict(format!(
@@ -273,7 +242,16 @@ impl Service {
             .cache
             .host_by_id(&record.agent_id)
             .ok_or_else(|| ServiceError::NotFound(format!("host {host}")))?;
-        Ok(self.attest(&enrolled).await)
+        let verdict = self.attest(&enrolled).await;
+        self.store
+            .audit(
+                actor,
+                "attested_on_demand",
+                &record.host_name,
+                verdict.level.as_str(),
+            )
+            .await?;
+        Ok(verdict)
     }
 }
 

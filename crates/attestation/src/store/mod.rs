@@ -3,9 +3,11 @@
 //! one database), through sqlx's `Any` driver with portable SQL.
 
 mod evidence;
+mod identity;
 mod sql;
 mod verdicts;
 
+pub use identity::{Grant, NameHolder};
 pub use sql::Store;
 
 use trustpool_api::oat::TrustLevel;
@@ -171,6 +173,9 @@ pub enum StoreError {
     /// Migrations failed.
     #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A uniqueness rule refused the write (a name or TPM another host holds); says which.
+    #[error("{0}")]
+    Conflict(String),
     /// A stored value does not decode (a corrupted row).
     #[error("stored {what} is corrupt")]
     Corrupt {

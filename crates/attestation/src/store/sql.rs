@@ -41,7 +41,7 @@ pub(super) fn parse_list(text: &str, what: &'static str) -> Result<Vec<String>, 
     serde_json::from_str(text).map_err(|_| StoreError::Corrupt { what })
 }
 
-fn host_from_row(row: &AnyRow) -> Result<HostRecord, StoreError> {
+pub(super) fn host_from_row(row: &AnyRow) -> Result<HostRecord, StoreError> {
     let get = |col: &'static str| row.try_get::<String, _>(col).map_err(q("read host"));
     let ek_cert: Option<String> = row.try_get("ek_certificate").map_err(q("read host"))?;
     Ok(HostRecord {
@@ -66,9 +66,9 @@ fn host_from_row(row: &AnyRow) -> Result<HostRecord, StoreError> {
     })
 }
 
-const HOST_COLUMNS: &str = "agent_id, host_name, aliases, agent_url, agent_certificate, ek_public, ek_certificate, ak_public, state, policies, software_tpm, created_at, updated_at, reenroll_until";
+pub(super) const HOST_COLUMNS: &str = "agent_id, host_name, aliases, agent_url, agent_certificate, ek_public, ek_certificate, ak_public, state, policies, software_tpm, created_at, updated_at, reenroll_until";
 
-async fn bump_fleet_revision(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), StoreError> {
+pub(super) async fn bump_fleet_revision(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), StoreError> {
     sqlx::query("UPDATE fleet_revision SET revision = revision + 1 WHERE id = 1")
         .execute(&mut **tx)
         .await
@@ -231,7 +231,8 @@ impl Store {
         .boxed()
     }
 
-    /// Deletes a host and its challenges (verdict history is kept for audit).
+    /// Deletes a host and its challenges (verdict history is kept for audit). Its names
+    /// become tombstones: they designate nobody until an administrator gives them out again.
     ///
     /// # Errors
     /// A `StoreError`.
@@ -242,6 +243,11 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(q("delete challenges"))?;
+        sqlx::query("UPDATE host_names SET agent_id = NULL, kind = 'retired' WHERE agent_id = $1")
+            .bind(agent_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("retire names"))?;
         let done = sqlx::query("DELETE FROM hosts WHERE agent_id = $1")
             .bind(agent_id)
             .execute(&mut *tx)

@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use serde_json::json;
-use trustpool_api::v1::HostView;
+use trustpool_api::v1::{AddHost, EnrollmentGrant, HostView, Reenroll};
 use trustpool_client::{AdminClient, ClientError};
 
 use super::{json_text, outcome};
 use crate::Outcome;
-use crate::cli::{Cli, Command, Output};
+use crate::cli::{Cli, Command, GrantArgs, Output};
 
 fn client(cli: &Cli) -> anyhow::Result<AdminClient> {
     let url = cli.attestation_url.as_deref().ok_or_else(|| {
@@ -46,6 +46,47 @@ fn host_table(hosts: &[HostView]) -> String {
         );
     }
     out
+}
+
+/// An enrollment credential for the operator: the token (or where it was written) and what
+/// the agent needs.
+fn grant_text(g: &EnrollmentGrant, args: &GrantArgs) -> anyhow::Result<String> {
+    let token_line = match &args.token_file {
+        Some(path) => {
+            write_secret(path, &format!("{}\n", g.token))?;
+            format!("token:     written to {}\n", path.display())
+        }
+        None if args.output == Output::Json => return json_text(g),
+        None => format!("token:     {}\n", g.token),
+    };
+    let mut out = format!("host:      {}\n{token_line}", g.host_name);
+    if let Some(fp) = &g.ek_certificate_sha256 {
+        let _ = writeln!(out, "EK:        only the TPM whose EK certificate has SHA-256 {fp} (no token needed)");
+    }
+    if !g.aliases.is_empty() {
+        let _ = writeln!(out, "aliases:   {}", g.aliases.join(", "));
+    }
+    let _ = writeln!(
+        out,
+        "expires:   {}\nuse:       the agent reads the token from [server] enrollment_token_file; it is valid once",
+        g.expires
+    );
+    Ok(out)
+}
+
+/// Writes a secret readable by its owner only.
+fn write_secret(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn host_detail(h: &HostView) -> String {
@@ -170,9 +211,26 @@ pub(crate) fn run(cli: &Cli) -> anyhow::Result<Outcome> {
                 let json = *output == Output::Json;
                 outcome(client.set_policies(host, policies.clone()).await, |h| if json { json_text(&h) } else { Ok(host_detail(&h)) })
             }
-            Command::HostReenroll(a) => outcome(client.allow_reenroll(&a.host).await, |h| {
-                Ok(format!("{} may enroll with another TPM during the next hour (policies kept: {})\n", h.host_name, h.policies.join(", ")))
-            }),
+            Command::HostAdd { host, aliases, grant } => {
+                let request = AddHost {
+                    host_name: host.clone(),
+                    aliases: aliases.clone(),
+                    ek_certificate_sha256: grant.ek_sha256.clone(),
+                    valid_hours: grant.valid_hours,
+                };
+                outcome(client.add_host(&request).await, |g| grant_text(&g, grant))
+            }
+            Command::HostReenroll { host, grant } => {
+                let request = Reenroll {
+                    ek_certificate_sha256: grant.ek_sha256.clone(),
+                    valid_hours: grant.valid_hours,
+                };
+                outcome(client.allow_reenroll(host, &request).await, |g| grant_text(&g, grant))
+            }
+            Command::HostAliasSet { host, aliases, output } => {
+                let json = *output == Output::Json;
+                outcome(client.set_aliases(host, aliases.clone()).await, |h| if json { json_text(&h) } else { Ok(host_detail(&h)) })
+            }
             Command::HostApprove(a) => outcome(client.approve(&a.host).await, |h| Ok(host_detail(&h))),
             Command::HostDelete(a) => outcome(client.delete_host(&a.host).await, |()| Ok(format!("deleted {}\n", a.host))),
             Command::Attest(a) => {

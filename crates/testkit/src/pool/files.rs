@@ -57,10 +57,11 @@ pub(super) fn attestation_toml(f: &AttestationFile<'_>) -> String {
         "# trustpool-attestation, written by `trustpool dev up`.\n\
          listen = \"127.0.0.1:{port}\"\ndatabase_url = \"{db}\"\nserver_id = \"dev\"\nresult_signing_key = \"{dir}/ear.p8\"\n\n\
          [tls]\ncert = \"{p}/server.crt\"\nkey = \"{p}/server.key\"\n\n\
-         [agents]\nca = \"{p}/ca.crt\"\nclient_cert = \"{p}/server.crt\"\nclient_key = \"{p}/server.key\"\n\n\
+         # Agents' TLS certificates come from the pool CA; agents serve only this client certificate.\n\
+         [agents]\nca = \"{p}/ca.crt\"\nclient_cert = \"{p}/server-client/attestation-client.crt\"\nclient_key = \"{p}/server-client/attestation-client.key\"\n\n\
          [enrollment]\n# swtpm-localca issued these EK certificates (software TPMs: development only).\ndev_ek_ca = [{cas}]\nallow_software_tpm = true\n\n\
          [attestation]\ninterval_secs = {interval}\nverdict_ttl_secs = {ttl}\nagent_timeout_secs = 10\n\n\
-         [auth]\nadmin_token_sha256 = [\"{admin}\"]\nread_token_sha256 = [\"{read}\"]\npoll_hosts_auth_blob = \"{AUTH_BLOB}\"\n",
+         [auth]\nadmin_token_sha256 = [\"operator:{admin}\"]\nread_token_sha256 = [\"dashboard:{read}\"]\npoll_hosts_auth_blob = \"{AUTH_BLOB}\"\n",
         port = f.port,
         db = f.database_url,
         dir = f.dir.display(),
@@ -124,8 +125,8 @@ pub(super) fn agent_toml(f: &AgentFile<'_>) -> String {
         "# trustpool-agent for {name}, written by `trustpool dev up`.\n\
          host_name = \"{name}\"\nstate_dir = \"{dir}/hosts/{name}/agent\"\n\n\
          [tpm]\ntcti = \"{tcti}\"\n# Edit this manifest and restart the agent to change what its emulated boot measures.\nboot_manifest = \"{dir}/hosts/{name}/boot.toml\"\n\n\
-         [listen]\naddress = \"127.0.0.1:{port}\"\nurl = \"https://127.0.0.1:{port}\"\ncert = \"{p}/{name}.crt\"\nkey = \"{p}/{name}.key\"\nclient_ca = \"{p}/ca.crt\"\n\n\
-         [server]\nurl = \"https://127.0.0.1:{ap}\"\nca = \"{p}/ca.crt\"\nretry_max_secs = 2\n\n\
+         [listen]\naddress = \"127.0.0.1:{port}\"\nurl = \"https://127.0.0.1:{port}\"\ncert = \"{p}/{name}.crt\"\nkey = \"{p}/{name}.key\"\n# The only client served: the attestation server (its CA, and its certificate's key pinned).\nclient_ca = \"{p}/server-client/ca.crt\"\nserver_certificate = \"{p}/server-client/attestation-client.crt\"\n\n\
+         [server]\nurl = \"https://127.0.0.1:{ap}\"\nca = \"{p}/ca.crt\"\n# From `trustpool host-add {name}` (single use).\nenrollment_token_file = \"{dir}/hosts/{name}/enrollment.token\"\nretry_max_secs = 2\n\n\
          [scheduler]\nurl = \"https://127.0.0.1:{sp}\"\nca = \"{p}/ca.crt\"\ntoken_file = \"{dir}/compute.token\"\nheartbeat_secs = 2\n\n\
          [resources]\nmemory_mb = {mem}\nvcpus = 8\nlocal_gb = 100\navailability_zone = \"nova\"\n",
         name = f.name,

@@ -135,9 +135,17 @@ impl Pool {
             let _ = std::fs::remove_file(dir.join(file));
         }
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        // Two trust roots: one for TLS servers (agents, attestation server, scheduler), one
+        // that issues only the attestation server's client certificate — the one client
+        // every agent serves (it also pins that certificate's key).
         let pki = TestPki::new(&dir.join("pki"), "trustpool dev pool CA");
         std::fs::copy(pki.ca_cert(), dir.join("ca.crt"))?;
         let _ = pki.issue("server", &["localhost", "127.0.0.1"]);
+        let client_pki = TestPki::new(
+            &dir.join("pki").join("server-client"),
+            "trustpool dev pool: attestation server client CA",
+        );
+        let _ = client_pki.issue_client("attestation-client", "trustpool-attestation");
         let tokens = Tokens {
             admin: files::new_token(),
             read: files::new_token(),
@@ -161,7 +169,7 @@ impl Pool {
                 files::KNOWN_GOOD
             };
             std::fs::write(host_dir.join("boot.toml"), manifest)?;
-            let _ = pki.issue(&name, &["127.0.0.1", "localhost"]);
+            let _ = pki.issue_server(&name, &["127.0.0.1", "localhost"]);
             hosts.push(Host {
                 name,
                 tampered,
@@ -236,6 +244,10 @@ impl Pool {
         };
         pool.start_attestation()?;
         pool.start_scheduler()?;
+        if let Err(e) = pool.hand_out_enrollment_tokens().await {
+            pool.down();
+            return Err(e);
+        }
         for i in 0..pool.hosts.len() {
             pool.start_agent_at(i)?;
         }
@@ -258,6 +270,31 @@ impl Pool {
             Some(self.admin_token.clone()),
             Duration::from_secs(30),
         )?)
+    }
+
+    /// What an operator does before a host's agent first starts: `trustpool host-add NAME`
+    /// on the attestation server, the token into the host's `enrollment.token`.
+    async fn hand_out_enrollment_tokens(&self) -> anyhow::Result<()> {
+        let admin = self.admin()?;
+        for h in &self.hosts {
+            let request = trustpool_api::v1::AddHost {
+                host_name: h.name.clone(),
+                aliases: Vec::new(),
+                ek_certificate_sha256: None,
+                valid_hours: None,
+            };
+            let grant = settle::wait_for(
+                "the attestation server to take host-add",
+                Duration::from_secs(30),
+                || async { admin.add_host(&request).await.map_err(|e| e.to_string()) },
+            )
+            .await?;
+            std::fs::write(
+                self.dir.join("hosts").join(&h.name).join("enrollment.token"),
+                format!("{}\n", grant.token),
+            )?;
+        }
+        Ok(())
     }
 
     /// The scheduler's compute API as an administrator.

@@ -1,0 +1,34 @@
+-- Host identity (which TPM is which name): enrollment needs a credential an administrator
+-- handed out, one TPM has one name, and every name designates at most one host.
+
+-- One enrollment credential per host name: a single-use bootstrap token (its SHA-256) and/or
+-- the SHA-256 of the EK certificate expected. Consumed in the transaction that stores the
+-- host. `aliases` are the administrator's, given to the host when it enrolls.
+CREATE TABLE enrollment_grants (
+    host_name  TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL,
+    ek_sha256  TEXT,
+    aliases    TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+
+-- Every name that designates a host (its registered name and its aliases), unique across the
+-- fleet. A deleted host's names stay as tombstones (agent_id NULL): they designate nobody
+-- (never another host's short name) until an administrator gives them out again.
+CREATE TABLE host_names (
+    name     TEXT PRIMARY KEY,
+    agent_id TEXT,
+    kind     TEXT NOT NULL CHECK (kind IN ('host_name', 'alias', 'retired'))
+);
+CREATE INDEX host_names_agent ON host_names (agent_id);
+INSERT INTO host_names (name, agent_id, kind) SELECT host_name, agent_id, 'host_name' FROM hosts;
+
+-- Aliases were the agent's own claim until now: they are dropped, an administrator sets
+-- them again (trustpool host-alias NAME set …).
+UPDATE hosts SET aliases = '[]';
+
+-- One TPM (EK), one host.
+CREATE UNIQUE INDEX hosts_ek ON hosts (ek_public);
+UPDATE fleet_revision SET revision = revision + 1 WHERE id = 1;
