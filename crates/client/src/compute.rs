@@ -8,8 +8,9 @@ use reqwest::Method;
 use trustpool_api::compute::flavor::{CreateFlavor, ExtraSpecs, Flavor, FlavorBody, FlavorList};
 use trustpool_api::compute::host::{
     Aggregate, AggregateAction, AggregateBody, AggregateList, AvailabilityZoneList,
-    CreateAggregate, Hypervisor, HypervisorBody, HypervisorList, NewAggregate, Service,
-    ServiceAction, ServiceActionBody, ServiceList, ServiceStatus,
+    CreateAggregate, CreateHypervisor, Hypervisor, HypervisorBody, HypervisorCredential,
+    HypervisorList, NewAggregate, NewHypervisor, Service, ServiceAction, ServiceActionBody,
+    ServiceList, ServiceStatus,
 };
 use trustpool_api::compute::server::{
     CreateServer, CreatedServer, NewServer, Server, ServerBody, ServerList,
@@ -18,7 +19,14 @@ use trustpool_api::compute::{HOST_REPORT_PATH, HostReport};
 
 use crate::{ClientError, Http, TlsOptions};
 
-/// Percent-encodes one path segment (ids and extra-spec keys may hold spaces).
+/// Percent-encodes one path segment (ids and extra-spec keys may hold spaces; a `/`, `?`,
+/// `#` or `%` in a name must not reach another resource).
+///
+/// A segment that is exactly `.` or `..` cannot be carried by any URL: RFC 3986 §5.2.4 and
+/// the WHATWG URL parser (which reqwest uses) remove it, and treat `%2E` the same, so
+/// `/v2.1/flavors/..` would reach `/v2.1/`. Check a name with [`addressable`] before
+/// building a path from it (the CLI refuses such a name); host names never are one
+/// (`trustpool_api::names::check_name`).
 #[must_use]
 pub fn segment(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -30,6 +38,13 @@ pub fn segment(text: &str) -> String {
         }
     }
     out
+}
+
+/// Whether `text` can name a resource in a URL path: not empty (that names the
+/// collection), not `.` or `..` (removed from every URL path, encoded or not).
+#[must_use]
+pub fn addressable(text: &str) -> bool {
+    !matches!(text, "" | "." | "..")
 }
 
 /// A client of the compute API.
@@ -208,6 +223,45 @@ impl ComputeClient {
         Ok(self.0.get::<HypervisorBody>(&path).await?.hypervisor)
     }
 
+    /// `POST /v2.1/os-hypervisors` (admin): creates compute node `name`; the answer carries
+    /// its compute token, shown this once.
+    ///
+    /// # Errors
+    /// A `ClientError`.
+    pub async fn create_hypervisor(&self, name: &str) -> Result<HypervisorCredential, ClientError> {
+        let body = CreateHypervisor {
+            hypervisor: NewHypervisor {
+                hypervisor_hostname: name.to_owned(),
+            },
+        };
+        self.call(Method::POST, "/v2.1/os-hypervisors", &body).await
+    }
+
+    /// `POST /v2.1/os-hypervisors/{id}/compute-token` (admin): a new compute token for a
+    /// node (id or host name); its old one stops working.
+    ///
+    /// # Errors
+    /// A `ClientError`.
+    pub async fn rotate_compute_token(
+        &self,
+        id: &str,
+    ) -> Result<HypervisorCredential, ClientError> {
+        let path = format!("/v2.1/os-hypervisors/{}/compute-token", segment(id));
+        self.0
+            .send::<(), HypervisorCredential>(Method::POST, &path, None)
+            .await
+    }
+
+    /// `DELETE /v2.1/os-services/{id}` (admin): deletes a compute node (id or host name)
+    /// and its compute token; refused while servers are on it.
+    ///
+    /// # Errors
+    /// A `ClientError`.
+    pub async fn delete_service(&self, id: &str) -> Result<(), ClientError> {
+        self.delete(&format!("/v2.1/os-services/{}", segment(id)))
+            .await
+    }
+
     /// `GET /v2.1/os-services`.
     ///
     /// # Errors
@@ -292,7 +346,7 @@ impl ComputeClient {
         id: u64,
         action: &AggregateAction,
     ) -> Result<Aggregate, ClientError> {
-        let path = format!("/v2.1/os-aggregates/{id}/action");
+        let path = format!("/v2.1/os-aggregates/{}/action", segment(&id.to_string()));
         Ok(self
             .call::<_, AggregateBody>(Method::POST, &path, action)
             .await?
@@ -304,7 +358,8 @@ impl ComputeClient {
     /// # Errors
     /// A `ClientError`.
     pub async fn delete_aggregate(&self, id: u64) -> Result<(), ClientError> {
-        self.delete(&format!("/v2.1/os-aggregates/{id}")).await
+        self.delete(&format!("/v2.1/os-aggregates/{}", segment(&id.to_string())))
+            .await
     }
 
     /// `GET /v2.1/os-availability-zone/detail`.
@@ -326,5 +381,45 @@ impl ComputeClient {
         body: Option<&serde_json::Value>,
     ) -> Result<serde_json::Value, ClientError> {
         self.0.send(method, path, body).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A name reaches exactly one resource: its own segment.
+    #[test]
+    fn segments_stay_segments() {
+        for name in [
+            "x/../compute-1",
+            "a?b",
+            "a#b",
+            "50%",
+            "a b",
+            "..%2F",
+            "%2E%2E",
+        ] {
+            let url = reqwest::Url::parse(&format!(
+                "https://h/v2.1/flavors/{}/os-extra_specs",
+                segment(name)
+            ))
+            .unwrap();
+            let segments: Vec<&str> = url.path_segments().unwrap().collect();
+            assert_eq!(segments.len(), 4, "{name:?} -> {}", url.path());
+            assert_eq!(segments[0..2], ["v2.1", "flavors"]);
+            assert_eq!(segments[3], "os-extra_specs");
+            assert_eq!(url.query(), None, "{name:?}");
+            assert_eq!(url.fragment(), None, "{name:?}");
+        }
+        for name in ["", ".", ".."] {
+            assert!(!addressable(name), "{name:?}");
+        }
+        for name in ["...", ".a", "compute-1", "a..b"] {
+            assert!(addressable(name), "{name:?}");
+            let url =
+                reqwest::Url::parse(&format!("https://h/v2.1/flavors/{}", segment(name))).unwrap();
+            assert_eq!(url.path_segments().unwrap().count(), 3, "{name:?}");
+        }
     }
 }

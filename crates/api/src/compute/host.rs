@@ -78,6 +78,37 @@ pub struct HypervisorList {
     pub hypervisors: Vec<Hypervisor>,
 }
 
+/// `POST /v2.1/os-hypervisors` (administrators only): a compute node exists once an
+/// administrator creates it (Nova registers whatever `nova-compute` reports; trustpool does
+/// not let a heartbeat create a name). The answer is a [`HypervisorCredential`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateHypervisor {
+    /// The node to create.
+    pub hypervisor: NewHypervisor,
+}
+
+/// The node [`CreateHypervisor`] creates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewHypervisor {
+    /// Its host name (a DNS name, [`crate::names::check_name`]): the name its heartbeats
+    /// and the attestation server use.
+    pub hypervisor_hostname: String,
+}
+
+/// A node and its new compute token: the answer to `POST /v2.1/os-hypervisors` and to
+/// `POST /v2.1/os-hypervisors/{id}/compute-token` (rotation; the old token stops working).
+/// The scheduler keeps only the token's SHA-256: this answer is the one time it is shown.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HypervisorCredential {
+    /// The node.
+    pub hypervisor: Hypervisor,
+    /// The token its agent sends with each heartbeat (`[scheduler] token_file`); it
+    /// authenticates heartbeats for this node's name only.
+    pub compute_token: String,
+}
+
 /// `GET /v2.1/os-services` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Service {

@@ -103,8 +103,10 @@ pub struct Config {
     pub admin_tokens: Vec<Vec<u8>>,
     /// SHA-256 of read tokens.
     pub read_tokens: Vec<Vec<u8>>,
-    /// SHA-256 of compute tokens (agents' heartbeats).
-    pub compute_tokens: Vec<Vec<u8>>,
+    /// Most compute nodes an administrator may create (`[trustpool] max_compute_nodes`,
+    /// at most what one `PollHosts` request carries). Heartbeats are authenticated by
+    /// each node's own token, kept in the database, not here.
+    pub max_compute_nodes: usize,
     /// Notes for the operator (`--check-config` prints them; start logs them).
     pub notes: Vec<String>,
 }
@@ -139,10 +141,28 @@ const TRUSTED_KEYS: [&str; 12] = [
 const TRUSTPOOL_KEYS: [&str; 5] = [
     "admin_token_sha256",
     "read_token_sha256",
-    "compute_token_sha256",
+    "max_compute_nodes",
     "attestation_read_token",
     "attestation_request_timeout",
 ];
+
+/// Default `[trustpool] max_compute_nodes`: what one `PollHosts` request carries.
+pub const DEFAULT_MAX_COMPUTE_NODES: usize = trustpool_api::oat::MAX_POLL_HOSTS;
+
+/// `[trustpool] max_compute_nodes`: 1 to [`DEFAULT_MAX_COMPUTE_NODES`] (more nodes than
+/// one `PollHosts` carries would make every poll fail, and every host read unknown).
+fn max_compute_nodes(r: &Reader<'_>) -> Result<usize, ConfigError> {
+    let key = (TRUSTPOOL, "max_compute_nodes");
+    let n: usize = r
+        .parsed(&[key], "a whole number")?
+        .unwrap_or(DEFAULT_MAX_COMPUTE_NODES);
+    if n == 0 || n > DEFAULT_MAX_COMPUTE_NODES {
+        return Err(ConfigError(format!(
+            "[{TRUSTPOOL}] max_compute_nodes must be 1 to {DEFAULT_MAX_COMPUTE_NODES} (what one PollHosts request carries), not {n}"
+        )));
+    }
+    Ok(n)
+}
 
 /// `available_filters`: `nova.scheduler.filters.all_filters` or explicit class paths.
 fn available_filters(r: &Reader<'_>) -> Result<Option<Vec<Filter>>, ConfigError> {
@@ -360,6 +380,16 @@ impl Config {
             ini: &ini,
             notes: Vec::new(),
         };
+        if let Some(item) = ini.get(TRUSTPOOL, "compute_token_sha256") {
+            return Err(ConfigError(format!(
+                "{}: no longer read: a token every host shared let any holder report as any host \
+                 and create nodes without bound. Each compute node now has its own token: create \
+                 it with `trustpool hypervisor-create NAME` (or rotate one in for an existing node \
+                 with `trustpool hypervisor-token-rotate NAME`), put it in that host's agent \
+                 [scheduler] token_file, and remove this option",
+                where_(TRUSTPOOL, "compute_token_sha256", item)
+            )));
+        }
         if let Some(section) = ini.sections.get(TRUSTPOOL)
             && let Some((key, items)) = section
                 .iter()
@@ -455,7 +485,7 @@ impl Config {
             attestation,
             admin_tokens: r.hashes("admin_token_sha256")?,
             read_tokens: r.hashes("read_token_sha256")?,
-            compute_tokens: r.hashes("compute_token_sha256")?,
+            max_compute_nodes: max_compute_nodes(&r)?,
             filters,
             notes: Vec::new(),
         };
@@ -517,6 +547,10 @@ impl Config {
             None => out.push_str("attestation: none (TrustedFilter not enabled)\n"),
         }
         out.push_str(&format!("compute API: https://{}/v2.1\n", self.listen));
+        out.push_str(&format!(
+            "compute nodes: created by an administrator, at most {}; each reports with its own token\n",
+            self.max_compute_nodes
+        ));
         for note in &self.notes {
             out.push_str(&format!("note: {note}\n"));
         }

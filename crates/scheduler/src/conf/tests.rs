@@ -190,6 +190,26 @@ fn errors_name_the_option() {
             "[DEFAULT] osapi_compute_listen (line 2)",
         ),
         ("[DEFAULT]\nrandom line\n", "line 2: expected key = value"),
+        (
+            "[trustpool]\ncompute_token_sha256 = 1111111111111111111111111111111111111111111111111111111111111111\n",
+            "[trustpool] compute_token_sha256 (line 2): no longer read",
+        ),
+        (
+            "[trustpool]\ncompute_token_sha256 = 11\n",
+            "trustpool hypervisor-create NAME",
+        ),
+        (
+            "[trustpool]\nmax_compute_nodes = 0\n",
+            "max_compute_nodes must be 1 to 100000",
+        ),
+        (
+            "[trustpool]\nmax_compute_nodes = 100001\n",
+            "max_compute_nodes must be 1 to 100000",
+        ),
+        (
+            "[trustpool]\nmax_compute_nodes = many\n",
+            "[trustpool] max_compute_nodes (line 2)",
+        ),
     ] {
         // A file without a filter list gets the defaults, TrustedFilter included: give
         // it an attestation server so only the option under test is wrong.
@@ -210,4 +230,16 @@ fn errors_name_the_option() {
         err.to_string().contains("[ssl] cert_file is required"),
         "{err}"
     );
+}
+
+#[test]
+fn compute_nodes_are_bounded_by_what_one_poll_carries() {
+    let server = "[trusted_computing]\nserver=a\nserver_ca_file=/c\n";
+    let c = Config::parse(&format!("{server}{SSL}")).unwrap();
+    assert_eq!(c.max_compute_nodes, 100_000);
+    let c = Config::parse(&format!(
+        "{server}{SSL}[trustpool]\nmax_compute_nodes = 3\n"
+    ))
+    .unwrap();
+    assert_eq!(c.max_compute_nodes, 3);
 }

@@ -1,18 +1,20 @@
 //! Tokens: `X-Auth-Token: T` (as every OpenStack client sends) or `Authorization: Bearer
-//! T`. Configured as SHA-256 hashes, compared in constant time. Admin tokens may write;
-//! read tokens read; compute tokens only report heartbeats.
+//! T`. Admin and read tokens are configured as SHA-256 hashes, compared in constant time;
+//! admin tokens may write, read tokens read. Each compute node has its own compute token
+//! (an administrator creates it with the node; the database keeps its SHA-256): it only
+//! reports heartbeats, and only for that node's name.
 
 use std::sync::Arc;
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
-use aws_lc_rs::digest;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
 use super::ApiError;
 use crate::service::Service;
+use crate::service::hosts::token_sha256;
 
-fn token_hash(parts: &Parts) -> Option<Vec<u8>> {
+fn token_hash(parts: &Parts) -> Option<[u8; 32]> {
     let headers = &parts.headers;
     let token = match headers.get("x-auth-token") {
         Some(v) => v.to_str().ok()?.trim().to_owned(),
@@ -27,11 +29,7 @@ fn token_hash(parts: &Parts) -> Option<Vec<u8>> {
                 .to_owned()
         }
     };
-    Some(
-        digest::digest(&digest::SHA256, token.as_bytes())
-            .as_ref()
-            .to_vec(),
-    )
+    Some(token_sha256(&token))
 }
 
 fn known(hash: &[u8], allowed: &[Vec<u8>]) -> bool {
@@ -40,11 +38,12 @@ fn known(hash: &[u8], allowed: &[Vec<u8>]) -> bool {
     })
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 enum Role {
     Admin,
     Reader,
-    Compute,
+    /// The compute node whose token this is.
+    Node(String),
 }
 
 fn role(parts: &Parts, s: &Service) -> Result<Role, ApiError> {
@@ -54,8 +53,8 @@ fn role(parts: &Parts, s: &Service) -> Result<Role, ApiError> {
         Ok(Role::Admin)
     } else if known(&hash, &c.read_tokens) {
         Ok(Role::Reader)
-    } else if known(&hash, &c.compute_tokens) {
-        Ok(Role::Compute)
+    } else if let Some(node) = s.node_of_token(&hash) {
+        Ok(Role::Node(node))
     } else {
         Err(ApiError::Unauthenticated)
     }
@@ -69,16 +68,17 @@ pub(super) struct Admin;
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Reader;
 
-/// May report a host's heartbeat.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Compute;
+/// May report the heartbeat of this one compute node (its own token authenticated the
+/// request).
+#[derive(Debug, Clone)]
+pub(super) struct ComputeNode(pub(super) String);
 
 impl FromRequestParts<Arc<Service>> for Admin {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, s: &Arc<Service>) -> Result<Self, ApiError> {
         match role(parts, s)? {
             Role::Admin => Ok(Self),
-            _ => Err(ApiError::Forbidden(
+            Role::Reader | Role::Node(_) => Err(ApiError::Forbidden(
                 "Policy doesn't allow this operation to be performed: it needs an admin token.",
             )),
         }
@@ -90,20 +90,20 @@ impl FromRequestParts<Arc<Service>> for Reader {
     async fn from_request_parts(parts: &mut Parts, s: &Arc<Service>) -> Result<Self, ApiError> {
         match role(parts, s)? {
             Role::Admin | Role::Reader => Ok(Self),
-            Role::Compute => Err(ApiError::Forbidden(
-                "Policy doesn't allow this operation to be performed: a compute token only reports heartbeats.",
+            Role::Node(_) => Err(ApiError::Forbidden(
+                "Policy doesn't allow this operation to be performed: a compute token only reports its host's heartbeats.",
             )),
         }
     }
 }
 
-impl FromRequestParts<Arc<Service>> for Compute {
+impl FromRequestParts<Arc<Service>> for ComputeNode {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, s: &Arc<Service>) -> Result<Self, ApiError> {
         match role(parts, s)? {
-            Role::Admin | Role::Compute => Ok(Self),
-            Role::Reader => Err(ApiError::Forbidden(
-                "Policy doesn't allow this operation to be performed: it needs a compute token.",
+            Role::Node(node) => Ok(Self(node)),
+            Role::Admin | Role::Reader => Err(ApiError::Forbidden(
+                "Policy doesn't allow this operation to be performed: a heartbeat needs the host's own compute token (trustpool hypervisor-create NAME prints it).",
             )),
         }
     }

@@ -48,6 +48,7 @@ impl IntoResponse for ApiError {
             Self::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.to_owned()),
             Self::Service(ServiceError::NotFound(m)) => (StatusCode::NOT_FOUND, "itemNotFound", m),
             Self::Service(ServiceError::Conflict(m)) => (StatusCode::CONFLICT, "conflict", m),
+            Self::Service(ServiceError::Forbidden(m)) => (StatusCode::FORBIDDEN, "forbidden", m),
             Self::Service(e) => {
                 tracing::error!(error = %crate::trust::source::error_chain(&e), "request failed");
                 (

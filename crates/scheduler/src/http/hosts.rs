@@ -9,20 +9,20 @@ use serde_json::{Value, json};
 use trustpool_api::compute::HostReport;
 use trustpool_api::compute::host::{
     AggregateAction, AggregateBody, AggregateList, AvailabilityZone, AvailabilityZoneList,
-    CreateAggregate, HypervisorBody, HypervisorList, ServiceAction, ServiceActionBody, ServiceList,
-    ServiceStatus, ZoneState,
+    CreateAggregate, CreateHypervisor, HypervisorBody, HypervisorCredential, HypervisorList,
+    ServiceAction, ServiceActionBody, ServiceList, ServiceStatus, ZoneState,
 };
 
-use super::auth::{Admin, Compute, Reader};
+use super::auth::{Admin, ComputeNode, Reader};
 use super::{ApiError, ApiJson, views};
 use crate::service::{Service, ServiceError};
 
 pub(super) async fn report(
     State(s): State<Arc<Service>>,
-    _: Compute,
+    ComputeNode(node): ComputeNode,
     ApiJson(body): ApiJson<HostReport>,
 ) -> Result<Json<Value>, ApiError> {
-    let id = s.report(&body).await?;
+    let id = s.report(&node, &body).await?;
     Ok(Json(
         json!({"hypervisor": {"id": id, "hypervisor_hostname": body.host_name}}),
     ))
@@ -46,6 +46,42 @@ pub(super) async fn hypervisor(
     Ok(Json(HypervisorBody {
         hypervisor: views::hypervisor(&s, s.node(&id)?),
     }))
+}
+
+/// `POST /v2.1/os-hypervisors`: the node and its compute token (shown this once).
+pub(super) async fn create_hypervisor(
+    State(s): State<Arc<Service>>,
+    _: Admin,
+    ApiJson(body): ApiJson<CreateHypervisor>,
+) -> Result<Json<HypervisorCredential>, ApiError> {
+    let (node, compute_token) = s.create_node(&body.hypervisor.hypervisor_hostname).await?;
+    Ok(Json(HypervisorCredential {
+        hypervisor: views::hypervisor(&s, node),
+        compute_token,
+    }))
+}
+
+/// `POST /v2.1/os-hypervisors/{id}/compute-token`: a new token; the old one is void.
+pub(super) async fn rotate_token(
+    State(s): State<Arc<Service>>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<Json<HypervisorCredential>, ApiError> {
+    let (node, compute_token) = s.rotate_node_token(&id).await?;
+    Ok(Json(HypervisorCredential {
+        hypervisor: views::hypervisor(&s, node),
+        compute_token,
+    }))
+}
+
+/// `DELETE /v2.1/os-services/{id}` (id or host name): the node goes, with its token.
+pub(super) async fn delete_service(
+    State(s): State<Arc<Service>>,
+    _: Admin,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    s.delete_node(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub(super) async fn services(State(s): State<Arc<Service>>, _: Reader) -> Json<ServiceList> {

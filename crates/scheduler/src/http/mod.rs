@@ -66,11 +66,22 @@ pub fn router(service: Arc<Service>) -> Router {
             get(servers::actions),
         )
         .route(HOST_REPORT_PATH, post(hosts::report))
-        .route("/v2.1/os-hypervisors", get(hosts::hypervisors))
+        .route(
+            "/v2.1/os-hypervisors",
+            get(hosts::hypervisors).post(hosts::create_hypervisor),
+        )
         .route("/v2.1/os-hypervisors/detail", get(hosts::hypervisors))
         .route("/v2.1/os-hypervisors/{id}", get(hosts::hypervisor))
+        .route(
+            "/v2.1/os-hypervisors/{id}/compute-token",
+            post(hosts::rotate_token),
+        )
         .route("/v2.1/os-services", get(hosts::services))
-        .route("/v2.1/os-services/{action}", put(hosts::service_action))
+        // `{action}` is also the service id DELETE takes (one parameter name per segment).
+        .route(
+            "/v2.1/os-services/{action}",
+            put(hosts::service_action).delete(hosts::delete_service),
+        )
         .route(
             "/v2.1/os-aggregates",
             get(hosts::aggregates).post(hosts::create_aggregate),

@@ -1,37 +1,169 @@
-//! Compute hosts (they appear when their agent first reports), their `nova-compute`
-//! services (enable/disable), and aggregates / availability zones.
+//! Compute hosts (an administrator creates each node and its compute token; its agent's
+//! heartbeats, authenticated by that token, keep it up), their `nova-compute` services
+//! (enable/disable/delete), and aggregates / availability zones.
 
 use std::collections::BTreeMap;
 
+use aws_lc_rs::digest;
 use trustpool_api::compute::HostReport;
 use trustpool_api::compute::host::AggregateAction;
+use trustpool_api::names::check_name;
 use trustpool_api::time::now_ms;
 
 use super::{Service, ServiceError};
 use crate::store::{AggregateRecord, NodeRecord};
 
-/// Longest host name accepted (a DNS name).
-const MAX_HOST_NAME: usize = 255;
+/// Random bytes in a compute token (256 bits, hex-encoded: 64 characters).
+const TOKEN_BYTES: usize = 32;
+
+/// A new compute token and its SHA-256 (what the database keeps).
+fn new_token() -> Result<(String, [u8; 32]), ServiceError> {
+    let mut secret = [0u8; TOKEN_BYTES];
+    aws_lc_rs::rand::fill(&mut secret).map_err(|_| ServiceError::NoRandomness)?;
+    let token = trustpool_api::bytes::to_hex(&secret);
+    Ok((token.clone(), token_sha256(&token)))
+}
+
+/// The SHA-256 a compute token is stored and looked up as.
+#[must_use]
+pub fn token_sha256(token: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest::digest(&digest::SHA256, token.as_bytes()).as_ref());
+    out
+}
+
+fn not_found(host: &str) -> ServiceError {
+    ServiceError::NotFound(format!(
+        "Compute host {host} could not be found. An administrator creates it: trustpool hypervisor-create {host}"
+    ))
+}
 
 impl Service {
-    /// An agent's heartbeat: creates the compute node on first sight, updates its
-    /// resources and liveness. The database is written when something changed or the
-    /// stored liveness is a quarter of `service_down_time` old (10,000 hosts reporting
-    /// every 10 s would otherwise be 1,000 writes a second for nothing).
+    /// The node a compute token (its SHA-256) belongs to.
+    #[must_use]
+    pub fn node_of_token(&self, hash: &[u8; 32]) -> Option<String> {
+        self.read().node_tokens.get(hash).cloned()
+    }
+
+    /// `POST /v2.1/os-hypervisors`: an administrator creates compute node `name` (down
+    /// until its first heartbeat). Returns it and its compute token, which is not kept.
     ///
     /// # Errors
-    /// `BadRequest` for an unusable report.
-    pub async fn report(&self, report: &HostReport) -> Result<u64, ServiceError> {
-        let name = report.host_name.trim();
-        if name.is_empty()
-            || name.len() > MAX_HOST_NAME
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+    /// `BadRequest` for a name that is no DNS name, `Conflict` for a taken one,
+    /// `Forbidden` when `[trustpool] max_compute_nodes` nodes exist.
+    pub async fn create_node(&self, name: &str) -> Result<(NodeRecord, String), ServiceError> {
+        check_name(name, "hypervisor_hostname").map_err(|e| {
+            ServiceError::BadRequest(format!("Invalid input for field/attribute {e}"))
+        })?;
+        let _w = self.writes.lock().await;
+        let (count, taken, last_id) = {
+            let state = self.read();
+            (
+                state.nodes.len(),
+                state.nodes.contains_key(name),
+                state.nodes.values().map(|n| n.id).max().unwrap_or(0),
+            )
+        };
+        if taken {
+            return Err(ServiceError::Conflict(format!(
+                "Compute host {name} already exists."
+            )));
+        }
+        let max = self.config.max_compute_nodes;
+        if count >= max {
+            return Err(ServiceError::Forbidden(format!(
+                "Maximum number of compute nodes exceeded: {count} of {max} exist ([trustpool] max_compute_nodes)."
+            )));
+        }
+        let (token, hash) = new_token()?;
+        let node = NodeRecord {
+            id: last_id.saturating_add(1),
+            host: name.to_owned(),
+            memory_mb: 0,
+            vcpus: 0,
+            local_gb: 0,
+            reported_zone: String::new(),
+            agent_url: String::new(),
+            disabled: false,
+            disabled_reason: None,
+            last_seen: 0,
+            token_sha256: Some(hash),
+        };
+        self.store.put_node(&node).await?;
+        tracing::info!(host = name, id = node.id, "compute node created");
+        let mut state = self.write();
+        state.put_node(node.clone());
+        state.refresh_host(name, &self.trust);
+        Ok((node, token))
+    }
+
+    /// `POST /v2.1/os-hypervisors/{id}/compute-token`: a new compute token for a node (by
+    /// id or name); the old one stops working at once.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown node.
+    pub async fn rotate_node_token(
+        &self,
+        id_or_name: &str,
+    ) -> Result<(NodeRecord, String), ServiceError> {
+        let _w = self.writes.lock().await;
+        let mut node = self.node(id_or_name)?;
+        let (token, hash) = new_token()?;
+        node.token_sha256 = Some(hash);
+        self.store.put_node(&node).await?;
+        tracing::info!(host = node.host, id = node.id, "compute token rotated");
+        self.write().put_node(node.clone());
+        Ok((node, token))
+    }
+
+    /// `DELETE /v2.1/os-services/{id}`: deletes a compute node (by id or name), its
+    /// aggregate memberships and its trust slot. Refused while servers are on it (Nova:
+    /// "Unable to delete compute service that is hosting instances").
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown node, `Conflict` while it hosts servers.
+    pub async fn delete_node(&self, id_or_name: &str) -> Result<(), ServiceError> {
+        let _w = self.writes.lock().await;
+        let node = self.node(id_or_name)?;
+        let host = node.host.as_str();
+        if self
+            .read()
+            .servers
+            .values()
+            .any(|s| s.host.as_deref() == Some(host))
         {
-            return Err(ServiceError::BadRequest(format!(
-                "invalid host name {:?}",
-                report.host_name
+            return Err(ServiceError::Conflict(format!(
+                "Unable to delete compute service that is hosting instances ({host}). Migrate or delete the instances first."
+            )));
+        }
+        self.store.delete_node(host).await?;
+        {
+            let mut state = self.write();
+            state.remove_node(host);
+            for a in state.aggregates.values_mut() {
+                a.hosts.retain(|h| h != host);
+            }
+            state.forget_interned_aggregates();
+        }
+        self.trust.forget(host);
+        tracing::info!(host, id = node.id, "compute node deleted");
+        Ok(())
+    }
+
+    /// A heartbeat from `node` (the node whose token authenticated it): updates its
+    /// resources and liveness. The database is written when something changed or the
+    /// stored liveness is a quarter of `service_down_time` old (10,000 hosts reporting
+    /// every 10 s would otherwise be 1,000 writes a second for nothing). Never creates a
+    /// node.
+    ///
+    /// # Errors
+    /// `Forbidden` when the report names another node than `node`; `NotFound` when the
+    /// node is gone.
+    pub async fn report(&self, node: &str, report: &HostReport) -> Result<u64, ServiceError> {
+        let name = report.host_name.as_str();
+        if name != node {
+            return Err(ServiceError::Forbidden(format!(
+                "Policy doesn't allow os-hypervisors:report to be performed: this compute token is host {node}'s, it cannot report for {name:?}."
             )));
         }
         let now = now_ms();
@@ -43,7 +175,7 @@ impl Service {
                 || n.agent_url != report.agent_url
         };
         let (write, changed) = match self.read().nodes.get(name) {
-            None => (true, true),
+            None => return Err(not_found(name)),
             Some(n) => (
                 differs(n) || now.saturating_sub(n.last_seen) > self.down_time_ms() / 4,
                 differs(n),
@@ -59,26 +191,15 @@ impl Service {
             }
             return Ok(state.nodes.get(name).map_or(0, |n| n.id));
         }
-        // Writes are serialised: a new host's id, and an operator's disable racing a
-        // heartbeat, must not be lost.
+        // Writes are serialised: an operator's disable (or delete) racing a heartbeat must
+        // not be lost.
         let _w = self.writes.lock().await;
-        let existing = self.read().nodes.get(name).cloned();
-        let mut node = existing.unwrap_or_else(|| {
-            let id = self.read().nodes.values().map(|n| n.id).max().unwrap_or(0) + 1;
-            tracing::info!(host = name, id, "new compute host");
-            NodeRecord {
-                id,
-                host: name.to_owned(),
-                memory_mb: 0,
-                vcpus: 0,
-                local_gb: 0,
-                reported_zone: String::new(),
-                agent_url: String::new(),
-                disabled: false,
-                disabled_reason: None,
-                last_seen: 0,
-            }
-        });
+        let mut node = self
+            .read()
+            .nodes
+            .get(name)
+            .cloned()
+            .ok_or_else(|| not_found(name))?;
         node.memory_mb = report.memory_mb;
         node.vcpus = report.vcpus;
         node.local_gb = report.local_gb;
@@ -89,14 +210,13 @@ impl Service {
         let id = node.id;
         {
             let mut state = self.write();
-            state.nodes.insert(node.host.clone(), node);
+            state.put_node(node);
             if changed || !state.hosts.contains_key(name) {
                 state.refresh_host(name, &self.trust);
             } else if let Some(h) = state.hosts.get_mut(name) {
                 h.last_seen_ms = now;
             }
         }
-        self.trust.add_hosts([name]);
         Ok(id)
     }
 

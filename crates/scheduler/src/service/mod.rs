@@ -35,6 +35,12 @@ pub enum ServiceError {
     /// 409 `conflict`.
     #[error("{0}")]
     Conflict(String),
+    /// 403 `forbidden` (a credential used beyond what it allows, a bound reached).
+    #[error("{0}")]
+    Forbidden(String),
+    /// 500: the system's random generator failed (no token was made).
+    #[error("no randomness for a new token")]
+    NoRandomness,
     /// 500 (details only in the log).
     #[error("storage failed")]
     Store(#[from] StoreError),
@@ -45,6 +51,10 @@ pub enum ServiceError {
 pub(crate) struct State {
     pub(crate) flavors: BTreeMap<String, FlavorRecord>,
     pub(crate) nodes: BTreeMap<String, NodeRecord>,
+    /// Each node's compute token (its SHA-256) → the node's name: whose heartbeat a
+    /// token authenticates. The key is the hash of a 256-bit random secret, so looking it
+    /// up in a map leaks nothing a guess could use.
+    pub(crate) node_tokens: HashMap<[u8; 32], String>,
     /// What the filters see, by host name.
     pub(crate) hosts: HashMap<Arc<str>, HostState>,
     pub(crate) aggregates: BTreeMap<u64, AggregateRecord>,
@@ -80,6 +90,28 @@ impl State {
                     .collect()
             })
             .clone()
+    }
+
+    /// Stores `node` in the state and its token in the token index (dropping the one it
+    /// had, when rotated).
+    pub(crate) fn put_node(&mut self, node: NodeRecord) {
+        if let Some(old) = self.nodes.get(&node.host).and_then(|n| n.token_sha256) {
+            self.node_tokens.remove(&old);
+        }
+        if let Some(hash) = node.token_sha256 {
+            self.node_tokens.insert(hash, node.host.clone());
+        }
+        self.nodes.insert(node.host.clone(), node);
+    }
+
+    /// Removes a node and its token from the state.
+    pub(crate) fn remove_node(&mut self, host: &str) -> Option<NodeRecord> {
+        let node = self.nodes.remove(host)?;
+        if let Some(hash) = node.token_sha256 {
+            self.node_tokens.remove(&hash);
+        }
+        self.hosts.remove(host);
+        Some(node)
     }
 
     /// An aggregate's metadata changed: its interned sets are stale.
@@ -200,7 +232,7 @@ impl Service {
             state.servers.insert(s.id.clone(), s);
         }
         for n in store.nodes().await? {
-            state.nodes.insert(n.host.clone(), n);
+            state.put_node(n);
         }
         let names: Vec<String> = state.nodes.keys().cloned().collect();
         let trust = TrustCache::new(timeout_ms);

@@ -58,8 +58,11 @@ pub struct NodeRecord {
     pub disabled: bool,
     /// Why.
     pub disabled_reason: Option<String>,
-    /// Last heartbeat, Unix ms.
+    /// Last heartbeat, Unix ms (0: never).
     pub last_seen: i64,
+    /// SHA-256 of its compute token, the only credential its heartbeats are accepted
+    /// with (None: created before per-host tokens; an administrator rotates one in).
+    pub token_sha256: Option<[u8; 32]>,
 }
 
 /// A host aggregate.

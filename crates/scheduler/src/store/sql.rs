@@ -81,6 +81,17 @@ fn node(row: &AnyRow) -> Result<NodeRecord, StoreError> {
             .try_get("disabled_reason")
             .map_err(q("read compute node"))?,
         last_seen: i("last_seen")?,
+        token_sha256: row
+            .try_get::<Option<String>, _>("token_sha256")
+            .map_err(q("read compute node"))?
+            .map(|hex| {
+                trustpool_api::bytes::from_hex(&hex)
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or(StoreError::Corrupt {
+                        what: "compute token hash",
+                    })
+            })
+            .transpose()?,
     })
 }
 
@@ -243,10 +254,10 @@ impl Store {
     /// A `StoreError`.
     pub async fn put_node(&self, n: &NodeRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO compute_nodes (id, host, memory_mb, vcpus, local_gb, reported_zone, agent_url, disabled, disabled_reason, last_seen, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) \
+            "INSERT INTO compute_nodes (id, host, memory_mb, vcpus, local_gb, reported_zone, agent_url, disabled, disabled_reason, last_seen, token_sha256, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (host) DO UPDATE SET memory_mb = $3, vcpus = $4, local_gb = $5, reported_zone = $6, \
-             agent_url = $7, disabled = $8, disabled_reason = $9, last_seen = $10",
+             agent_url = $7, disabled = $8, disabled_reason = $9, last_seen = $10, token_sha256 = $11",
         )
         .bind(int(n.id))
         .bind(&n.host)
@@ -258,10 +269,31 @@ impl Store {
         .bind(i64::from(n.disabled))
         .bind(&n.disabled_reason)
         .bind(n.last_seen)
+        .bind(n.token_sha256.map(|h| trustpool_api::bytes::to_hex(&h)))
+        .bind(now_ms())
         .execute(&self.pool)
         .await
         .map_err(q("store compute node"))?;
         Ok(())
+    }
+
+    /// Deletes a compute node and its aggregate memberships.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn delete_node(&self, host: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        for sql in [
+            "DELETE FROM aggregate_hosts WHERE host = $1",
+            "DELETE FROM compute_nodes WHERE host = $1",
+        ] {
+            sqlx::query(sql)
+                .bind(host)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("delete compute node"))?;
+        }
+        tx.commit().await.map_err(q("commit"))
     }
 
     /// Every aggregate with its hosts.

@@ -165,7 +165,7 @@ async fn flavors_extra_specs_and_tokens_like_nova() {
             .unwrap_err(),
     );
     assert_eq!(code, 403);
-    let (code, _) = status_of(h.client(&s, COMPUTE).flavors().await.unwrap_err());
+    let (code, _) = status_of(h.compute(&s, "h1").await.flavors().await.unwrap_err());
     assert_eq!(code, 403);
     let (code, _) = status_of(reader.report(&report("h1", 1024, 1, 10)).await.unwrap_err());
     assert_eq!(code, 403);
@@ -194,7 +194,8 @@ async fn boot_consume_free_and_restart(h: &Harness, db: &str) {
     );
     let s = h.scheduler(&conf).await;
     let admin = h.client(&s, ADMIN);
-    let compute = h.client(&s, COMPUTE);
+    let token = h.node(&s, "compute-1").await;
+    let compute = h.client(&s, &token);
     compute
         .report(&report("compute-1", 2048, 4, 40))
         .await
@@ -252,7 +253,8 @@ async fn boot_consume_free_and_restart(h: &Harness, db: &str) {
     // A restart on the same database rebuilds the host's usage: still full.
     let s = h.scheduler(&conf).await;
     let admin = h.client(&s, ADMIN);
-    h.client(&s, COMPUTE)
+    // The node and its token are in the database too.
+    h.client(&s, &token)
         .report(&report("compute-1", 2048, 4, 40))
         .await
         .unwrap();
@@ -303,10 +305,11 @@ async fn concurrent_boots_never_overcommit_a_host() {
         ))
         .await;
     let admin = h.client(&s, ADMIN);
-    let compute = h.client(&s, COMPUTE);
     for i in 1..=3 {
-        compute
-            .report(&report(&format!("compute-{i}"), 4096, 64, 100))
+        let name = format!("compute-{i}");
+        h.compute(&s, &name)
+            .await
+            .report(&report(&name, 4096, 64, 100))
             .await
             .unwrap();
     }
@@ -350,8 +353,8 @@ async fn services_aggregates_and_zones() {
         ))
         .await;
     let admin = h.client(&s, ADMIN);
-    let compute = h.client(&s, COMPUTE);
     for name in ["compute-1", "compute-2"] {
+        let compute = h.compute(&s, name).await;
         compute.report(&report(name, 4096, 8, 100)).await.unwrap();
     }
     admin
@@ -474,7 +477,8 @@ async fn a_trust_flavor_without_the_trusted_filter_fails() {
         .scheduler(&h.nova_conf(&h.sqlite(), "RamFilter,ComputeFilter", None))
         .await;
     let admin = h.client(&s, ADMIN);
-    h.client(&s, COMPUTE)
+    h.compute(&s, "compute-1")
+        .await
         .report(&report("compute-1", 4096, 4, 40))
         .await
         .unwrap();

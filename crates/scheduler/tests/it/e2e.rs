@@ -79,7 +79,23 @@ impl Pool {
             .pki
             .issue(&format!("agent{i}"), &["127.0.0.1", "localhost"]);
         let token = self.h.dir.join(format!("compute-{i}.token"));
-        std::fs::write(&token, COMPUTE).unwrap();
+        // An administrator creates the node (or, for a restarted host, rotates its token)
+        // and hands the agent its compute token.
+        let admin = ComputeClient::new(
+            &format!("https://127.0.0.1:{scheduler}"),
+            &TlsOptions {
+                ca_pem: Some(self.h.pki.ca_pem()),
+                identity: None,
+            },
+            Some(ADMIN.to_owned()),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        let credential = match admin.create_hypervisor(name).await {
+            Ok(created) => created,
+            Err(_) => admin.rotate_compute_token(name).await.unwrap(),
+        };
+        std::fs::write(&token, credential.compute_token).unwrap();
         let port = free_port();
         let text = format!(
             "host_name = \"{name}\"\nstate_dir = \"{state}\"\n[tpm]\ntcti = \"{tcti}\"\nboot_manifest = \"{manifest}\"\n\

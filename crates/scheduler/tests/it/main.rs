@@ -13,6 +13,7 @@ mod api;
 mod check_config;
 #[cfg(feature = "swtpm")]
 mod e2e;
+mod nodes;
 mod trust;
 
 use std::path::PathBuf;
@@ -26,7 +27,6 @@ use trustpool_testkit::pki::TestPki;
 
 pub(crate) const ADMIN: &str = "admin-token";
 pub(crate) const READER: &str = "read-token";
-pub(crate) const COMPUTE: &str = "compute-token";
 
 pub(crate) fn sha256_hex(s: &str) -> String {
     trustpool_api::bytes::to_hex(
@@ -83,10 +83,9 @@ impl Harness {
             "[DEFAULT]\nosapi_compute_listen = 127.0.0.1\nosapi_compute_listen_port = 0\n\
              scheduler_default_filters = {filters}\nram_allocation_ratio = 1.0\n\
              [database]\nconnection = {db}\n[ssl]\ncert_file = {p}/server.crt\nkey_file = {p}/server.key\n\
-             [trustpool]\nadmin_token_sha256 = {}\nread_token_sha256 = {}\ncompute_token_sha256 = {}\n",
+             [trustpool]\nadmin_token_sha256 = {}\nread_token_sha256 = {}\n",
             sha256_hex(ADMIN),
             sha256_hex(READER),
-            sha256_hex(COMPUTE),
             p = p.display(),
         );
         if let Some(a) = attestation {
@@ -110,6 +109,21 @@ impl Harness {
     pub(crate) async fn scheduler(&self, conf: &str) -> RunningScheduler {
         let config = Config::parse(conf).unwrap();
         trustpool_scheduler::start(config).await.unwrap()
+    }
+
+    /// Creates compute node `name` as an administrator: its compute token.
+    pub(crate) async fn node(&self, s: &RunningScheduler, name: &str) -> String {
+        self.client(s, ADMIN)
+            .create_hypervisor(name)
+            .await
+            .unwrap()
+            .compute_token
+    }
+
+    /// Creates compute node `name`: a client holding its compute token.
+    pub(crate) async fn compute(&self, s: &RunningScheduler, name: &str) -> ComputeClient {
+        let token = self.node(s, name).await;
+        self.client(s, &token)
     }
 
     pub(crate) fn client(&self, s: &RunningScheduler, token: &str) -> ComputeClient {

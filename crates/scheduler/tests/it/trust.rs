@@ -173,8 +173,8 @@ async fn trusted_flavors_land_only_on_trusted_hosts_and_fail_closed() {
     );
     let s = h.scheduler(&conf).await;
     let admin = h.client(&s, ADMIN);
-    let compute = h.client(&s, COMPUTE);
     for name in ["h1", "h2", "h3"] {
+        let compute = h.compute(&s, name).await;
         compute.report(&report(name, 8192, 8, 100)).await.unwrap();
     }
     admin
