@@ -58,7 +58,10 @@ impl std::fmt::Debug for RegisterRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RegisterRequest")
             .field("host_name", &self.host_name)
-            .field("enrollment_token", &self.enrollment_token.as_ref().map(|_| ".."))
+            .field(
+                "enrollment_token",
+                &self.enrollment_token.as_ref().map(|_| ".."),
+            )
             .field("agent_url", &self.agent_url)
             .finish_non_exhaustive()
     }

@@ -124,7 +124,13 @@ mod tests {
             "node_7.rack-2",
             "a",
             "1.2.3.4",
-            &format!("{}.{}.{}.{}", "a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(61)),
+            &format!(
+                "{}.{}.{}.{}",
+                "a".repeat(63),
+                "b".repeat(63),
+                "c".repeat(63),
+                "d".repeat(61)
+            ),
         ] {
             assert_eq!(check_name(good, "host_name"), Ok(()), "{good}");
         }
@@ -148,7 +154,10 @@ mod tests {
             ("a..b", "empty label"),
             ("-a.b", "starts or ends"),
             (&"a".repeat(64), "at most 63"),
-            (&format!("{}.{}", "a".repeat(63), "b".repeat(190)), "at most 253"),
+            (
+                &format!("{}.{}", "a".repeat(63), "b".repeat(190)),
+                "at most 253",
+            ),
         ] {
             let err = check_name(bad, "host_name").unwrap_err();
             assert_eq!(err.field, "host_name");

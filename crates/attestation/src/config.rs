@@ -179,7 +179,8 @@ fn hashes(
                 Some(n)
                     if !n.is_empty()
                         && n.len() <= 64
-                        && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._@".contains(&b)) =>
+                        && n.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-._@".contains(&b)) =>
                 {
                     n.to_owned()
                 }

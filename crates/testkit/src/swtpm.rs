@@ -171,6 +171,19 @@ impl Swtpm {
         self.dir.join("ca/state/swtpm-localca-rootca-cert.pem")
     }
 
+    /// The SHA-256 (hex) of the RSA EK certificate swtpm_setup stored in NV (index
+    /// 0x01c00002, TCG EK Credential Profile §2.2.1.4): what an administrator names in
+    /// `trustpool host-add --ek-sha256`. Read with tpm2_nvread (the TPM must be free: before
+    /// its agent starts).
+    #[must_use]
+    pub fn ek_certificate_sha256(&self) -> String {
+        let _ = self.tpm2_ok("nvread", &["0x01c00002", "-o", "ek-cert.der"]);
+        let der = std::fs::read(self.dir.join("ek-cert.der")).expect("read the EK certificate");
+        trustpool_api::bytes::to_hex(
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &der).as_ref(),
+        )
+    }
+
     /// Runs `tpm2_<tool> args…` in [`Swtpm::dir`] against this TPM, then flushes
     /// transient objects (swtpm has no resource manager). Sessions stay: a caller that
     /// starts one flushes it.

@@ -56,7 +56,10 @@ pub fn pins_from_file(path: &Path) -> Result<Vec<[u8; 32]>, TlsError> {
         reason,
     };
     let chain = certificates(&read(path)?, "certificate").map_err(|e| fail(e.to_string()))?;
-    chain.iter().map(|c| spki_sha256(c).map_err(&fail)).collect()
+    chain
+        .iter()
+        .map(|c| spki_sha256(c).map_err(&fail))
+        .collect()
 }
 
 /// Who may call the agent.

@@ -89,7 +89,10 @@ mod tests {
             ),
             (ServiceError::Forbidden("x".into()), StatusCode::FORBIDDEN),
             (ServiceError::Conflict("x".into()), StatusCode::CONFLICT),
-            (ServiceError::BadRequest("x".into()), StatusCode::BAD_REQUEST),
+            (
+                ServiceError::BadRequest("x".into()),
+                StatusCode::BAD_REQUEST,
+            ),
             (
                 ServiceError::from(crate::store::StoreError::Conflict("x".into())),
                 StatusCode::CONFLICT,

@@ -355,7 +355,10 @@ async fn create_policy(
     Admin(actor): Admin,
     ApiJson(doc): ApiJson<PolicyDocument>,
 ) -> Result<(StatusCode, Json<PolicyDocument>), ApiError> {
-    Ok((StatusCode::CREATED, Json(s.create_policy(&actor, doc).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(s.create_policy(&actor, doc).await?),
+    ))
 }
 
 async fn import_policy(

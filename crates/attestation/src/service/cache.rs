@@ -116,7 +116,12 @@ struct Changed {
 
 impl Changed {
     /// Compares who `before` said each name designates with the fleet now.
-    fn names_moved(&mut self, fleet: &Fleet, before: &HashMap<&String, Option<Arc<str>>>, why: &'static str) {
+    fn names_moved(
+        &mut self,
+        fleet: &Fleet,
+        before: &HashMap<&String, Option<Arc<str>>>,
+        why: &'static str,
+    ) {
         for (name, was) in before {
             let now = fleet.resolve(name).map(|h| h.agent_id.clone());
             if now == *was {
@@ -250,7 +255,11 @@ impl TrustCache {
         }
         // Every name whose designation this can move: the old and new names of each
         // changed host, the names of deleted hosts, and names retired or given out again.
-        let mut touched: HashSet<String> = fleet.retired.symmetric_difference(&retired).cloned().collect();
+        let mut touched: HashSet<String> = fleet
+            .retired
+            .symmetric_difference(&retired)
+            .cloned()
+            .collect();
         let mut deleted_names: HashSet<String> = HashSet::new();
         for host in &prepared {
             touched.extend(host.names.iter().map(|(n, _)| n.clone()));
@@ -281,11 +290,13 @@ impl TrustCache {
             fleet.remove(&id);
         }
         fleet.retired = retired;
-        let (deleted, other): (HashMap<&String, Option<Arc<str>>>, HashMap<&String, Option<Arc<str>>>) =
-            before
-                .iter()
-                .map(|(n, id)| (n, id.clone()))
-                .partition(|(n, _)| deleted_names.contains(*n));
+        let (deleted, other): (
+            HashMap<&String, Option<Arc<str>>>,
+            HashMap<&String, Option<Arc<str>>>,
+        ) = before
+            .iter()
+            .map(|(n, id)| (n, id.clone()))
+            .partition(|(n, _)| deleted_names.contains(*n));
         changed.names_moved(&fleet, &deleted, "the host was deleted");
         changed.names_moved(&fleet, &other, "no host answers to this name now");
         self.generation.fetch_add(1, Ordering::Release);
@@ -364,7 +375,11 @@ impl TrustCache {
     #[must_use]
     pub fn snapshot(&self) -> Vec<TrustChange> {
         let fleet = self.read();
-        fleet.by_id.values().filter_map(|h| fleet.change(h)).collect()
+        fleet
+            .by_id
+            .values()
+            .filter_map(|h| fleet.change(h))
+            .collect()
     }
 
     /// Counts of enrolled hosts by current level (with the TTL applied).

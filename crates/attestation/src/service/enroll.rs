@@ -75,7 +75,10 @@ impl Service {
                 ..req.clone()
             },
             software_tpm: kind == EkCaKind::Software,
-            token_sha256: req.enrollment_token.as_deref().map(|t| sha256_hex(t.as_bytes())),
+            token_sha256: req
+                .enrollment_token
+                .as_deref()
+                .map(|t| sha256_hex(t.as_bytes())),
         };
         if let Err(e) = self.admission(&agent_id, &record).await {
             self.refuse(name, &e.to_string()).await?;
@@ -87,8 +90,8 @@ impl Service {
         let credential = make_credential(&ek, &ak_name, &secret)
             .map_err(|e| ServiceError::Rejected(format!("endorsement key: {e}")))?;
         let challenge_id = new_id();
-        let registration = serde_json::to_string(&record)
-            .map_err(|e| ServiceError::Rejected(e.to_string()))?;
+        let registration =
+            serde_json::to_string(&record).map_err(|e| ServiceError::Rejected(e.to_string()))?;
         let expires =
             now_ms().saturating_add(i64::try_from(CHALLENGE_TTL.as_millis()).unwrap_or(i64::MAX));
         self.store
@@ -197,11 +200,14 @@ impl Service {
             }
             None => {
                 let sent = record.token_sha256.as_deref().unwrap_or_default();
-                if verify_slices_are_equal(sent.as_bytes(), grant.token_hash.as_bytes()).is_err()
-                {
+                if verify_slices_are_equal(sent.as_bytes(), grant.token_hash.as_bytes()).is_err() {
                     return Err(ServiceError::Forbidden(format!(
                         "the enrollment token for host {name} is {}",
-                        if sent.is_empty() { "missing" } else { "wrong (or was used or replaced)" }
+                        if sent.is_empty() {
+                            "missing"
+                        } else {
+                            "wrong (or was used or replaced)"
+                        }
                     )));
                 }
                 if let Some(h) = &existing
@@ -265,7 +271,8 @@ impl Service {
         let admission = match self.admission(agent_id, &record).await {
             Ok(a) => a,
             Err(e) => {
-                self.refuse(&record.request.host_name, &e.to_string()).await?;
+                self.refuse(&record.request.host_name, &e.to_string())
+                    .await?;
                 return Err(e);
             }
         };
@@ -277,7 +284,12 @@ impl Service {
                     .await?
                     .ok_or_else(|| ServiceError::NotFound("host".to_owned()))?;
                 self.store
-                    .audit("agent", "renewed", &current.host_name, &format!("agent {agent_id}"))
+                    .audit(
+                        "agent",
+                        "renewed",
+                        &current.host_name,
+                        &format!("agent {agent_id}"),
+                    )
                     .await?;
                 return Ok(status(agent_id, current.state));
             }
@@ -325,7 +337,11 @@ impl Service {
             Some(old) => format!(
                 "agent {agent_id} replaces {} ({}), state {}, credential from {}",
                 old.agent_id,
-                if old.ek_public == host.ek_public { "same TPM" } else { "another TPM" },
+                if old.ek_public == host.ek_public {
+                    "same TPM"
+                } else {
+                    "another TPM"
+                },
                 state.as_str(),
                 grant.created_by
             ),

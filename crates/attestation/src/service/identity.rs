@@ -97,12 +97,7 @@ impl Service {
             .put_grant(actor, &req.host_name, &req.aliases, ek_sha256, expires_at)
             .await?;
         self.store
-            .audit(
-                actor,
-                "host_added",
-                &req.host_name,
-                &grant_detail(&grant),
-            )
+            .audit(actor, "host_added", &req.host_name, &grant_detail(&grant))
             .await?;
         Ok(grant)
     }

@@ -224,11 +224,7 @@ impl Service {
     ///
     /// # Errors
     /// `NotFound`; `Conflict` when the host is not enrolled.
-    pub async fn attest_now(
-        &self,
-        actor: &str,
-        host: &str,
-    ) -> Result<VerdictRecord, ServiceError> {
+    pub async fn attest_now(&self, actor: &str, host: &str) -> Result<VerdictRecord, ServiceError> {
         let record = self.host_named(host).await?;
         if record.state != HostState::Enrolled {
             return Err(ServiceError::Conflict(format!(

@@ -68,7 +68,9 @@ pub(super) fn host_from_row(row: &AnyRow) -> Result<HostRecord, StoreError> {
 
 pub(super) const HOST_COLUMNS: &str = "agent_id, host_name, aliases, agent_url, agent_certificate, ek_public, ek_certificate, ak_public, state, policies, software_tpm, created_at, updated_at, reenroll_until";
 
-pub(super) async fn bump_fleet_revision(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), StoreError> {
+pub(super) async fn bump_fleet_revision(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+) -> Result<(), StoreError> {
     sqlx::query("UPDATE fleet_revision SET revision = revision + 1 WHERE id = 1")
         .execute(&mut **tx)
         .await

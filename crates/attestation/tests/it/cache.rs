@@ -75,11 +75,26 @@ async fn sync_follows_new_changed_and_deleted_rows() {
     ));
 
     // A changed row (new alias, same updated_at written) is read again; its verdict stays.
+    // Subscribers learn the names that designate it now, and that the old alias designates
+    // nobody.
     store
         .put_host(&host("a", "node1.example.com", &["10.0.0.2"]))
         .await
         .unwrap();
-    assert!(cache.sync(store).await.unwrap().is_empty());
+    let mut changes = cache.sync(store).await.unwrap();
+    changes.sort_by(|x, y| x.host_name.cmp(&y.host_name));
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert_eq!(
+        (
+            changes[0].host_name.as_str(),
+            changes[0].trust_lvl,
+            changes[0].aliases.is_empty()
+        ),
+        ("10.0.0.1", TrustLevel::Unknown, true)
+    );
+    assert_eq!(changes[1].host_name, "node1.example.com");
+    assert_eq!(changes[1].aliases, vec!["10.0.0.2", "node1"]);
+    assert_eq!(changes[1].trust_lvl, TrustLevel::Trusted);
     assert_ne!(cache.generation(), generation);
     assert_eq!(cache.level("10.0.0.2", TTL), TrustLevel::Trusted);
     assert_eq!(
@@ -92,11 +107,17 @@ async fn sync_follows_new_changed_and_deleted_rows() {
     assert!(cache.record(&verdict("a", TrustLevel::Untrusted)).is_some());
     assert_eq!(cache.level("node1", TTL), TrustLevel::Untrusted);
 
-    // A deleted host is unknown at once, and subscribers are told.
+    // A deleted host is unknown at once, and subscribers are told, name by name.
     store.delete_host("a").await.unwrap();
     let changes = cache.sync(store).await.unwrap();
-    assert_eq!(changes.len(), 1);
-    assert_eq!(changes[0].trust_lvl, TrustLevel::Unknown);
+    let mut released: Vec<&str> = changes.iter().map(|c| c.host_name.as_str()).collect();
+    released.sort_unstable();
+    assert_eq!(released, vec!["10.0.0.2", "node1", "node1.example.com"]);
+    assert!(
+        changes
+            .iter()
+            .all(|c| c.trust_lvl == TrustLevel::Unknown && c.reasons == ["the host was deleted"])
+    );
     assert_eq!(cache.level("node1.example.com", TTL), TrustLevel::Unknown);
     assert!(cache.hosts().is_empty());
 }

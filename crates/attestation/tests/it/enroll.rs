@@ -31,12 +31,26 @@ async fn activation_proofs_are_checked() {
     let s = server.service.clone();
     let registration = serde_json::json!({
         "request": RegisterRequest {
-            host_name: "node1".into(), aliases: vec![], agent_url: "https://127.0.0.1:1".into(), agent_certificate: String::new(),
+            host_name: "node1".into(), enrollment_token: None, agent_url: "https://127.0.0.1:1".into(), agent_certificate: String::new(),
             ek_public: Base64Bytes(vec![1]), ek_certificate: None, ak_public: Base64Bytes(vec![2]),
         },
-        "software_tpm": false
+        "software_tpm": false,
+        "token_sha256": sha256_hex(b"bootstrap"),
     })
     .to_string();
+    // The administrator's grant for node1 that the registration presented.
+    s.store
+        .put_grant(&trustpool_attestation::store::Grant {
+            host_name: "node1".into(),
+            token_hash: sha256_hex(b"bootstrap"),
+            ek_sha256: None,
+            aliases: vec![],
+            created_by: "test".into(),
+            created_at: now_ms(),
+            expires_at: now_ms() + 60_000,
+        })
+        .await
+        .unwrap();
     let secret = [7u8; 32];
     let later = now_ms() + 60_000;
     for (id, agent, expires) in [
@@ -126,7 +140,7 @@ async fn registration_floods_are_refused_with_429() {
         .build()
         .unwrap();
     let body = serde_json::json!({
-        "host_name": "node1", "aliases": [], "agent_url": "https://127.0.0.1:1",
+        "host_name": "node1", "agent_url": "https://127.0.0.1:1",
         "agent_certificate": pki.ca_pem(), "ek_public": "AQ==", "ek_certificate": null, "ak_public": "Ag==",
     });
     let mut statuses = Vec::new();
@@ -172,7 +186,7 @@ async fn a_registration_without_a_usable_agent_certificate_is_refused() {
     .unwrap();
     let request = |certificate: String| RegisterRequest {
         host_name: "node1".into(),
-        aliases: vec![],
+        enrollment_token: None,
         agent_url: "https://127.0.0.1:1".into(),
         agent_certificate: certificate,
         ek_public: Base64Bytes(vec![1]),
@@ -181,13 +195,20 @@ async fn a_registration_without_a_usable_agent_certificate_is_refused() {
     };
     let refused = server.service.register(&request(String::new())).await;
     assert!(
-        matches!(&refused, Err(ServiceError::Rejected(m)) if m.contains("agent_certificate")),
+        matches!(&refused, Err(ServiceError::BadRequest(m)) if m.contains("agent_certificate")),
+        "{refused:?}"
+    );
+    // Exactly one certificate: a chain (or a bundle of many) is not the agent's.
+    let two = format!("{}{}", pki.ca_pem(), pki.ca_pem());
+    let refused = server.service.register(&request(two)).await;
+    assert!(
+        matches!(&refused, Err(ServiceError::BadRequest(m)) if m.contains("exactly one")),
         "{refused:?}"
     );
     // With a certificate the same request gets further (and fails on its fake keys).
     let further = server.service.register(&request(pki.ca_pem())).await;
     assert!(
-        !matches!(&further, Err(ServiceError::Rejected(m)) if m.contains("agent_certificate")),
+        !matches!(&further, Err(ServiceError::BadRequest(m)) if m.contains("agent_certificate")),
         "{further:?}"
     );
     server.stop().await;

@@ -14,6 +14,9 @@ use trustpool_testkit::pki::TestPki;
 /// The read token the test server accepts.
 pub(crate) const READ_TOKEN: &str = "read-token-for-tests";
 
+/// The admin token of [`server_config`]'s server, named `ops` there.
+pub(crate) const ADMIN_TOKEN: &str = "admin-token-for-tests";
+
 /// An enrolled host whose keys are not keys (attesting it makes it untrusted) and whose
 /// agent listens nowhere.
 pub(crate) fn host(agent_id: &str, name: &str, aliases: &[&str]) -> HostRecord {
@@ -23,7 +26,8 @@ pub(crate) fn host(agent_id: &str, name: &str, aliases: &[&str]) -> HostRecord {
         aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
         agent_url: "https://127.0.0.1:9".into(),
         agent_certificate: String::new(),
-        ek_public: vec![1],
+        // One TPM, one host: each fake host its own EK.
+        ek_public: agent_id.as_bytes().to_vec(),
         ek_certificate: None,
         ak_public: vec![2],
         state: HostState::Enrolled,
@@ -62,10 +66,13 @@ pub(crate) fn server_config(dir: &Path) -> Config {
     let token_hash = trustpool_api::bytes::to_hex(
         aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, READ_TOKEN.as_bytes()).as_ref(),
     );
+    let admin_hash = trustpool_api::bytes::to_hex(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, ADMIN_TOKEN.as_bytes()).as_ref(),
+    );
     let text = format!(
         "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite://{db}\"\n[tls]\ncert = \"{p}/server.crt\"\nkey = \"{p}/server.key\"\n\
          [agents]\nca = \"{p}/ca.crt\"\nclient_cert = \"{p}/server.crt\"\nclient_key = \"{p}/server.key\"\n[enrollment]\nek_ca = [\"{p}/ca.crt\"]\n\
-         [attestation]\ninterval_secs = 3600\nverdict_ttl_secs = 3600\n[auth]\nread_token_sha256 = [\"{token_hash}\"]\n",
+         [attestation]\ninterval_secs = 3600\nverdict_ttl_secs = 3600\n[auth]\nread_token_sha256 = [\"{token_hash}\"]\nadmin_token_sha256 = [\"ops:{admin_hash}\"]\n",
         db = dir.join("a.db").display(),
         p = p.display(),
     );

@@ -15,6 +15,7 @@ mod e2e;
 mod ekcert;
 mod enroll;
 mod fixtures;
+mod identity;
 mod poll_hosts;
 mod serving;
 mod store;

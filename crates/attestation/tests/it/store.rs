@@ -13,7 +13,7 @@ fn host(agent_id: &str, name: &str) -> HostRecord {
         aliases: vec![format!("{name}.example.com")],
         agent_url: "https://127.0.0.1:9443".into(),
         agent_certificate: "-----BEGIN CERTIFICATE-----".into(),
-        ek_public: vec![1, 2, 3],
+        ek_public: agent_id.as_bytes().to_vec(),
         ek_certificate: Some(vec![4, 5]),
         ak_public: vec![6, 7],
         state: HostState::Enrolled,

@@ -61,7 +61,10 @@ fn grant_text(g: &EnrollmentGrant, args: &GrantArgs) -> anyhow::Result<String> {
     };
     let mut out = format!("host:      {}\n{token_line}", g.host_name);
     if let Some(fp) = &g.ek_certificate_sha256 {
-        let _ = writeln!(out, "EK:        only the TPM whose EK certificate has SHA-256 {fp} (no token needed)");
+        let _ = writeln!(
+            out,
+            "EK:        only the TPM whose EK certificate has SHA-256 {fp} (no token needed)"
+        );
     }
     if !g.aliases.is_empty() {
         let _ = writeln!(out, "aliases:   {}", g.aliases.join(", "));

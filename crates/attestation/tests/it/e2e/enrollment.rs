@@ -98,9 +98,11 @@ async fn hosts_wait_for_approval_when_required() {
     assert_eq!(status, 200);
     let audit = audit.as_array().unwrap();
     assert!(
-        audit
-            .iter()
-            .any(|e| e["actor"] == "admin" && e["action"] == "approved" && e["subject"] == "node1"),
+        audit.iter().any(
+            |e| e["actor"].as_str().is_some_and(|a| a.starts_with("admin-"))
+                && e["action"] == "approved"
+                && e["subject"] == "node1"
+        ),
         "{audit:?}"
     );
     assert!(audit.iter().any(|e| e["action"] == "register"));
@@ -163,15 +165,18 @@ async fn an_agent_answering_with_another_certificate_is_refused() {
     server.stop().await;
 }
 
-/// A host name bound to one TPM refuses another (409, audited) until an administrator
-/// allows a re-enrollment; then the new TPM takes the name and keeps its policies.
+/// A host name bound to one TPM refuses another (audited) until an administrator opens a
+/// re-enrollment window naming the new TPM's EK: another TPM that tries during the window is
+/// refused (the first comer does not win); the named one takes the name, with no token, and
+/// keeps the policies.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_replaced_tpm_enrolls_only_after_an_administrator_allows_it() {
-    let pool = Pool::new(2);
+async fn a_replaced_tpm_enrolls_only_when_an_administrator_names_its_ek() {
+    let pool = Pool::new(3);
     let server = trustpool_attestation::start(pool.server_config(true, &pool.ek_cas()))
         .await
         .unwrap();
     let api = Api::new(&pool, &server);
+    let replacement_ek = pool.tpms[2].ek_certificate_sha256();
     let first = pool
         .agent(0, "node1", "boot/known-good.toml", &server)
         .await;
@@ -194,29 +199,46 @@ async fn a_replaced_tpm_enrolls_only_after_an_administrator_allows_it() {
         .await;
     assert_eq!(status, 200, "{before}");
     first.stop().await;
-    // The motherboard is replaced: same name, another TPM.
-    let second = pool
+    // Another TPM claims the name: refused, with no window open.
+    let intruder = pool
         .agent(1, "node1", "boot/known-good.toml", &server)
         .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_audit(&server, "register_refused", "node1", "host-reenroll").await;
+    // The administrator names the replacement's EK; the intruder, still retrying, is
+    // refused during the window too.
+    let (status, grant) = api
+        .call(
+            reqwest::Method::POST,
+            "/v1/hosts/node1/re-enroll",
+            Some(json!({"ek_certificate_sha256": replacement_ek})),
+        )
+        .await;
+    assert_eq!(status, 201, "{grant}");
+    wait_audit(
+        &server,
+        "register_refused",
+        "node1",
+        "may enroll only with the TPM",
+    )
+    .await;
     let (_, view) = api
         .call(reqwest::Method::GET, "/v1/hosts/node1", None)
         .await;
-    assert_eq!(view["agent_id"], before["agent_id"], "refused: {view}");
-    let audit = server.service.store.audit_log(100).await.unwrap();
-    assert!(
-        audit.iter().any(
-            |(_, _, action, subject, detail)| action == "register_refused"
-                && subject == "node1"
-                && detail.contains("another EK")
-        ),
-        "{audit:?}"
+    assert_eq!(
+        view["agent_id"], before["agent_id"],
+        "the intruder was refused: {view}"
     );
-    let (status, allowed) = api
-        .call(reqwest::Method::POST, "/v1/hosts/node1/re-enroll", None)
+    intruder.stop().await;
+    // The replacement, named by its EK, needs no token.
+    let second = pool
+        .agent_with_token(
+            2,
+            "node1",
+            "boot/known-good.toml",
+            server.address.port(),
+            None,
+        )
         .await;
-    assert_eq!(status, 200, "{allowed}");
-    // The agent retries its registration (backoff ≤ 1 s here) and now gets the name.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let view = loop {
         let (_, view) = api
@@ -240,9 +262,39 @@ async fn a_replaced_tpm_enrolls_only_after_an_administrator_allows_it() {
     assert!(
         audit
             .iter()
-            .any(|(_, _, action, subject, _)| action == "re-enrolled" && subject == "node1"),
+            .any(|(_, actor, action, subject, detail)| action == "enrolled"
+                && subject == "node1"
+                && detail.contains("another TPM")
+                && detail.contains("credential from admin-")
+                && actor == "agent"),
         "{audit:?}"
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|(_, actor, action, _, _)| action == "re-enroll_allowed"
+                && actor.starts_with("admin-")),
+        "the administrator's token name is recorded: {audit:?}"
     );
     second.stop().await;
     server.stop().await;
+}
+
+/// Waits until the audit log has `action` on `subject` with `detail` containing `needle`.
+pub(super) async fn wait_audit(server: &RunningServer, action: &str, subject: &str, needle: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let audit = server.service.store.audit_log(200).await.unwrap();
+        if audit
+            .iter()
+            .any(|(_, _, a, s, d)| a == action && s == subject && d.contains(needle))
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {action} of {subject} with {needle:?}: {audit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -104,6 +104,9 @@ impl Pool {
             .await
     }
 
+    /// Starts host `i`'s agent as `name`. As an operator would, first lets the name enroll
+    /// (`POST /v1/hosts`) and hands the agent the token; a name already enrolled needs none
+    /// (the agent renews its unchanged enrollment).
     async fn agent_at(
         &self,
         i: usize,
@@ -111,21 +114,56 @@ impl Pool {
         manifest: &str,
         server_port: u16,
     ) -> RunningAgent {
+        let token_file = self.tpms[i].dir().join("enrollment.token");
+        let (status, grant) = Api::at(self, server_port)
+            .call(
+                reqwest::Method::POST,
+                "/v1/hosts",
+                Some(json!({"host_name": name})),
+            )
+            .await;
+        match status {
+            201 => std::fs::write(&token_file, grant["token"].as_str().unwrap()).unwrap(),
+            409 => {
+                let _ = std::fs::remove_file(&token_file);
+            }
+            other => panic!("host-add {name}: {other} {grant}"),
+        }
+        self.agent_with_token(i, name, manifest, server_port, Some(&token_file))
+            .await
+    }
+
+    /// Starts host `i`'s agent as `name` with this token file (or none).
+    async fn agent_with_token(
+        &self,
+        i: usize,
+        name: &str,
+        manifest: &str,
+        server_port: u16,
+        token_file: Option<&Path>,
+    ) -> RunningAgent {
         let tpm = &self.tpms[i];
+        // Agents' certificates authenticate servers only; the server's client certificate
+        // (server.crt, same CA) is the one client every agent serves, pinned by key.
         let issued = self
             .pki
-            .issue(&format!("agent{i}"), &["127.0.0.1", "localhost"]);
+            .issue_server(&format!("agent{i}"), &["127.0.0.1", "localhost"]);
         let port = free_port();
+        let token = token_file
+            .filter(|f| f.exists())
+            .map(|f| format!("enrollment_token_file = \"{}\"\n", f.display()))
+            .unwrap_or_default();
         let text = format!(
-            "host_name = \"{name}\"\naliases = [\"{name}.pool.test\"]\nstate_dir = \"{state}\"\n[tpm]\ntcti = \"{tcti}\"\nboot_manifest = \"{manifest}\"\n\
-             [listen]\naddress = \"127.0.0.1:{port}\"\nurl = \"https://127.0.0.1:{port}\"\ncert = \"{cert}\"\nkey = \"{key}\"\nclient_ca = \"{ca}\"\n\
-             [server]\nurl = \"https://127.0.0.1:{sport}\"\nca = \"{ca}\"\nretry_max_secs = 1\n",
+            "host_name = \"{name}\"\nstate_dir = \"{state}\"\n[tpm]\ntcti = \"{tcti}\"\nboot_manifest = \"{manifest}\"\n\
+             [listen]\naddress = \"127.0.0.1:{port}\"\nurl = \"https://127.0.0.1:{port}\"\ncert = \"{cert}\"\nkey = \"{key}\"\nclient_ca = \"{ca}\"\nserver_certificate = \"{server_cert}\"\n\
+             [server]\nurl = \"https://127.0.0.1:{sport}\"\nca = \"{ca}\"\n{token}retry_max_secs = 1\n",
             state = tpm.dir().join("agent-state").display(),
             tcti = tpm.tcti(),
             manifest = packaging(manifest).display(),
             cert = issued.cert.display(),
             key = issued.key.display(),
             ca = self.pki.ca_cert().display(),
+            server_cert = self.dir.join("pki/server.crt").display(),
             sport = server_port,
         );
         let config =
@@ -149,6 +187,10 @@ struct Api {
 
 impl Api {
     fn new(pool: &Pool, server: &RunningServer) -> Self {
+        Self::at(pool, server.address.port())
+    }
+
+    fn at(pool: &Pool, port: u16) -> Self {
         let config = trustpool_client::tls::client_config(&trustpool_client::TlsOptions {
             ca_pem: Some(pool.pki.ca_pem()),
             identity: None,
@@ -159,7 +201,7 @@ impl Api {
                 .use_preconfigured_tls(config)
                 .build()
                 .unwrap(),
-            base: format!("https://127.0.0.1:{}", server.address.port()),
+            base: format!("https://127.0.0.1:{port}"),
         }
     }
 

@@ -92,7 +92,7 @@ async fn replayed_quotes_and_swapped_aks_are_rejected_and_a_restart_loses_nothin
     let real_url = host.agent_url.clone();
     host.agent_url = url;
     service.store.put_host(&host).await.unwrap();
-    let verdict = service.attest_now("node1").await.unwrap();
+    let verdict = service.attest_now("test", "node1").await.unwrap();
     assert_eq!(verdict.level, trustpool_api::oat::TrustLevel::Untrusted);
     assert!(
         verdict.reasons[0].contains("nonce"),
@@ -106,7 +106,7 @@ async fn replayed_quotes_and_swapped_aks_are_rejected_and_a_restart_loses_nothin
     host.agent_url = real_url;
     host.ak_public = node2.ak_public.clone();
     service.store.put_host(&host).await.unwrap();
-    let verdict = service.attest_now("node1").await.unwrap();
+    let verdict = service.attest_now("test", "node1").await.unwrap();
     assert_eq!(verdict.level, trustpool_api::oat::TrustLevel::Untrusted);
     assert!(
         verdict.reasons[0].contains("signature does not verify"),

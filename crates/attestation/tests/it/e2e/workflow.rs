@@ -97,6 +97,18 @@ async fn the_seed_workflow_good_and_tampered_hosts() {
     );
     assert!(after[0]["until"].as_str().unwrap() >= before[0]["until"].as_str().unwrap());
 
+    // An administrator gives node1 another name (agents cannot claim one).
+    let (status, view) = api
+        .call(
+            reqwest::Method::PUT,
+            "/v1/hosts/node1/aliases",
+            Some(json!({"aliases": ["node1.pool.test"]})),
+        )
+        .await;
+    assert_eq!(
+        (status, &view["aliases"]),
+        (200, &json!(["node1.pool.test"]))
+    );
     // PollHosts, as Nova sends it: names and aliases echoed; unregistered hosts unknown.
     let (status, body) = api
         .poll(json!(["node2", "node1.pool.test", "nobody"]), BLOB)
