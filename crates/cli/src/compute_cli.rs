@@ -1,6 +1,7 @@
 //! Command-line syntax of the compute verbs: nova-style (`flavor-create`, `flavor-key`,
-//! `boot`, `list`, `show`, `hypervisor-list` …) with openstack-style aliases (`flavor
-//! create/set`, `server create/list/show/delete`, `hypervisor list/show`).
+//! `boot`, `list`, `show`, `hypervisor-list`, `hypervisor-create` …) with openstack-style
+//! aliases (`flavor create/set`, `server create/list/show/delete`, `hypervisor
+//! list/show/create/rotate-token`).
 
 use clap::{Subcommand, ValueEnum};
 
@@ -43,10 +44,23 @@ pub(crate) struct BootArgs {
     pub(crate) output: Output,
 }
 
+/// A name or id that goes into a URL path: `.` and `..` cannot (every URL parser removes
+/// them, percent-encoded or not, so the request would reach the collection above).
+pub(crate) fn resource_name(text: &str) -> Result<String, String> {
+    if trustpool_client::compute::addressable(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} cannot name a resource in a URL (empty, '.' and '..' are path steps)"
+        ))
+    }
+}
+
 /// One named thing and an output format.
 #[derive(Debug, clap::Args)]
 pub(crate) struct NamedArgs {
     /// Name or id.
+    #[arg(value_parser = resource_name)]
     pub(crate) name: String,
     /// Output format.
     #[arg(short = 'o', long, value_enum, default_value_t)]
@@ -102,6 +116,7 @@ pub(crate) enum ComputeCommand {
     #[command(name = "flavor-key")]
     FlavorKey {
         /// Flavor name or id.
+        #[arg(value_parser = resource_name)]
         flavor: String,
         /// set or unset.
         #[arg(value_enum)]
@@ -130,12 +145,25 @@ pub(crate) enum ComputeCommand {
     /// Show a hypervisor (id or host name).
     #[command(name = "hypervisor-show")]
     HypervisorShow(NamedArgs),
+    /// Create a compute node (an administrator's step before its agent first reports)
+    /// and print its compute token, once: it goes in that host's agent.toml
+    /// `[scheduler] token_file` and reports for this name only.
+    #[command(name = "hypervisor-create")]
+    HypervisorCreate(NamedArgs),
+    /// Give a compute node (id or host name) a new compute token, printed once; the old
+    /// one stops working.
+    #[command(name = "hypervisor-token-rotate")]
+    HypervisorTokenRotate(NamedArgs),
     /// openstack-style hypervisor commands.
     #[command(subcommand)]
     Hypervisor(HypervisorOs),
     /// List nova-compute services.
     #[command(name = "service-list")]
     ServiceList(OutputArgs),
+    /// Delete a compute node's nova-compute service and the node with its token (id or
+    /// host name; refused while servers are on it).
+    #[command(name = "service-delete")]
+    ServiceDelete(NamedArgs),
     /// Enable a host's nova-compute service.
     #[command(name = "service-enable")]
     ServiceEnable {
@@ -284,4 +312,9 @@ pub(crate) enum HypervisorOs {
     List(OutputArgs),
     /// `openstack hypervisor show`.
     Show(NamedArgs),
+    /// `hypervisor create NAME`: the node and its compute token (shown once).
+    Create(NamedArgs),
+    /// `hypervisor rotate-token NAME`: a new compute token (the old one stops working).
+    #[command(name = "rotate-token")]
+    RotateToken(NamedArgs),
 }

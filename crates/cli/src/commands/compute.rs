@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::anyhow;
 use trustpool_api::compute::flavor::{CreateFlavor, Flavor, NewFlavor, TRUSTED_HOST_SPEC};
-use trustpool_api::compute::host::AggregateAction;
+use trustpool_api::compute::host::{AggregateAction, HypervisorCredential};
 use trustpool_api::compute::server::NewServer;
 use trustpool_client::{ClientError, ComputeClient};
 
@@ -19,6 +19,18 @@ use super::table::table;
 use crate::Outcome;
 use crate::cli::{Cli, Output};
 use crate::compute_cli::{BootArgs, ComputeCommand, FlavorOs, HypervisorOs, KeyAction, ServerOs};
+
+/// A node and its compute token: the token is printed this once (the scheduler keeps
+/// only its SHA-256).
+fn credential_detail(c: &HypervisorCredential) -> String {
+    format!(
+        "{}\ncompute_token: {}\n\nThe scheduler keeps only this token's SHA-256: write it now to {}'s agent.toml [scheduler] token_file.\nIt reports heartbeats for {} only.\n",
+        hypervisor_detail(&c.hypervisor),
+        c.compute_token,
+        c.hypervisor.hypervisor_hostname,
+        c.hypervisor.hypervisor_hostname,
+    )
+}
 
 fn client(cli: &Cli) -> anyhow::Result<ComputeClient> {
     let url = cli
@@ -283,6 +295,22 @@ pub(crate) fn run(cli: &Cli, command: &ComputeCommand) -> anyhow::Result<Outcome
                     show(a.output, &h, hypervisor_detail)
                 })
             }
+            C::HypervisorCreate(a) | C::Hypervisor(HypervisorOs::Create(a)) => {
+                outcome(c.create_hypervisor(&a.name).await, |cred| {
+                    show(a.output, &cred, credential_detail)
+                })
+            }
+            C::HypervisorTokenRotate(a) | C::Hypervisor(HypervisorOs::RotateToken(a)) => {
+                outcome(c.rotate_compute_token(&a.name).await, |cred| {
+                    show(a.output, &cred, credential_detail)
+                })
+            }
+            C::ServiceDelete(a) => outcome(c.delete_service(&a.name).await, |()| {
+                Ok(format!(
+                    "Compute service {} and its hypervisor have been deleted.\n",
+                    a.name
+                ))
+            }),
             C::ServiceList(a) => outcome(c.services().await, |list| {
                 show(a.output, &list, |list| {
                     let rows: Vec<Vec<String>> = list

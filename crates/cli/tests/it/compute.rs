@@ -8,7 +8,6 @@ use trustpool_testkit::pki::TestPki;
 use super::{run, sha256_hex};
 
 const ADMIN: &str = "cli-compute-admin";
-const COMPUTE: &str = "cli-compute-agent";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nova_verbs_and_openstack_aliases() {
@@ -21,26 +20,49 @@ async fn nova_verbs_and_openstack_aliases() {
         "[DEFAULT]\nosapi_compute_listen = 127.0.0.1\nosapi_compute_listen_port = 0\n\
          scheduler_default_filters = RetryFilter,AvailabilityZoneFilter,RamFilter,ComputeFilter\n\
          [database]\nconnection = sqlite:///{db}\n[ssl]\ncert_file = {p}/server.crt\nkey_file = {p}/server.key\n\
-         [trustpool]\nadmin_token_sha256 = {admin}\ncompute_token_sha256 = {compute}\n",
+         [trustpool]\nadmin_token_sha256 = {admin}\n",
         db = dir.join("sched.db").display(),
         p = p.display(),
         admin = sha256_hex(ADMIN),
-        compute = sha256_hex(COMPUTE),
     );
     let config = trustpool_scheduler::conf::Config::parse(&conf).unwrap();
     let sched = trustpool_scheduler::start(config).await.unwrap();
     let url = format!("https://127.0.0.1:{}", sched.address.port());
-    let agent = ComputeClient::new(
-        &url,
-        &TlsOptions {
-            ca_pem: Some(pki.ca_pem()),
-            identity: None,
-        },
-        Some(COMPUTE.to_owned()),
-        std::time::Duration::from_secs(5),
-    )
-    .unwrap();
-    for host in ["compute-1", "compute-2"] {
+    let env = vec![
+        ("TRUSTPOOL_COMPUTE_URL", url.clone()),
+        ("TRUSTPOOL_CA_FILE", pki.ca_cert().display().to_string()),
+        ("TRUSTPOOL_TOKEN", ADMIN.to_owned()),
+    ];
+    let ok = |args: &[&str]| {
+        let r = run(&env, args);
+        assert_eq!(r.code, 0, "{args:?}: {}{}", r.stdout, r.stderr);
+        r.stdout
+    };
+    // An administrator creates each node (nova-style, then openstack-style) and hands its
+    // agent the token printed once; each token reports for its own node.
+    for (host, args) in [
+        (
+            "compute-1",
+            vec!["hypervisor-create", "compute-1", "-o", "json"],
+        ),
+        (
+            "compute-2",
+            vec!["hypervisor", "create", "compute-2", "-o", "json"],
+        ),
+    ] {
+        let created: serde_json::Value = serde_json::from_str(&ok(&args)).unwrap();
+        assert_eq!(created["hypervisor"]["hypervisor_hostname"], host);
+        let token = created["compute_token"].as_str().unwrap().to_owned();
+        let agent = ComputeClient::new(
+            &url,
+            &TlsOptions {
+                ca_pem: Some(pki.ca_pem()),
+                identity: None,
+            },
+            Some(token),
+            std::time::Duration::from_secs(5),
+        )
+        .unwrap();
         agent
             .report(&HostReport {
                 host_name: host.into(),
@@ -53,16 +75,18 @@ async fn nova_verbs_and_openstack_aliases() {
             .await
             .unwrap();
     }
-    let env = vec![
-        ("TRUSTPOOL_COMPUTE_URL", url),
-        ("TRUSTPOOL_CA_FILE", pki.ca_cert().display().to_string()),
-        ("TRUSTPOOL_TOKEN", ADMIN.to_owned()),
-    ];
-    let ok = |args: &[&str]| {
-        let r = run(&env, args);
-        assert_eq!(r.code, 0, "{args:?}: {}{}", r.stdout, r.stderr);
-        r.stdout
-    };
+    let rotated = ok(&["hypervisor-token-rotate", "compute-2"]);
+    assert!(
+        rotated.contains("compute_token: ") && rotated.contains("token_file"),
+        "{rotated}"
+    );
+    ok(&["hypervisor", "rotate-token", "compute-2"]);
+    // '.' and '..' cannot be sent in a URL path: refused before any request.
+    for name in [".", ".."] {
+        let r = run(&env, &["hypervisor-show", name]);
+        assert_ne!(r.code, 0, "{name}");
+        assert!(r.stderr.contains("cannot name a resource"), "{}", r.stderr);
+    }
 
     let out = ok(&["flavor-create", "m1.tiny", "1", "512", "1", "1"]);
     assert!(
