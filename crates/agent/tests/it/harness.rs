@@ -31,7 +31,9 @@ impl Harness {
         let dir = tpm.dir().join("agent");
         std::fs::create_dir_all(&dir).unwrap();
         let pki = TestPki::new(&dir.join("pki"), "trustpool test CA");
-        let _ = pki.issue("agent", &["localhost", "127.0.0.1"]);
+        // As a pool issues them: the agent's for server authentication only; the server's
+        // (also a client certificate) is the one client the agent serves, pinned by key.
+        let _ = pki.issue_server("agent", &["localhost", "127.0.0.1"]);
         let _ = pki.issue("server", &["attestation.test", "127.0.0.1"]);
         Self { tpm, pki, dir }
     }
@@ -43,7 +45,7 @@ impl Harness {
             .map(|m| format!("boot_manifest = \"{}\"\n", packaging(m).display()))
             .unwrap_or_default();
         let text = format!(
-            "host_name = \"compute-test\"\nstate_dir = \"{state}\"\n[tpm]\ntcti = \"{tcti}\"\n{boot}[listen]\naddress = \"127.0.0.1:0\"\nurl = \"https://127.0.0.1:0\"\ncert = \"{pki}/agent.crt\"\nkey = \"{pki}/agent.key\"\nclient_ca = \"{pki}/ca.crt\"\n{extra}",
+            "host_name = \"compute-test\"\nstate_dir = \"{state}\"\n[tpm]\ntcti = \"{tcti}\"\n{boot}[listen]\naddress = \"127.0.0.1:0\"\nurl = \"https://127.0.0.1:0\"\ncert = \"{pki}/agent.crt\"\nkey = \"{pki}/agent.key\"\nclient_ca = \"{pki}/ca.crt\"\nserver_certificate = \"{pki}/server.crt\"\n{extra}",
             state = self.dir.join("state").display(),
             tcti = self.tpm.tcti(),
             pki = pki.display(),
@@ -59,10 +61,15 @@ impl Harness {
 
     /// A client that presents the server's certificate (as the attestation server does).
     pub(crate) fn client(&self, agent: &RunningAgent) -> AgentClient {
+        self.client_as(agent, "server")
+    }
+
+    /// A client that presents `pki/<stem>.crt`.
+    pub(crate) fn client_as(&self, agent: &RunningAgent, stem: &str) -> AgentClient {
         let pki = self.dir.join("pki");
         let identity = Identity {
-            cert_chain_pem: std::fs::read_to_string(pki.join("server.crt")).unwrap(),
-            key_pem: std::fs::read_to_string(pki.join("server.key")).unwrap(),
+            cert_chain_pem: std::fs::read_to_string(pki.join(format!("{stem}.crt"))).unwrap(),
+            key_pem: std::fs::read_to_string(pki.join(format!("{stem}.key"))).unwrap(),
         };
         let tls = TlsOptions {
             ca_pem: Some(self.pki.ca_pem()),

@@ -380,3 +380,54 @@ async fn clients_without_a_certificate_from_the_ca_are_refused() {
     assert!(h.client(&agent).info().await.is_ok());
     agent.stop().await;
 }
+
+/// Another agent of the same pool holds a certificate from the same CA. Even one that is
+/// also a client certificate (as every certificate of the old shared-CA layout was) gets
+/// nothing: not `/v1/info`, not a quote, not an activation — only the attestation server's
+/// pinned key is served. Before this, it could activate any agent's credential and enroll
+/// that agent's TPM under a name of its choice.
+#[tokio::test(flavor = "multi_thread")]
+async fn another_agents_certificate_from_the_same_ca_is_refused_everywhere() {
+    let h = Harness::new();
+    let _ = h.pki.issue("other-agent", &["127.0.0.1"]);
+    let _ = h.pki.issue_server("server-only-agent", &["127.0.0.1"]);
+    let agent = h.start(None).await;
+    let server = h.client(&agent);
+    let info = server.info().await.unwrap();
+    let ek = Public::parse_tpm2b(info.ek_public.as_slice()).unwrap();
+    let credential = make_credential(&ek, info.ak_name.as_slice(), &[7u8; 32]).unwrap();
+    let activate = ActivateRequest {
+        id_object: Base64Bytes(credential.id_object),
+        encrypted_secret: Base64Bytes(credential.encrypted_secret),
+    };
+    let quote = QuoteRequest {
+        nonce: nonce(3),
+        selection: selection(SELECTION),
+        include_event_log: false,
+    };
+    for stem in ["other-agent", "server-only-agent"] {
+        let other = h.client_as(&agent, stem);
+        let i = other.info().await.map(|_| ());
+        assert!(
+            matches!(i, Err(ClientError::Connect { .. })),
+            "{stem} /v1/info: {i:?}"
+        );
+        let q = other.quote(&quote).await.map(|_| ());
+        assert!(
+            matches!(q, Err(ClientError::Connect { .. })),
+            "{stem} /v1/quote: {q:?}"
+        );
+        let a = other.activate(&activate).await.map(|_| ());
+        assert!(
+            matches!(a, Err(ClientError::Connect { .. })),
+            "{stem} /v1/activate: {a:?}"
+        );
+    }
+    // The server's own certificate still works, for all three.
+    assert_eq!(
+        server.activate(&activate).await.unwrap().secret.as_slice(),
+        &[7u8; 32]
+    );
+    assert!(server.quote(&quote).await.is_ok());
+    agent.stop().await;
+}
