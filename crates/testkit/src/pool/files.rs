@@ -33,7 +33,6 @@ pub(super) fn new_token() -> String {
 pub(super) struct Tokens {
     pub(super) admin: String,
     pub(super) read: String,
-    pub(super) compute: String,
 }
 
 /// Everything the attestation server's config names.
@@ -97,13 +96,14 @@ pub(super) fn nova_conf(
          auth_blob={AUTH_BLOB}\nattestation_auth_timeout = 60\n\n\
          [database]\nconnection = {database}\n\n\
          [ssl]\ncert_file = {p}/server.crt\nkey_file = {p}/server.key\n\n\
-         [trustpool]\nadmin_token_sha256 = {admin}\nread_token_sha256 = {read}\ncompute_token_sha256 = {compute}\n\
+         [trustpool]\nadmin_token_sha256 = {admin}\nread_token_sha256 = {read}\n\
+         # Compute hosts report with their own tokens: `trustpool dev up` creates each node\n\
+         # (trustpool hypervisor-create NAME) and writes its token to hosts/NAME/compute.token.\n\
          # Follow the attestation server's trust stream (read token there).\nattestation_read_token = {stream}\n",
         ca = dir.join("ca.crt").display(),
         p = p.display(),
         admin = sha256_hex(&tokens.admin),
         read = sha256_hex(&tokens.read),
-        compute = sha256_hex(&tokens.compute),
         stream = tokens.read,
     )
 }
@@ -127,7 +127,7 @@ pub(super) fn agent_toml(f: &AgentFile<'_>) -> String {
          [tpm]\ntcti = \"{tcti}\"\n# Edit this manifest and restart the agent to change what its emulated boot measures.\nboot_manifest = \"{dir}/hosts/{name}/boot.toml\"\n\n\
          [listen]\naddress = \"127.0.0.1:{port}\"\nurl = \"https://127.0.0.1:{port}\"\ncert = \"{p}/{name}.crt\"\nkey = \"{p}/{name}.key\"\n# The only client served: the attestation server (its CA, and its certificate's key pinned).\nclient_ca = \"{p}/server-client/ca.crt\"\nserver_certificate = \"{p}/server-client/attestation-client.crt\"\n\n\
          [server]\nurl = \"https://127.0.0.1:{ap}\"\nca = \"{p}/ca.crt\"\n# From `trustpool host-add {name}` (single use).\nenrollment_token_file = \"{dir}/hosts/{name}/enrollment.token\"\nretry_max_secs = 2\n\n\
-         [scheduler]\nurl = \"https://127.0.0.1:{sp}\"\nca = \"{p}/ca.crt\"\ntoken_file = \"{dir}/compute.token\"\nheartbeat_secs = 2\n\n\
+         [scheduler]\nurl = \"https://127.0.0.1:{sp}\"\nca = \"{p}/ca.crt\"\ntoken_file = \"{dir}/hosts/{name}/compute.token\"\nheartbeat_secs = 2\n\n\
          [resources]\nmemory_mb = {mem}\nvcpus = 8\nlocal_gb = 100\navailability_zone = \"nova\"\n",
         name = f.name,
         dir = f.dir.display(),

@@ -149,11 +149,9 @@ impl Pool {
         let tokens = Tokens {
             admin: files::new_token(),
             read: files::new_token(),
-            compute: files::new_token(),
         };
         std::fs::write(dir.join("admin.token"), format!("{}\n", tokens.admin))?;
         std::fs::write(dir.join("read.token"), format!("{}\n", tokens.read))?;
-        std::fs::write(dir.join("compute.token"), format!("{}\n", tokens.compute))?;
         let (attestation_port, scheduler_port) = (free_port(), free_port());
 
         // One swtpm per host, with its EK certificate from its own swtpm-localca.
@@ -248,6 +246,10 @@ impl Pool {
             pool.down();
             return Err(e);
         }
+        if let Err(e) = pool.hand_out_compute_tokens().await {
+            pool.down();
+            return Err(e);
+        }
         for i in 0..pool.hosts.len() {
             pool.start_agent_at(i)?;
         }
@@ -308,6 +310,31 @@ impl Pool {
             Some(self.admin_token.clone()),
             Duration::from_secs(30),
         )?)
+    }
+
+    /// What an operator does before a host's agent first reports: `trustpool
+    /// hypervisor-create NAME` on the scheduler, the token into the host's
+    /// `compute.token` (its agent's `[scheduler] token_file`).
+    async fn hand_out_compute_tokens(&self) -> anyhow::Result<()> {
+        let compute = self.compute()?;
+        for h in &self.hosts {
+            let created = settle::wait_for(
+                "the scheduler to take hypervisor-create",
+                Duration::from_secs(30),
+                || async {
+                    compute
+                        .create_hypervisor(&h.name)
+                        .await
+                        .map_err(|e| e.to_string())
+                },
+            )
+            .await?;
+            std::fs::write(
+                self.dir.join("hosts").join(&h.name).join("compute.token"),
+                format!("{}\n", created.compute_token),
+            )?;
+        }
+        Ok(())
     }
 
     fn tls(&self) -> anyhow::Result<TlsOptions> {

@@ -49,11 +49,14 @@ impl Pool {
             || async {
                 let hosts = admin.hosts().await.map_err(|e| e.to_string())?;
                 let attested = hosts.iter().filter(|h| h.vtime.is_some()).count();
+                // Nodes exist from hypervisor-create on; reporting is being up.
                 let reported = compute
                     .hypervisors()
                     .await
                     .map_err(|e| e.to_string())?
-                    .len();
+                    .iter()
+                    .filter(|h| h.state == "up")
+                    .count();
                 if attested == n && reported == n {
                     Ok(())
                 } else {
