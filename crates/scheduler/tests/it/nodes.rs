@@ -214,10 +214,7 @@ async fn a_node_hosting_servers_is_not_deleted() {
         .create_flavor(&api::flavor("m1.tiny", "1", 512, 1, 1))
         .await
         .unwrap();
-    let id = admin
-        .boot(api::boot("vm", "m1.tiny", None))
-        .await
-        .unwrap();
+    let id = admin.boot(api::boot("vm", "m1.tiny", None)).await.unwrap();
     assert_eq!(settled(&admin, &id).await.status, "ACTIVE");
     let (code, msg) = status_of(admin.delete_service("compute-1").await.unwrap_err());
     assert_eq!(code, 409, "{msg}");
