@@ -10,6 +10,8 @@
 mod attestation;
 mod compute;
 #[cfg(feature = "swtpm")]
+mod laundering;
+#[cfg(feature = "swtpm")]
 mod pool;
 mod quote_verify;
 
