@@ -273,20 +273,28 @@ async fn trusted_flavors_land_only_on_trusted_hosts_and_fail_closed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(alert.trust_lvl, "untrusted");
-    let actions = admin
-        .raw(
-            reqwest::Method::GET,
-            &format!("/v2.1/servers/{trusted_vm}/os-instance-actions"),
-            None,
-        )
-        .await
-        .unwrap();
-    let kinds: Vec<&str> = actions["instanceActions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["action"].as_str().unwrap())
-        .collect();
+    // The alert shows on the server at once; its instance action is stored right after.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let kinds = loop {
+        let actions = admin
+            .raw(
+                reqwest::Method::GET,
+                &format!("/v2.1/servers/{trusted_vm}/os-instance-actions"),
+                None,
+            )
+            .await
+            .unwrap();
+        let kinds: Vec<String> = actions["instanceActions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["action"].as_str().unwrap().to_owned())
+            .collect();
+        if kinds.len() > 1 || tokio::time::Instant::now() >= deadline {
+            break kinds;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(kinds, vec!["create", "trust_alert"]);
     let id = admin.boot(boot("after", "m1.tiny", None)).await.unwrap();
     let vm = settled(&admin, &id).await;
