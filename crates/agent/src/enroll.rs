@@ -95,14 +95,18 @@ pub async fn enroll(
     )?;
     // The token is read once: without it, only a renewal of an unchanged enrollment (or a
     // name whose grant names this TPM's EK certificate) succeeds.
+    // A missing file is no token (an operator may remove it once the host is enrolled:
+    // it is single use); only an unchanged enrollment, or a grant naming this TPM's EK,
+    // succeeds without one.
     let token = match &server.enrollment_token_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|e| EnrollError::Local(format!("{}: {e}", path.display())))?
-                .trim()
-                .to_owned(),
-        )
-        .filter(|t| !t.is_empty()),
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => Some(text.trim().to_owned()).filter(|t| !t.is_empty()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::info!(path = %path.display(), "no enrollment token file: registering without a token");
+                None
+            }
+            Err(e) => return Err(EnrollError::Local(format!("{}: {e}", path.display()))),
+        },
         None => None,
     };
     let request = register_request(config, tpm, cert, token);

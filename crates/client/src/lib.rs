@@ -87,6 +87,10 @@ pub enum ClientError {
         /// The URL.
         url: String,
     },
+    /// A name that no URL path can carry (empty, `.` or `..`): refused before sending, as
+    /// the URL would silently name another resource.
+    #[error("{0:?} cannot be a name in a URL path")]
+    Unaddressable(String),
     /// The response was not what the API promises.
     #[error("unexpected response from {url}: {reason}")]
     Decode {
@@ -368,6 +372,14 @@ impl AttestationClient {
     }
 }
 
+/// `/v1/hosts/{name}{rest}`, the name percent-encoded; `.` and `..` refused.
+fn host_path(name: &str, rest: &str) -> Result<String, ClientError> {
+    if !compute::addressable(name) {
+        return Err(ClientError::Unaddressable(name.to_owned()));
+    }
+    Ok(format!("/v1/hosts/{}{rest}", compute::segment(name)))
+}
+
 /// An operator's client for the attestation server's v1 API (bearer token).
 #[derive(Debug, Clone)]
 pub struct AdminClient(Http);
@@ -409,7 +421,7 @@ impl AdminClient {
         self.0
             .send(
                 reqwest::Method::POST,
-                &format!("/v1/hosts/{}/re-enroll", compute::segment(name)),
+                &host_path(name, "/re-enroll")?,
                 Some(request),
             )
             .await
@@ -440,7 +452,7 @@ impl AdminClient {
         self.0
             .send(
                 reqwest::Method::PUT,
-                &format!("/v1/hosts/{}/aliases", compute::segment(name)),
+                &host_path(name, "/aliases")?,
                 Some(&trustpool_api::v1::SetAliases { aliases }),
             )
             .await
@@ -452,11 +464,7 @@ impl AdminClient {
     /// A `ClientError`.
     pub async fn evidence(&self, name: &str) -> Result<serde_json::Value, ClientError> {
         self.0
-            .send::<(), _>(
-                reqwest::Method::GET,
-                &format!("/v1/hosts/{}/evidence", compute::segment(name)),
-                None,
-            )
+            .send::<(), _>(reqwest::Method::GET, &host_path(name, "/evidence")?, None)
             .await
     }
 
@@ -466,11 +474,7 @@ impl AdminClient {
     /// A `ClientError`.
     pub async fn host(&self, name: &str) -> Result<trustpool_api::v1::HostView, ClientError> {
         self.0
-            .send::<(), _>(
-                reqwest::Method::GET,
-                &format!("/v1/hosts/{}", compute::segment(name)),
-                None,
-            )
+            .send::<(), _>(reqwest::Method::GET, &host_path(name, "")?, None)
             .await
     }
 
@@ -483,11 +487,7 @@ impl AdminClient {
         name: &str,
     ) -> Result<Vec<trustpool_api::v1::VerdictView>, ClientError> {
         self.0
-            .send::<(), _>(
-                reqwest::Method::GET,
-                &format!("/v1/hosts/{}/verdicts", compute::segment(name)),
-                None,
-            )
+            .send::<(), _>(reqwest::Method::GET, &host_path(name, "/verdicts")?, None)
             .await
     }
 
@@ -503,7 +503,7 @@ impl AdminClient {
         self.0
             .send(
                 reqwest::Method::PUT,
-                &format!("/v1/hosts/{}/policies", compute::segment(name)),
+                &host_path(name, "/policies")?,
                 Some(&trustpool_api::v1::AssignPolicies { policies }),
             )
             .await
@@ -515,11 +515,7 @@ impl AdminClient {
     /// A `ClientError`.
     pub async fn approve(&self, name: &str) -> Result<trustpool_api::v1::HostView, ClientError> {
         self.0
-            .send::<(), _>(
-                reqwest::Method::POST,
-                &format!("/v1/hosts/{}/approve", compute::segment(name)),
-                None,
-            )
+            .send::<(), _>(reqwest::Method::POST, &host_path(name, "/approve")?, None)
             .await
     }
 
@@ -529,11 +525,7 @@ impl AdminClient {
     /// A `ClientError`.
     pub async fn attest(&self, name: &str) -> Result<trustpool_api::v1::VerdictView, ClientError> {
         self.0
-            .send::<(), _>(
-                reqwest::Method::POST,
-                &format!("/v1/hosts/{}/attest", compute::segment(name)),
-                None,
-            )
+            .send::<(), _>(reqwest::Method::POST, &host_path(name, "/attest")?, None)
             .await
     }
 
@@ -545,7 +537,7 @@ impl AdminClient {
         self.0
             .send::<(), Option<serde_json::Value>>(
                 reqwest::Method::DELETE,
-                &format!("/v1/hosts/{}", compute::segment(name)),
+                &host_path(name, "")?,
                 None,
             )
             .await

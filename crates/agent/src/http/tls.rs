@@ -94,7 +94,7 @@ impl ClientCertVerifier for PinnedClient {
             .chain
             .verify_client_cert(end_entity, intermediates, now)?;
         let key = spki_sha256(end_entity).map_err(rustls::Error::General)?;
-        if self.pins.iter().any(|pin| *pin == key) {
+        if self.pins.contains(&key) {
             Ok(verified)
         } else {
             tracing::warn!(

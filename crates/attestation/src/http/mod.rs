@@ -36,8 +36,9 @@ use auth::{Admin, Reader};
 const MAX_BODY: usize = 1 << 20;
 
 /// Largest PollHosts body: Nova sends every compute node it knows in one request, and the
-/// parser takes up to `MAX_POLL_HOSTS` (100,000) names — 4.3 MB with 40-character FQDNs.
-const MAX_POLL_HOSTS_BODY: usize = 16 << 20;
+/// parser takes up to `MAX_POLL_HOSTS` (100,000) names — 4.3 MB with 40-character FQDNs,
+/// 25.6 MB at the longest name a host may have (253 bytes, quoted, comma).
+const MAX_POLL_HOSTS_BODY: usize = 32 << 20;
 
 /// JSON extractor whose rejections become [`ApiError`].
 pub struct ApiJson<T>(pub T);

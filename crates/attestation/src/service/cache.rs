@@ -46,10 +46,7 @@ impl Fleet {
     }
 
     /// Who each of `names` designates now (by agent id).
-    fn resolution<'n>(
-        &self,
-        names: impl IntoIterator<Item = &'n String>,
-    ) -> HashMap<&'n String, Option<Arc<str>>> {
+    fn resolution<'n>(&self, names: impl IntoIterator<Item = &'n String>) -> Resolution<'n> {
         names
             .into_iter()
             .map(|n| (n, self.resolve(n).map(|h| h.agent_id.clone())))
@@ -105,6 +102,9 @@ impl Fleet {
         Some(host)
     }
 }
+
+/// Who each name designated (by agent id) before a change.
+type Resolution<'n> = HashMap<&'n String, Option<Arc<str>>>;
 
 /// What a sync changed: hosts whose level or names the stream must announce, and names that
 /// stopped designating any host (with why).
@@ -290,10 +290,7 @@ impl TrustCache {
             fleet.remove(&id);
         }
         fleet.retired = retired;
-        let (deleted, other): (
-            HashMap<&String, Option<Arc<str>>>,
-            HashMap<&String, Option<Arc<str>>>,
-        ) = before
+        let (deleted, other): (Resolution<'_>, Resolution<'_>) = before
             .iter()
             .map(|(n, id)| (n, id.clone()))
             .partition(|(n, _)| deleted_names.contains(*n));

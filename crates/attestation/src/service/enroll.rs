@@ -220,7 +220,7 @@ impl Service {
             }
         }
         Ok(Admission::Granted {
-            replaces: existing,
+            replaces: existing.map(Box::new),
             grant,
         })
     }
@@ -379,7 +379,7 @@ enum Admission {
     Renewal,
     /// An administrator's grant lets it take the name (replacing the record it names).
     Granted {
-        replaces: Option<HostRecord>,
+        replaces: Option<Box<HostRecord>>,
         grant: crate::store::Grant,
     },
 }

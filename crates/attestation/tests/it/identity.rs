@@ -184,7 +184,10 @@ async fn a_client_never_lets_a_name_retarget_the_path() {
     ] {
         let refused = admin.delete_host(name).await;
         assert!(
-            matches!(refused, Err(ClientError::Status { status: 404, .. })),
+            matches!(
+                refused,
+                Err(ClientError::Status { status: 404, .. } | ClientError::Unaddressable(_))
+            ),
             "{name}: {refused:?}"
         );
         assert!(
@@ -192,6 +195,10 @@ async fn a_client_never_lets_a_name_retarget_the_path() {
             "{name} deleted compute-1"
         );
     }
+    assert!(matches!(
+        admin.delete_host("..").await,
+        Err(ClientError::Unaddressable(_))
+    ));
     admin.delete_host("compute-1").await.unwrap();
     assert!(store.host_by_name("compute-1").await.unwrap().is_none());
     let audit = store.audit_log(10).await.unwrap();

@@ -77,7 +77,32 @@ impl Pool {
         let issued = self
             .h
             .pki
-            .issue(&format!("agent{i}"), &["127.0.0.1", "localhost"]);
+            .issue_server(&format!("agent{i}"), &["127.0.0.1", "localhost"]);
+        // The attestation server's administrator lets the name enroll (a restarted host is
+        // enrolled already and renews without a token).
+        let enrollment = self.h.dir.join(format!("enrollment-{i}.token"));
+        let attestation = trustpool_client::AdminClient::new(
+            &format!("https://127.0.0.1:{server}"),
+            &TlsOptions {
+                ca_pem: Some(self.h.pki.ca_pem()),
+                identity: None,
+            },
+            Some(ADMIN.to_owned()),
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        let grant = attestation
+            .add_host(&trustpool_api::v1::AddHost {
+                host_name: name.to_owned(),
+                aliases: Vec::new(),
+                ek_certificate_sha256: None,
+                valid_hours: None,
+            })
+            .await;
+        let _ = std::fs::remove_file(&enrollment);
+        if let Ok(grant) = grant {
+            std::fs::write(&enrollment, grant.token).unwrap();
+        }
         let token = self.h.dir.join(format!("compute-{i}.token"));
         // An administrator creates the node (or, for a restarted host, rotates its token)
         // and hands the agent its compute token.
@@ -99,8 +124,8 @@ impl Pool {
         let port = free_port();
         let text = format!(
             "host_name = \"{name}\"\nstate_dir = \"{state}\"\n[tpm]\ntcti = \"{tcti}\"\nboot_manifest = \"{manifest}\"\n\
-             [listen]\naddress = \"127.0.0.1:{port}\"\nurl = \"https://127.0.0.1:{port}\"\ncert = \"{cert}\"\nkey = \"{key}\"\nclient_ca = \"{ca}\"\n\
-             [server]\nurl = \"https://127.0.0.1:{server}\"\nca = \"{ca}\"\nretry_max_secs = 1\n\
+             [listen]\naddress = \"127.0.0.1:{port}\"\nurl = \"https://127.0.0.1:{port}\"\ncert = \"{cert}\"\nkey = \"{key}\"\nclient_ca = \"{ca}\"\nserver_certificate = \"{server_cert}\"\n\
+             [server]\nurl = \"https://127.0.0.1:{server}\"\nca = \"{ca}\"\nenrollment_token_file = \"{enrollment}\"\nretry_max_secs = 1\n\
              [scheduler]\nurl = \"https://127.0.0.1:{scheduler}\"\nca = \"{ca}\"\ntoken_file = \"{token}\"\nheartbeat_secs = 1\n\
              [resources]\nmemory_mb = 4096\nvcpus = 4\nlocal_gb = 40\n",
             state = tpm.dir().join("agent-state").display(),
@@ -110,6 +135,8 @@ impl Pool {
             key = issued.key.display(),
             ca = self.h.pki.ca_cert().display(),
             token = token.display(),
+            server_cert = self.h.dir.join("pki/server.crt").display(),
+            enrollment = enrollment.display(),
         );
         let config =
             trustpool_agent::config::Config::parse(&text, Path::new("agent.toml")).unwrap();

@@ -292,7 +292,10 @@ impl Pool {
             )
             .await?;
             std::fs::write(
-                self.dir.join("hosts").join(&h.name).join("enrollment.token"),
+                self.dir
+                    .join("hosts")
+                    .join(&h.name)
+                    .join("enrollment.token"),
                 format!("{}\n", grant.token),
             )?;
         }
