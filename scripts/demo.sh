@@ -43,6 +43,12 @@ expect "policy golden@1: does NOT match"
 expect "BIOS +sha256 +0 +value .* ✗"
 expect "EV_S_CRTM_VERSION|EV_POST_CODE|EV_EFI_PLATFORM_FIRMWARE_BLOB"
 
+say "   Every host could enroll only because the administrator gave its name out first: \`dev up\` ran"
+say "   host-add for each and wrote the single-use token where its agent reads it. A fifth host:"
+run trustpool host-add "compute-$((HOSTS + 1))" --alias "compute-$((HOSTS + 1)).pool.test"
+expect "token: +[0-9a-f]{64}"
+say "   Without it, or under another host's name, a TPM is refused; one TPM has one name."
+
 bold "3. The administrator marks a flavor trusted — the seed's own commands"
 run trustpool flavor-create m1.tiny 1 512 1 1
 run trustpool flavor-key m1.tiny set trust:trusted_host trusted

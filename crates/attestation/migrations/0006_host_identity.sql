@@ -29,6 +29,9 @@ INSERT INTO host_names (name, agent_id, kind) SELECT host_name, agent_id, 'host_
 -- them again (trustpool host-alias NAME set …).
 UPDATE hosts SET aliases = '[]';
 
--- One TPM (EK), one host.
-CREATE UNIQUE INDEX hosts_ek ON hosts (ek_public);
+-- One TPM, one host: the SHA-256 of the EK's key (DER SubjectPublicKeyInfo, canonical: the
+-- same key sent with other TPM2B_PUBLIC attributes or encodings has the same fingerprint).
+-- Filled for existing hosts by the server at start.
+ALTER TABLE hosts ADD COLUMN ek_key_sha256 TEXT;
+CREATE UNIQUE INDEX hosts_ek_key ON hosts (ek_key_sha256);
 UPDATE fleet_revision SET revision = revision + 1 WHERE id = 1;

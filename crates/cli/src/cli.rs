@@ -133,6 +133,9 @@ pub(crate) enum Command {
         #[command(flatten)]
         grant: GrantArgs,
     },
+    /// Revoke the enrollment credential of a name (host-add or host-reenroll).
+    #[command(name = "host-grant-revoke")]
+    HostGrantRevoke(HostArgs),
     /// Set a host's other names (replacing them; none: clears them).
     #[command(name = "host-alias-set")]
     HostAliasSet {

@@ -440,6 +440,21 @@ impl AdminClient {
             .await
     }
 
+    /// `DELETE /v1/hosts/{name}/grant`: revokes the name's enrollment credential.
+    ///
+    /// # Errors
+    /// A `ClientError`.
+    pub async fn revoke_grant(&self, name: &str) -> Result<(), ClientError> {
+        self.0
+            .send::<(), Option<serde_json::Value>>(
+                reqwest::Method::DELETE,
+                &host_path(name, "/grant")?,
+                None,
+            )
+            .await
+            .map(|_| ())
+    }
+
     /// `PUT /v1/hosts/{name}/aliases`.
     ///
     /// # Errors

@@ -58,6 +58,10 @@ pub fn router(service: Arc<Service>) -> Router {
         .route("/v1/agents/{agent_id}/activation", post(activation))
         .route("/v1/hosts", get(list_hosts).post(add_host))
         .route("/v1/hosts/{name}/aliases", put(set_aliases))
+        .route(
+            "/v1/hosts/{name}/grant",
+            axum::routing::delete(revoke_grant),
+        )
         .route("/v1/hosts/{name}", get(show_host).delete(delete_host))
         .route("/v1/hosts/{name}/verdicts", get(host_verdicts))
         .route("/v1/hosts/{name}/evidence", get(host_evidence))
@@ -174,7 +178,16 @@ pub(super) async fn host_view(s: &Service, host: HostRecord) -> Result<HostView,
 /// A host with its current verdict (`None`: never attested).
 fn view_of(s: &Service, host: HostRecord, latest: Option<&VerdictRecord>) -> HostView {
     HostView {
-        trust_lvl: s.cache.level(&host.host_name, s.config.verdict_ttl),
+        // By agent id: a pending host's name may resolve to another host (its short name).
+        trust_lvl: s.cache.host_by_id(&host.agent_id).map_or(
+            trustpool_api::oat::TrustLevel::Unknown,
+            |h| {
+                h.level_at(
+                    now_ms(),
+                    i64::try_from(s.config.verdict_ttl.as_millis()).unwrap_or(i64::MAX),
+                )
+            },
+        ),
         vtime: latest.map(|v| rfc3339(v.until)),
         policy: latest.and_then(|v| v.policy.clone()),
         reasons: latest.map(|v| v.reasons.clone()).unwrap_or_default(),
@@ -319,6 +332,16 @@ async fn add_host(
     Ok((StatusCode::CREATED, Json(s.add_host(&actor, &req).await?)))
 }
 
+/// Revokes the enrollment credential of a name.
+async fn revoke_grant(
+    State(s): State<Arc<Service>>,
+    Admin(actor): Admin,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    s.revoke_grant(&actor, &name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// Replaces a host's aliases.
 async fn set_aliases(
     State(s): State<Arc<Service>>,
@@ -381,8 +404,10 @@ async fn trust_stream(
 > {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use futures_util::StreamExt as _;
-    let snapshot = s.cache.snapshot();
+    // Subscribed before the snapshot is taken: a change in between is sent twice rather
+    // than lost.
     let receiver = s.changes.subscribe();
+    let snapshot = s.cache.snapshot();
     let event = |change: &trustpool_api::v1::TrustChange| {
         Event::default()
             .event("trust")

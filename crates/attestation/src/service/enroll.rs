@@ -144,6 +144,7 @@ impl Service {
     ) -> Result<Admission, ServiceError> {
         let req = &record.request;
         let name = req.host_name.as_str();
+        let ek_key = ek_key_sha256(req.ek_public.as_slice())?;
         if let Some(other) = self.store.host(agent_id).await?
             && other.host_name != name
         {
@@ -152,7 +153,7 @@ impl Service {
                 other.host_name
             )));
         }
-        if let Some(other) = self.store.host_by_ek(req.ek_public.as_slice()).await?
+        if let Some(other) = self.store.host_by_ek_key(&ek_key).await?
             && other.host_name != name
         {
             return Err(ServiceError::Conflict(format!(
@@ -211,7 +212,7 @@ impl Service {
                     )));
                 }
                 if let Some(h) = &existing
-                    && h.ek_public != req.ek_public.as_slice()
+                    && ek_key_sha256(&h.ek_public).ok().as_deref() != Some(ek_key.as_str())
                 {
                     return Err(ServiceError::Forbidden(format!(
                         "host {name} is enrolled with another TPM; enrolling a new TPM needs a re-enrollment naming its EK: trustpool host-reenroll {name} --ek-sha256 <SHA-256 of its EK certificate>"
@@ -222,6 +223,7 @@ impl Service {
         Ok(Admission::Granted {
             replaces: existing.map(Box::new),
             grant,
+            ek_key,
         })
     }
 
@@ -276,7 +278,7 @@ impl Service {
                 return Err(e);
             }
         };
-        let (replaces, grant) = match admission {
+        let (replaces, grant, ek_key) = match admission {
             Admission::Renewal => {
                 let current = self
                     .store
@@ -293,7 +295,11 @@ impl Service {
                     .await?;
                 return Ok(status(agent_id, current.state));
             }
-            Admission::Granted { replaces, grant } => (replaces, grant),
+            Admission::Granted {
+                replaces,
+                grant,
+                ek_key,
+            } => (replaces, grant, ek_key),
         };
         let req = record.request;
         let now = now_ms();
@@ -329,6 +335,7 @@ impl Service {
         self.store
             .enroll_host(
                 &host,
+                Some(&ek_key),
                 replaces.as_ref().map(|h| h.agent_id.as_str()),
                 Some(&grant.token_hash),
             )
@@ -337,7 +344,7 @@ impl Service {
             Some(old) => format!(
                 "agent {agent_id} replaces {} ({}), state {}, credential from {}",
                 old.agent_id,
-                if old.ek_public == host.ek_public {
+                if ek_key_sha256(&old.ek_public).ok().as_deref() == Some(ek_key.as_str()) {
                     "same TPM"
                 } else {
                     "another TPM"
@@ -381,7 +388,20 @@ enum Admission {
     Granted {
         replaces: Option<Box<HostRecord>>,
         grant: crate::store::Grant,
+        /// SHA-256 of the EK's SubjectPublicKeyInfo (one TPM, one name).
+        ek_key: String,
     },
+}
+
+/// The SHA-256 (hex) of an EK's key as a DER SubjectPublicKeyInfo: the same key however its
+/// `TPM2B_PUBLIC` is encoded or attributed, so one TPM cannot pass for two.
+///
+/// # Errors
+/// `Rejected` for an EK that does not parse.
+pub(crate) fn ek_key_sha256(ek_public: &[u8]) -> Result<String, ServiceError> {
+    let ek = Public::parse_tpm2b(ek_public)
+        .map_err(|e| ServiceError::Rejected(format!("ek_public: {e}")))?;
+    Ok(sha256_hex(&trustpool_evidence::spki::to_spki_der(&ek.key)))
 }
 
 /// Largest agent certificate (PEM) accepted: one certificate, with room for long names.

@@ -86,12 +86,7 @@ impl Service {
             )));
         }
         for name in std::iter::once(&req.host_name).chain(&req.aliases) {
-            if let Some(NameHolder::Host(id)) = self.store.name_holder(name).await? {
-                return Err(ServiceError::Conflict(format!(
-                    "the name {name} belongs to host {}",
-                    self.holder_name(&id).await?
-                )));
-            }
+            self.name_is_free(name, None).await?;
         }
         let grant = self
             .put_grant(actor, &req.host_name, &req.aliases, ek_sha256, expires_at)
@@ -179,14 +174,7 @@ impl Service {
         let mut record = self.host_named(host).await?;
         check_aliases(&record.host_name, &aliases)?;
         for alias in &aliases {
-            if let Some(NameHolder::Host(id)) = self.store.name_holder(alias).await?
-                && id != record.agent_id
-            {
-                return Err(ServiceError::Conflict(format!(
-                    "the name {alias} belongs to host {}",
-                    self.holder_name(&id).await?
-                )));
-            }
+            self.name_is_free(alias, Some(&record.agent_id)).await?;
         }
         self.store
             .set_aliases(&record.agent_id, &aliases, now_ms())
@@ -197,6 +185,38 @@ impl Service {
         record.aliases = aliases;
         self.refresh_cache().await?;
         Ok(record)
+    }
+
+    /// A name may be given to a host (`for_host`, or a new one) when no other host holds it
+    /// as a name or alias, and none answers to it now by its short name: an administrator
+    /// never moves a name from one host to another without seeing it.
+    async fn name_is_free(&self, name: &str, for_host: Option<&str>) -> Result<(), ServiceError> {
+        let holder = match self.store.name_holder(name).await? {
+            Some(NameHolder::Host(id)) => Some(id),
+            Some(NameHolder::Retired) | None => self.cache.agent_id(name),
+        };
+        match holder {
+            Some(id) if Some(id.as_str()) != for_host => Err(ServiceError::Conflict(format!(
+                "the name {name} designates host {}",
+                self.holder_name(&id).await?
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Revokes the enrollment credential for a name (a token handed to the wrong place, a
+    /// re-enrollment no longer wanted).
+    ///
+    /// # Errors
+    /// `NotFound` when there is none.
+    pub async fn revoke_grant(&self, actor: &str, name: &str) -> Result<(), ServiceError> {
+        if !self.store.delete_grant(name).await? {
+            return Err(ServiceError::NotFound(format!(
+                "an enrollment credential for {name}"
+            )));
+        }
+        self.store.audit(actor, "grant_revoked", name, "").await?;
+        Ok(())
     }
 
     async fn holder_name(&self, agent_id: &str) -> Result<String, ServiceError> {

@@ -144,8 +144,34 @@ impl Service {
             verdict_writer,
             changes,
         });
+        service.fill_ek_keys().await?;
         service.cache.sync(&service.store).await?;
         Ok(service)
+    }
+
+    /// Stores the EK key fingerprint of hosts enrolled before it was kept (one TPM, one
+    /// name). A host whose EK is another's is logged loudly: an administrator deletes one.
+    async fn fill_ek_keys(&self) -> Result<(), StoreError> {
+        for (agent_id, ek_public) in self.store.hosts_without_ek_key().await? {
+            let key = match enroll::ek_key_sha256(&ek_public) {
+                Ok(key) => key,
+                Err(e) => {
+                    tracing::error!(agent_id, error = %e, "enrolled EK unreadable");
+                    continue;
+                }
+            };
+            match self.store.set_ek_key(&agent_id, &key).await {
+                Ok(()) => {}
+                Err(StoreError::Conflict(what)) => {
+                    tracing::error!(
+                        agent_id,
+                        "{what}: delete one of the two hosts (one TPM, one name)"
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Brings the enrolled hosts, the trust cache and the parsed policies up to date with

@@ -173,7 +173,14 @@ impl Service {
         }
         record.policies = names;
         record.updated_at = now_ms();
-        self.store.put_host(&record).await?;
+        // Only the policies column: a concurrent alias change or deletion is not undone.
+        if !self
+            .store
+            .set_policies(&record.agent_id, &record.policies, record.updated_at)
+            .await?
+        {
+            return Err(ServiceError::NotFound(format!("host {host}")));
+        }
         self.store
             .audit(
                 actor,
@@ -193,7 +200,13 @@ impl Service {
         let mut record = self.host_named(host).await?;
         record.state = HostState::Enrolled;
         record.updated_at = now_ms();
-        self.store.put_host(&record).await?;
+        if !self
+            .store
+            .set_state(&record.agent_id, record.state, record.updated_at)
+            .await?
+        {
+            return Err(ServiceError::NotFound(format!("host {host}")));
+        }
         self.store
             .audit(actor, "approved", &record.host_name, "")
             .await?;

@@ -128,19 +128,59 @@ impl Store {
             .collect()
     }
 
-    /// The host enrolled with this EK (`TPM2B_PUBLIC`), if any.
+    /// The host enrolled with this EK key (hex SHA-256 of its SubjectPublicKeyInfo), if any.
     ///
     /// # Errors
     /// A `StoreError`.
-    pub async fn host_by_ek(&self, ek_public: &[u8]) -> Result<Option<HostRecord>, StoreError> {
+    pub async fn host_by_ek_key(
+        &self,
+        ek_key_sha256: &str,
+    ) -> Result<Option<HostRecord>, StoreError> {
         let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {HOST_COLUMNS} FROM hosts WHERE ek_public = $1"
+            "SELECT {HOST_COLUMNS} FROM hosts WHERE ek_key_sha256 = $1"
         )))
-        .bind(b64(ek_public))
+        .bind(ek_key_sha256)
         .fetch_optional(&self.pool)
         .await
         .map_err(q("get host by EK"))?;
         row.as_ref().map(host_from_row).transpose()
+    }
+
+    /// Hosts whose EK key fingerprint is not stored yet (enrolled before it was): their
+    /// agent id and EK `TPM2B_PUBLIC`.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn hosts_without_ek_key(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let rows = sqlx::query("SELECT agent_id, ek_public FROM hosts WHERE ek_key_sha256 IS NULL")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(q("list hosts without EK key"))?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get("agent_id").map_err(q("read host"))?;
+                let ek: String = r.try_get("ek_public").map_err(q("read host"))?;
+                Ok((id, super::sql::unb64(&ek, "EK public")?))
+            })
+            .collect()
+    }
+
+    /// Stores the EK key fingerprint of a host enrolled before it was kept.
+    ///
+    /// # Errors
+    /// `Conflict` when another host has the same EK key (two names on one TPM, enrolled
+    /// before this rule): the operator deletes one.
+    pub async fn set_ek_key(&self, agent_id: &str, ek_key_sha256: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE hosts SET ek_key_sha256 = $2 WHERE agent_id = $1")
+            .bind(agent_id)
+            .bind(ek_key_sha256)
+            .execute(&self.pool)
+            .await
+            .map_err(conflict_or(
+                "set EK key",
+                format!("agent {agent_id} has the TPM (EK) of another enrolled host"),
+            ))?;
+        Ok(())
     }
 
     /// Stores a newly enrolled host in one transaction: the record it replaces (same name;
@@ -155,6 +195,7 @@ impl Store {
     pub async fn enroll_host(
         &self,
         host: &HostRecord,
+        ek_key_sha256: Option<&str>,
         replaces: Option<&str>,
         grant_token_hash: Option<&str>,
     ) -> Result<(), StoreError> {
@@ -176,16 +217,26 @@ impl Store {
             }
         }
         if let Some(old) = replaces {
+            let mut removed = 0;
             for sql in [
                 "DELETE FROM enrollment_challenges WHERE agent_id = $1",
                 "DELETE FROM host_names WHERE agent_id = $1",
                 "DELETE FROM hosts WHERE agent_id = $1",
             ] {
-                sqlx::query(sql)
+                removed = sqlx::query(sql)
                     .bind(old)
                     .execute(&mut *tx)
                     .await
-                    .map_err(q("replace host"))?;
+                    .map_err(q("replace host"))?
+                    .rows_affected();
+            }
+            // Deleted (or replaced) meanwhile: its policies and approval are not the
+            // administrator's to carry over any more.
+            if removed == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "host {} changed while it enrolled; retry",
+                    host.host_name
+                )));
             }
         }
         sqlx::query(AssertSqlSafe(format!(
@@ -214,10 +265,89 @@ impl Store {
                 host.host_name
             ),
         ))?;
+        sqlx::query("UPDATE hosts SET ek_key_sha256 = $2 WHERE agent_id = $1")
+            .bind(&host.agent_id)
+            .bind(ek_key_sha256)
+            .execute(&mut *tx)
+            .await
+            .map_err(conflict_or(
+                "set EK key",
+                format!(
+                    "this TPM (EK) is enrolled under another name than {}",
+                    host.host_name
+                ),
+            ))?;
         take_names(&mut tx, &host.agent_id, &host.host_name, &host.aliases).await?;
         bump_fleet_revision(&mut tx).await?;
         tx.commit().await.map_err(q("commit enrollment"))?;
         Ok(())
+    }
+
+    /// Revokes the grant for a name, if any; true when there was one.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn delete_grant(&self, host_name: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM enrollment_grants WHERE host_name = $1")
+            .bind(host_name)
+            .execute(&self.pool)
+            .await
+            .map_err(q("delete grant"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Sets an enrolled host's state (approval), nothing else: `NotFound`-like `false` when
+    /// the host is gone.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn set_state(
+        &self,
+        agent_id: &str,
+        state: super::HostState,
+        updated_at: i64,
+    ) -> Result<bool, StoreError> {
+        self.update_one(agent_id, "state", state.as_str().to_owned(), updated_at)
+            .await
+    }
+
+    /// Sets the policies a host accepts, nothing else; `false` when the host is gone.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn set_policies(
+        &self,
+        agent_id: &str,
+        policies: &[String],
+        updated_at: i64,
+    ) -> Result<bool, StoreError> {
+        self.update_one(agent_id, "policies", json_list(policies), updated_at)
+            .await
+    }
+
+    /// One column of one host row, moving its version forward (the fleet re-reads it).
+    async fn update_one(
+        &self,
+        agent_id: &str,
+        column: &'static str,
+        value: String,
+        updated_at: i64,
+    ) -> Result<bool, StoreError> {
+        // `column` is one of the constants above, never input.
+        let sql = format!(
+            "UPDATE hosts SET {column} = $2, updated_at = CASE WHEN updated_at >= $3 THEN updated_at + 1 ELSE $3 END WHERE agent_id = $1"
+        );
+        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let done = sqlx::query(AssertSqlSafe(sql))
+            .bind(agent_id)
+            .bind(value)
+            .bind(updated_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(q("update host"))?;
+        bump_fleet_revision(&mut tx).await?;
+        tx.commit().await.map_err(q("commit host update"))?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Sets a host's aliases (an administrator's): the names are taken in the same

@@ -240,11 +240,38 @@ impl Store {
     /// A `StoreError`.
     pub async fn delete_host(&self, agent_id: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let name: Option<String> = sqlx::query("SELECT host_name FROM hosts WHERE agent_id = $1")
+            .bind(agent_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(q("get host"))?
+            .map(|r| r.try_get("host_name"))
+            .transpose()
+            .map_err(q("read host"))?;
         sqlx::query("DELETE FROM enrollment_challenges WHERE agent_id = $1")
             .bind(agent_id)
             .execute(&mut *tx)
             .await
             .map_err(q("delete challenges"))?;
+        if let Some(name) = &name {
+            // A credential given out for this name (a re-enrollment) dies with the host.
+            sqlx::query("DELETE FROM enrollment_grants WHERE host_name = $1")
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("delete grant"))?;
+            // Its short name too designates nobody from now on (unless another host holds
+            // it as a name or alias).
+            if let Some((short, _)) = name.split_once('.') {
+                sqlx::query(
+                    "INSERT INTO host_names (name, agent_id, kind) VALUES ($1, NULL, 'retired') ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(short)
+                .execute(&mut *tx)
+                .await
+                .map_err(q("retire short name"))?;
+            }
+        }
         sqlx::query("UPDATE host_names SET agent_id = NULL, kind = 'retired' WHERE agent_id = $1")
             .bind(agent_id)
             .execute(&mut *tx)

@@ -152,10 +152,15 @@ async fn an_ambiguous_name_is_unknown() {
         Some("c"),
         "a host name beats an alias"
     );
-    // Once one of the two is gone, the short name designates the other.
+    // Once one of the two is gone, the short name still designates nobody: a deleted
+    // host's names never silently move to another host (an administrator's alias can).
     store.delete_host("b").await.unwrap();
     cache.sync(store).await.unwrap();
-    assert_eq!(cache.agent_id("web").as_deref(), Some("a"));
+    assert_eq!(cache.agent_id("web"), None);
+    assert_eq!(
+        cache.agent_id("web.rack1.example.com").as_deref(),
+        Some("a")
+    );
 }
 
 #[tokio::test]

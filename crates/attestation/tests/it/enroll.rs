@@ -32,7 +32,10 @@ async fn activation_proofs_are_checked() {
     let registration = serde_json::json!({
         "request": RegisterRequest {
             host_name: "node1".into(), enrollment_token: None, agent_url: "https://127.0.0.1:1".into(), agent_certificate: String::new(),
-            ek_public: Base64Bytes(vec![1]), ek_certificate: None, ak_public: Base64Bytes(vec![2]),
+            // A real EK public area (made by tpm2_createek): activation re-checks the rules
+            // of one TPM, one name on it.
+            ek_public: Base64Bytes(std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/quote/rsa2048-sha256/ek.pub")).unwrap()),
+            ek_certificate: None, ak_public: Base64Bytes(vec![2]),
         },
         "software_tpm": false,
         "token_sha256": sha256_hex(b"bootstrap"),

@@ -77,10 +77,15 @@ fn tls(dir: &std::path::Path) -> TlsOptions {
     }
 }
 
-/// Enrolls a fake host the way enrollment stores one (its names taken).
+/// Enrolls a fake host the way enrollment stores one (its names taken, its EK key kept).
 async fn enroll(store: &Store, id: &str, name: &str, aliases: &[&str]) {
     store
-        .enroll_host(&host(id, name, aliases), None, None)
+        .enroll_host(
+            &host(id, name, aliases),
+            Some(&format!("ek-of-{id}")),
+            None,
+            None,
+        )
         .await
         .unwrap();
 }
@@ -279,10 +284,12 @@ async fn one_tpm_and_one_name_are_enforced_by_the_database_too() {
         .await
         .unwrap();
     enroll(&store, "a", "compute-1", &["c1"]).await;
-    // The same EK under another name (a race two servers could run).
-    let mut same_ek = host("b", "compute-2", &[]);
-    same_ek.ek_public = host("a", "x", &[]).ek_public;
-    let err = store.enroll_host(&same_ek, None, None).await.unwrap_err();
+    // The same EK key under another name (a race two servers could run, or the same key in
+    // another TPM2B_PUBLIC encoding: the fingerprint is of the key).
+    let err = store
+        .enroll_host(&host("b", "compute-2", &[]), Some("ek-of-a"), None, None)
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, trustpool_attestation::store::StoreError::Conflict(_)),
         "{err}"
@@ -290,7 +297,7 @@ async fn one_tpm_and_one_name_are_enforced_by_the_database_too() {
     // Another host's alias as a host name, and as an alias.
     for (name, aliases) in [("c1", &[][..]), ("compute-3", &["compute-1"][..])] {
         let err = store
-            .enroll_host(&host("c", name, aliases), None, None)
+            .enroll_host(&host("c", name, aliases), Some("ek-of-c"), None, None)
             .await
             .unwrap_err();
         assert!(
@@ -303,4 +310,78 @@ async fn one_tpm_and_one_name_are_enforced_by_the_database_too() {
         "nothing half-stored"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Deleting a host (the remedy for a compromised one) also revokes any credential given out
+/// for its name, and retires its short name; an administrator cannot hand out a name that
+/// another host answers to by its short name without seeing it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deletion_revokes_the_names_credentials_and_retires_its_short_name() {
+    let s = Server::start("delete").await;
+    let service = &s.server.service;
+    let store = &service.store;
+    enroll(store, "m", "compute-3.rack1", &[]).await;
+    enroll(store, "t", "compute-7.rack1", &[]).await;
+    service.refresh_cache().await.unwrap();
+    // A re-enrollment window was open when the host was found compromised.
+    let (status, grant) = s
+        .call(
+            reqwest::Method::POST,
+            "/v1/hosts/compute-3.rack1/re-enroll",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 201, "{grant}");
+    assert!(store.grant("compute-3.rack1").await.unwrap().is_some());
+    s.admin().delete_host("compute-3.rack1").await.unwrap();
+    assert!(
+        store.grant("compute-3.rack1").await.unwrap().is_none(),
+        "the token dies with the host"
+    );
+    // Its short name designates nobody, even once another host would answer to it.
+    enroll(store, "n", "compute-3.rack2", &[]).await;
+    service.refresh_cache().await.unwrap();
+    assert_eq!(service.cache.agent_id("compute-3"), None);
+    // A living host's short name cannot be given to another without the administrator
+    // seeing whose it is.
+    let (status, answer) = s
+        .call(
+            reqwest::Method::POST,
+            "/v1/hosts",
+            &json!({"host_name": "compute-7"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{answer}");
+    assert!(
+        answer["message"]
+            .as_str()
+            .unwrap()
+            .contains("designates host compute-7.rack1"),
+        "{answer}"
+    );
+    // An explicit alias gives the retired short name out again.
+    let (status, view) = s
+        .call(
+            reqwest::Method::PUT,
+            "/v1/hosts/compute-3.rack2/aliases",
+            &json!({"aliases": ["compute-3"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(service.cache.agent_id("compute-3").as_deref(), Some("n"));
+    // Revoking a credential.
+    let (status, _) = s
+        .call(
+            reqwest::Method::POST,
+            "/v1/hosts",
+            &json!({"host_name": "compute-9"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    s.admin().revoke_grant("compute-9").await.unwrap();
+    assert!(store.grant("compute-9").await.unwrap().is_none());
+    assert!(matches!(
+        s.admin().revoke_grant("compute-9").await,
+        Err(ClientError::Status { status: 404, .. })
+    ));
 }

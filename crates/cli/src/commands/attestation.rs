@@ -230,6 +230,7 @@ pub(crate) fn run(cli: &Cli) -> anyhow::Result<Outcome> {
                 };
                 outcome(client.allow_reenroll(host, &request).await, |g| grant_text(&g, grant))
             }
+            Command::HostGrantRevoke(a) => outcome(client.revoke_grant(&a.host).await, |()| Ok(format!("revoked the enrollment credential of {}\n", a.host))),
             Command::HostAliasSet { host, aliases, output } => {
                 let json = *output == Output::Json;
                 outcome(client.set_aliases(host, aliases.clone()).await, |h| if json { json_text(&h) } else { Ok(host_detail(&h)) })

@@ -28,7 +28,9 @@ async fn two_servers_on_postgres_survive_a_sigkill() {
         let text = format!(
             "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"{db}\"\nserver_id = \"{id}\"\nresult_signing_key = \"{key}\"\n[tls]\ncert = \"{p}/server.crt\"\nkey = \"{p}/server.key\"\n\
              [agents]\nca = \"{p}/ca.crt\"\nclient_cert = \"{p}/server.crt\"\nclient_key = \"{p}/server.key\"\n\
-             [enrollment]\ndev_ek_ca = [{cas}]\nallow_software_tpm = true\n[attestation]\ninterval_secs = 2\nverdict_ttl_secs = 6\n",
+             [enrollment]\ndev_ek_ca = [{cas}]\nallow_software_tpm = true\n[attestation]\ninterval_secs = 2\nverdict_ttl_secs = 6\n\
+             [auth]\nadmin_token_sha256 = [\"e2e:{admin}\"]\n",
+            admin = sha256_hex(ADMIN),
             p = p.display(),
             cas = cas.join(", "),
             key = pool.dir.join("ear.p8").display(),
