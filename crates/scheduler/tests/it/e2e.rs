@@ -25,6 +25,8 @@ fn packaging(file: &str) -> PathBuf {
 struct Pool {
     h: Harness,
     tpms: Vec<Swtpm>,
+    /// Each host's agent port: a host that reboots comes back at the same URL.
+    ports: Vec<u16>,
 }
 
 impl Pool {
@@ -36,6 +38,7 @@ impl Pool {
         Self {
             h: Harness::new("e2e"),
             tpms: (0..hosts).map(|_| Swtpm::start()).collect(),
+            ports: (0..hosts).map(|_| free_port()).collect(),
         }
     }
 
@@ -74,10 +77,20 @@ impl Pool {
         scheduler: u16,
     ) -> RunningAgent {
         let tpm = &self.tpms[i];
-        let issued = self
-            .h
-            .pki
-            .issue_server(&format!("agent{i}"), &["127.0.0.1", "localhost"]);
+        // A host that reboots keeps its TLS certificate and URL, so it renews its
+        // enrollment without an administrator.
+        let issued = {
+            let stem = format!("agent{i}");
+            let cert = self.h.dir.join("pki").join(format!("{stem}.crt"));
+            if cert.exists() {
+                trustpool_testkit::pki::Issued {
+                    key: cert.with_extension("key"),
+                    cert,
+                }
+            } else {
+                self.h.pki.issue_server(&stem, &["127.0.0.1", "localhost"])
+            }
+        };
         // The attestation server's administrator lets the name enroll (a restarted host is
         // enrolled already and renews without a token).
         let enrollment = self.h.dir.join(format!("enrollment-{i}.token"));
@@ -121,7 +134,7 @@ impl Pool {
             Err(_) => admin.rotate_compute_token(name).await.unwrap(),
         };
         std::fs::write(&token, credential.compute_token).unwrap();
-        let port = free_port();
+        let port = self.ports[i];
         let text = format!(
             "host_name = \"{name}\"\nstate_dir = \"{state}\"\n[tpm]\ntcti = \"{tcti}\"\nboot_manifest = \"{manifest}\"\n\
              [listen]\naddress = \"127.0.0.1:{port}\"\nurl = \"https://127.0.0.1:{port}\"\ncert = \"{cert}\"\nkey = \"{key}\"\nclient_ca = \"{ca}\"\nserver_certificate = \"{server_cert}\"\n\
