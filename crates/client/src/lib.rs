@@ -180,28 +180,7 @@ impl Http {
         response: reqwest::Response,
     ) -> Result<T, ClientError> {
         let status = response.status();
-        if response
-            .content_length()
-            .is_some_and(|len| len > MAX_RESPONSE as u64)
-        {
-            return Err(ClientError::Decode {
-                url,
-                reason: "response too large".to_owned(),
-            });
-        }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|source| ClientError::Connect {
-                url: url.clone(),
-                source,
-            })?;
-        if bytes.len() > MAX_RESPONSE {
-            return Err(ClientError::Decode {
-                url,
-                reason: "response too large".to_owned(),
-            });
-        }
+        let bytes = read_limited(&url, response, MAX_RESPONSE).await?;
         if status.is_success() && (status == reqwest::StatusCode::NO_CONTENT || bytes.is_empty()) {
             return serde_json::from_slice(b"null").map_err(|e| ClientError::Decode {
                 url,
@@ -234,6 +213,44 @@ impl Http {
             reason: e.to_string(),
         })
     }
+}
+
+/// Reads a response body, counting bytes as they arrive and stopping at `max`: a peer that
+/// streams without end (chunked, no `Content-Length`) costs at most `max` bytes of memory,
+/// never the whole stream. A declared length over `max` is refused before anything is read.
+///
+/// # Errors
+/// `Decode` ("response too large") past `max`; `Connect` for transport failures.
+pub(crate) async fn read_limited(
+    url: &str,
+    mut response: reqwest::Response,
+    max: usize,
+) -> Result<Vec<u8>, ClientError> {
+    let too_large = || ClientError::Decode {
+        url: url.to_owned(),
+        reason: format!("response too large (over {max} bytes)"),
+    };
+    if response
+        .content_length()
+        .is_some_and(|len| len > u64::try_from(max).unwrap_or(u64::MAX))
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|source| ClientError::Connect {
+            url: url.to_owned(),
+            source,
+        })?
+    {
+        if body.len().saturating_add(chunk.len()) > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// One connection pool (and TLS configuration) shared by many clients: the attestation

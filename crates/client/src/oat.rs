@@ -70,13 +70,7 @@ impl OatClient {
                 source,
             })?;
         let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|source| ClientError::Connect {
-                url: self.url.clone(),
-                source,
-            })?;
+        let bytes = crate::read_limited(&self.url, response, MAX_RESPONSE).await?;
         if !matches!(status, 200 | 201 | 202 | 204) {
             return Err(ClientError::Status {
                 url: self.url.clone(),
@@ -85,19 +79,13 @@ impl OatClient {
                 message: String::from_utf8_lossy(bytes.get(..256).unwrap_or(&bytes)).into_owned(),
             });
         }
-        if bytes.len() > MAX_RESPONSE {
-            return Err(ClientError::Decode {
-                url: self.url.clone(),
-                reason: "response too large".to_owned(),
-            });
-        }
         if bytes.is_empty() {
             return Err(ClientError::Decode {
                 url: self.url.clone(),
                 reason: "empty PollHosts answer".to_owned(),
             });
         }
-        Ok(bytes.to_vec())
+        Ok(bytes)
     }
 }
 

@@ -8,6 +8,7 @@
     clippy::indexing_slicing
 )]
 
+mod bounded;
 mod browser;
 mod cache;
 #[cfg(feature = "swtpm")]

@@ -1,0 +1,96 @@
+//! An enrolled agent that answers a challenge with an endless body (chunked, no
+//! `Content-Length`) costs the server at most the response limit, not everything it can
+//! stream for `agent_timeout` (security review H3: one host could exhaust the server's
+//! memory, every interval).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::routing::post;
+use trustpool_api::oat::TrustLevel;
+use trustpool_client::serve::HttpsListener;
+use trustpool_testkit::pki::TestPki;
+
+use crate::fixtures::host;
+
+/// What the client reads at most (`trustpool-client`'s response limit).
+const LIMIT: u64 = 32 << 20;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_streaming_without_end_is_cut_off_at_the_limit() {
+    let dir = std::env::temp_dir().join(format!("trustpool-bounded-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = crate::fixtures::server_config(&dir);
+    // The hostile agent: a certificate from the agents' CA (pinned at enrollment), and a
+    // quote answer that never ends.
+    let pki = TestPki::new(&dir.join("agent-pki"), "hostile agent CA");
+    let issued = pki.issue_server("agent", &["127.0.0.1"]);
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = sent.clone();
+    let app = axum::Router::new().route(
+        "/v1/quote",
+        post(move || {
+            let counter = counter.clone();
+            async move {
+                let chunk = axum::body::Bytes::from(vec![b' '; 64 * 1024]);
+                let endless = futures_util::stream::repeat_with(move || {
+                    counter.fetch_add(64 * 1024, Ordering::Relaxed);
+                    Ok::<_, std::io::Error>(chunk.clone())
+                });
+                axum::body::Body::from_stream(endless)
+            }
+        }),
+    );
+    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        trustpool_client::tls::certificates(&issued.cert_pem(), "cert").unwrap(),
+        trustpool_client::tls::private_key(&issued.key_pem(), "key").unwrap(),
+    )
+    .unwrap();
+    let agent = HttpsListener::start("127.0.0.1:0".parse().unwrap(), tls, app)
+        .await
+        .unwrap();
+    let mut config = config;
+    config.agents_ca = pki.ca_cert();
+    config.agent_timeout = Duration::from_secs(20);
+    let server = trustpool_attestation::start(config).await.unwrap();
+    let service = &server.service;
+    let mut record = host("hostile", "compute-9", &[]);
+    record.agent_url = format!("https://127.0.0.1:{}", agent.address.port());
+    record.agent_certificate = issued.cert_pem();
+    // A real AK (tpm2_createak): the server gets as far as challenging the agent.
+    record.ak_public = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/quote/rsa2048-sha256/ak.pub"
+    ))
+    .unwrap();
+    service
+        .store
+        .enroll_host(&record, Some("ek-of-hostile"), None, None)
+        .await
+        .unwrap();
+    service.refresh_cache().await.unwrap();
+
+    let verdict = service.attest_now("test", "compute-9").await.unwrap();
+    let streamed = sent.load(Ordering::Relaxed);
+    assert_ne!(verdict.level, TrustLevel::Trusted);
+    assert!(
+        verdict.reasons.iter().any(|r| r.contains("too large")),
+        "{verdict:?}"
+    );
+    // Cut off at the limit (plus what sits in socket and TLS buffers); the old client read
+    // the whole stream until the 20 s agent timeout (gigabytes on loopback).
+    assert!(
+        streamed < LIMIT + (8 << 20),
+        "the server let the agent stream {streamed} bytes"
+    );
+    server.stop().await;
+    agent.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
