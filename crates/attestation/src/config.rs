@@ -61,6 +61,7 @@ struct RawAttestation {
     verdict_ttl_secs: Option<u64>,
     agent_timeout_secs: Option<u64>,
     max_concurrency: Option<usize>,
+    max_concurrency_failing: Option<usize>,
     history_days: Option<u32>,
 }
 
@@ -122,8 +123,12 @@ pub struct Config {
     pub verdict_ttl: Duration,
     /// Per-agent timeout.
     pub agent_timeout: Duration,
-    /// Concurrent challenges.
+    /// Concurrent challenges of hosts whose agents answer.
     pub max_concurrency: usize,
+    /// Concurrent challenges of hosts whose agents did not answer their last challenge, or
+    /// are not known to answer yet: a budget of their own, so that stalling agents never
+    /// take the permits answering hosts need (default `max(1, max_concurrency / 8)`).
+    pub max_concurrency_failing: usize,
     /// Verdict runs that ended longer ago are deleted (each host's current one never).
     pub history: Duration,
     /// Admin bearer tokens (hashed, named).
@@ -248,6 +253,15 @@ impl Config {
                 "attestation.agent_timeout_secs: must be 1-300".to_owned()
             ));
         }
+        let max_concurrency = a.max_concurrency.unwrap_or(64).clamp(1, 4096);
+        let max_concurrency_failing = a
+            .max_concurrency_failing
+            .unwrap_or((max_concurrency / 8).max(1));
+        if !(1..=max_concurrency).contains(&max_concurrency_failing) {
+            return Err(err(format!(
+                "attestation.max_concurrency_failing: must be 1 to max_concurrency ({max_concurrency}): the failing hosts' budget is the small one"
+            )));
+        }
         let history_days = a.history_days.unwrap_or(90);
         if !(1..=3650).contains(&history_days) {
             return Err(err("attestation.history_days: must be 1-3650".to_owned()));
@@ -286,7 +300,8 @@ impl Config {
             interval: Duration::from_secs(interval),
             verdict_ttl: Duration::from_secs(ttl),
             agent_timeout: Duration::from_secs(timeout),
-            max_concurrency: a.max_concurrency.unwrap_or(64).clamp(1, 4096),
+            max_concurrency,
+            max_concurrency_failing,
             history: Duration::from_secs(u64::from(history_days) * 86_400),
             admin_tokens: hashes(
                 &raw.auth.admin_token_sha256,
@@ -303,5 +318,49 @@ impl Config {
             poll_hosts_auth_blob: raw.auth.poll_hosts_auth_blob.map(Secret),
             result_signing_key,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Config;
+
+    fn with_attestation(attestation: &str) -> String {
+        format!(
+            "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite:///tmp/a.db\"\n\
+             [tls]\ncert = \"s.crt\"\nkey = \"s.key\"\n\
+             [agents]\nca = \"ca.crt\"\nclient_cert = \"c.crt\"\nclient_key = \"c.key\"\n\
+             [enrollment]\nek_ca = [\"ek.crt\"]\n[attestation]\n{attestation}\n"
+        )
+    }
+
+    #[test]
+    fn the_failing_hosts_budget_defaults_to_an_eighth_and_is_at_most_the_main_one() {
+        let config = Config::parse(&with_attestation(""), "t.toml").unwrap();
+        assert_eq!(
+            (config.max_concurrency, config.max_concurrency_failing),
+            (64, 8)
+        );
+        let config = Config::parse(&with_attestation("max_concurrency = 4"), "t.toml").unwrap();
+        assert_eq!(config.max_concurrency_failing, 1);
+        let config = Config::parse(
+            &with_attestation("max_concurrency = 16\nmax_concurrency_failing = 16"),
+            "t.toml",
+        )
+        .unwrap();
+        assert_eq!(config.max_concurrency_failing, 16);
+        for bad in ["0", "17"] {
+            let err = Config::parse(
+                &with_attestation(&format!(
+                    "max_concurrency = 16\nmax_concurrency_failing = {bad}"
+                )),
+                "t.toml",
+            )
+            .unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "t.toml: attestation.max_concurrency_failing: must be 1 to max_concurrency (16): the failing hosts' budget is the small one"
+            );
+        }
     }
 }

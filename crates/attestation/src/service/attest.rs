@@ -95,6 +95,29 @@ fn pcrs_json(values: &PcrValues) -> String {
     serde_json::to_string(&out).unwrap_or_default()
 }
 
+/// Whether a challenge got an answer from the host's registered agent. The challenger
+/// backs off hosts whose agents do not answer and gives them a budget of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contact {
+    /// The registered agent answered (whatever its answer proved).
+    Answered,
+    /// No answer from the registered agent: connection refused, timeout, TLS failure, an
+    /// HTTP error, an undecodable answer, or another certificate than the pinned one.
+    NoAnswer,
+    /// The agent was not asked: the host's enrolled AK or certificate is unusable, or this
+    /// server could not prepare the challenge (policies unreadable, no randomness).
+    NotAsked,
+}
+
+/// A stored verdict and whether the agent answered the challenge that made it.
+#[derive(Debug, Clone)]
+pub struct Attested {
+    /// The verdict, as stored.
+    pub verdict: VerdictRecord,
+    /// Whether the agent answered.
+    pub contact: Contact,
+}
+
 /// What one attestation concluded, before it is stored.
 struct Outcome {
     level: TrustLevel,
@@ -102,6 +125,7 @@ struct Outcome {
     reasons: Vec<String>,
     clock: Option<ClockInfo>,
     pcrs: Option<String>,
+    contact: Contact,
 }
 
 impl Outcome {
@@ -112,6 +136,7 @@ impl Outcome {
             reasons: vec![reason],
             clock: None,
             pcrs: None,
+            contact: Contact::NotAsked,
         }
     }
     fn untrusted(reason: String) -> Self {
@@ -121,7 +146,11 @@ impl Outcome {
             reasons: vec![reason],
             clock: None,
             pcrs: None,
+            contact: Contact::NotAsked,
         }
+    }
+    fn with(self, contact: Contact) -> Self {
+        Self { contact, ..self }
     }
 }
 
@@ -140,6 +169,11 @@ impl Service {
 
     /// Challenges and appraises one host, stores and returns the verdict.
     pub async fn attest(&self, host: &FleetHost) -> VerdictRecord {
+        self.attest_reporting(host).await.verdict
+    }
+
+    /// As [`Service::attest`], and says whether the agent answered (for the challenger).
+    pub async fn attest_reporting(&self, host: &FleetHost) -> Attested {
         let started = std::time::Instant::now();
         let outcome = self.challenge(host).await;
         let now = now_ms();
@@ -183,7 +217,10 @@ impl Service {
             let _ = self.changes.send(change);
         }
         tracing::info!(host = %host.host_name, level = verdict.level.as_str(), reasons = verdict.reasons.len(), "attestation decided");
-        verdict
+        Attested {
+            verdict,
+            contact: outcome.contact,
+        }
     }
 
     async fn challenge(&self, host: &FleetHost) -> Outcome {
@@ -226,21 +263,25 @@ impl Service {
         {
             Ok(Ok(r)) => r,
             Ok(Err(e @ trustpool_client::ClientError::Pinning { .. })) => {
-                return Outcome::untrusted(e.to_string());
+                return Outcome::untrusted(e.to_string()).with(Contact::NoAnswer);
             }
             Ok(Err(e)) => {
                 return Outcome::unknown(format!(
                     "agent did not answer the challenge: {}",
                     crate::error_chain(&e)
-                ));
+                ))
+                .with(Contact::NoAnswer);
             }
             Err(_) => {
-                return Outcome::unknown("agent did not answer the challenge in time".to_owned());
+                return Outcome::unknown("agent did not answer the challenge in time".to_owned())
+                    .with(Contact::NoAnswer);
             }
         };
         let pcrs = match values(&response) {
             Ok(v) => v,
-            Err(e) => return Outcome::untrusted(format!("PCR values: {e}")),
+            Err(e) => {
+                return Outcome::untrusted(format!("PCR values: {e}")).with(Contact::Answered);
+            }
         };
         // The nonce was used once, here, and is dropped with this function.
         let quote = match verify_quote(
@@ -257,7 +298,8 @@ impl Service {
         ) {
             Ok(q) => q,
             Err(e) => {
-                return Outcome::untrusted(format!("quote rejected: {}", crate::error_chain(&e)));
+                return Outcome::untrusted(format!("quote rejected: {}", crate::error_chain(&e)))
+                    .with(Contact::Answered);
             }
         };
         let mut outcome = Outcome {
@@ -266,6 +308,7 @@ impl Service {
             reasons: Vec::new(),
             clock: Some(quote.clock_info()),
             pcrs: Some(pcrs_json(quote.pcrs())),
+            contact: Contact::Answered,
         };
         if let Some(previous) = self.last_clock(host).await
             && let Err(e) = quote.clock_info().since(&previous)

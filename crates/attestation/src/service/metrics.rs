@@ -1,7 +1,7 @@
 //! Prometheus metrics (text exposition format 0.0.4), kept in atomics: attestations by
-//! result, attestation latency, challenge failures, hosts by trust level, and PollHosts
-//! (requests, names asked for, time to answer: is the attestation server slowing Nova's
-//! scheduler?).
+//! result, attestation latency, challenge failures, hosts by trust level, the challenger's
+//! budgets (hosts by standing, challenges in flight per budget), and PollHosts (requests,
+//! names asked for, time to answer: is the attestation server slowing Nova's scheduler?).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,6 +55,22 @@ impl Histogram {
     }
 }
 
+/// What the challenger is doing now (gauges it sets after every pass).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ChallengerGauges {
+    /// Hosts whose agents answered their last challenge (main budget).
+    pub answering: u64,
+    /// Hosts not known to answer yet: new to this server, or last verdict `unknown`
+    /// (failing budget, not backing off).
+    pub unproven: u64,
+    /// Hosts whose agents did not answer their last challenge, backing off (failing budget).
+    pub backing_off: u64,
+    /// Challenges in flight on the main budget.
+    pub in_flight_main: u64,
+    /// Challenges in flight on the failing budget.
+    pub in_flight_failing: u64,
+}
+
 /// The counters.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -64,6 +80,11 @@ pub struct Metrics {
     attestation: Histogram,
     poll_hosts: Histogram,
     polled_names: AtomicU64,
+    answering: AtomicU64,
+    unproven: AtomicU64,
+    backing_off: AtomicU64,
+    in_flight_main: AtomicU64,
+    in_flight_failing: AtomicU64,
 }
 
 impl Metrics {
@@ -84,6 +105,18 @@ impl Metrics {
         self.polled_names
             .fetch_add(u64::try_from(names).unwrap_or(u64::MAX), Ordering::Relaxed);
         self.poll_hosts.record(elapsed);
+    }
+
+    /// Sets the challenger's gauges.
+    pub fn set_challenger(&self, gauges: ChallengerGauges) {
+        self.answering.store(gauges.answering, Ordering::Relaxed);
+        self.unproven.store(gauges.unproven, Ordering::Relaxed);
+        self.backing_off
+            .store(gauges.backing_off, Ordering::Relaxed);
+        self.in_flight_main
+            .store(gauges.in_flight_main, Ordering::Relaxed);
+        self.in_flight_failing
+            .store(gauges.in_flight_failing, Ordering::Relaxed);
     }
 
     /// The exposition text; `hosts` is (level, count) from the trust cache.
@@ -125,6 +158,35 @@ impl Metrics {
         );
         for (level, n) in hosts {
             let _ = writeln!(out, "trustpool_hosts{{trust_lvl=\"{level}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP trustpool_challenger_hosts Enrolled hosts by challenge standing: answering (main budget), unproven and backing_off (failing budget).\n# TYPE trustpool_challenger_hosts gauge"
+        );
+        for (standing, gauge) in [
+            ("answering", &self.answering),
+            ("unproven", &self.unproven),
+            ("backing_off", &self.backing_off),
+        ] {
+            let _ = writeln!(
+                out,
+                "trustpool_challenger_hosts{{standing=\"{standing}\"}} {}",
+                gauge.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP trustpool_challenges_in_flight Challenges running now, by concurrency budget.\n# TYPE trustpool_challenges_in_flight gauge"
+        );
+        for (budget, gauge) in [
+            ("main", &self.in_flight_main),
+            ("failing", &self.in_flight_failing),
+        ] {
+            let _ = writeln!(
+                out,
+                "trustpool_challenges_in_flight{{budget=\"{budget}\"}} {}",
+                gauge.load(Ordering::Relaxed)
+            );
         }
         self.poll_hosts.render(
             &mut out,
