@@ -19,6 +19,9 @@ pub enum ApiError {
     /// No or wrong credentials.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// A body over its route's limit (or one that broke off).
+    #[error("{0}")]
+    TooLarge(&'static str),
     /// A use case refused or failed.
     #[error(transparent)]
     Service(#[from] ServiceError),
@@ -32,6 +35,7 @@ impl ApiError {
             }
             Self::BadJson(r) => (r.status(), codes::BAD_REQUEST),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED),
+            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, codes::PAYLOAD_TOO_LARGE),
             Self::Service(e) => match e {
                 ServiceError::Rejected(_) | ServiceError::Policy(_) => {
                     (StatusCode::UNPROCESSABLE_ENTITY, codes::BAD_REQUEST)

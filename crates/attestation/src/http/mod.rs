@@ -113,7 +113,7 @@ async fn activation(
 async fn poll_hosts(
     State(s): State<Arc<Service>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse as _;
     if let Some(blob) = &s.config.poll_hosts_auth_blob {
@@ -126,6 +126,11 @@ async fn poll_hosts(
             return Err(ApiError::Unauthorized("x-auth-blob does not match"));
         }
     }
+    // Read only once the caller is known: an unauthenticated peer never makes the server
+    // buffer a 32 MiB body.
+    let body = axum::body::to_bytes(body, MAX_POLL_HOSTS_BODY)
+        .await
+        .map_err(|_| ApiError::TooLarge("PollHosts body over 32 MiB (100,000 names)"))?;
     let started = std::time::Instant::now();
     let request: PollHostsRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::Service(ServiceError::Rejected(format!("PollHosts body: {e}"))))?;

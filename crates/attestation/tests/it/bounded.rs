@@ -94,3 +94,68 @@ async fn an_agent_streaming_without_end_is_cut_off_at_the_limit() {
     agent.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every server's listener: connections beyond its cap are refused at accept, and a peer
+/// that connects and sends nothing is closed after the handshake timeout (the permit is
+/// then free again). Before, neither was bounded.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_listener_refuses_connections_beyond_its_cap_and_closes_silent_ones() {
+    use tokio::io::AsyncReadExt as _;
+    let dir = std::env::temp_dir().join(format!("trustpool-cap-{}", std::process::id()));
+    let pki = TestPki::new(&dir, "listener CA");
+    let issued = pki.issue_server("server", &["127.0.0.1"]);
+    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        trustpool_client::tls::certificates(&issued.cert_pem(), "cert").unwrap(),
+        trustpool_client::tls::private_key(&issued.key_pem(), "key").unwrap(),
+    )
+    .unwrap();
+    let app = axum::Router::new().route("/ok", axum::routing::get(|| async { "ok" }));
+    let limits = trustpool_client::serve::ServeLimits {
+        max_connections: 3,
+        handshake_timeout: Duration::from_secs(1),
+        header_read_timeout: Duration::from_secs(1),
+    };
+    let listener = HttpsListener::start_with("127.0.0.1:0".parse().unwrap(), tls, app, limits)
+        .await
+        .unwrap();
+    let addr = listener.address;
+    let client = reqwest::Client::builder()
+        .use_preconfigured_tls(
+            trustpool_client::tls::client_config(&trustpool_client::TlsOptions {
+                ca_pem: Some(pki.ca_pem()),
+                identity: None,
+            })
+            .unwrap(),
+        )
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    let url = format!("https://127.0.0.1:{}/ok", addr.port());
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        silent.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        client.get(&url).send().await.is_err(),
+        "a fourth connection is refused while three are open"
+    );
+    for mut s in silent {
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0) | Err(_))),
+            "a silent peer is closed: {read:?}"
+        );
+    }
+    let answer = client.get(&url).send().await.unwrap();
+    assert_eq!(answer.text().await.unwrap(), "ok");
+    listener.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -86,3 +86,47 @@ async fn a_hundred_thousand_names_in_one_request_are_answered() {
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// With `poll_hosts_auth_blob` set, a caller without it is refused before its body is read:
+/// a 40 MiB body with a wrong blob gets 401 (or the connection closed under it), never the
+/// server buffering it first (before: 16 MiB read, then 413).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_caller_without_the_auth_blob_is_refused_before_its_body_is_read() {
+    let dir = std::env::temp_dir().join(format!("trustpool-pollauth-{}", std::process::id()));
+    let mut config = server_config(&dir);
+    config.poll_hosts_auth_blob = Some(trustpool_attestation::config::Secret(
+        "i-am-openstack".to_owned(),
+    ));
+    let server = trustpool_attestation::start(config).await.unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(dir.join("pki/ca.crt")).unwrap())
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let url = format!(
+        "https://127.0.0.1:{}/AttestationService/resources/PollHosts",
+        server.address.port()
+    );
+    let status = client
+        .post(&url)
+        .header("x-auth-blob", "wrong")
+        .body(vec![b' '; 40 << 20])
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .ok();
+    assert!(matches!(status, None | Some(401)), "{status:?}");
+    // The right blob with a small body still works.
+    let answer = client
+        .post(&url)
+        .header("x-auth-blob", "i-am-openstack")
+        .body(r#"{"count":1,"hosts":["nobody"]}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
