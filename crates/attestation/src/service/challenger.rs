@@ -184,10 +184,10 @@ pub async fn run(service: Arc<Service>) {
         // next tick.
         tokio::select! {
             _ = ticker.tick() => {}
-            Some(done) = done_rx.recv() => finish(&mut due, &mut in_flight, done, interval, ttl),
+            Some(done) = done_rx.recv() => finish(&mut due, &mut in_flight, &done, interval, ttl),
         }
         while let Ok(done) = done_rx.try_recv() {
-            finish(&mut due, &mut in_flight, done, interval, ttl);
+            finish(&mut due, &mut in_flight, &done, interval, ttl);
         }
         if synced.is_none_or(|at| at.elapsed() >= SYNC_EVERY) {
             synced = Some(Instant::now());
@@ -282,7 +282,7 @@ pub async fn run(service: Arc<Service>) {
 fn finish(
     due: &mut HashMap<Arc<str>, Due>,
     in_flight: &mut HashMap<Arc<str>, Budget>,
-    done: Done,
+    done: &Done,
     interval: Duration,
     ttl: Duration,
 ) {
