@@ -15,6 +15,7 @@ mod cache;
 mod e2e;
 mod ekcert;
 mod enroll;
+mod fairness;
 mod fixtures;
 mod identity;
 mod poll_hosts;
