@@ -35,3 +35,6 @@ UPDATE hosts SET aliases = '[]';
 ALTER TABLE hosts ADD COLUMN ek_key_sha256 TEXT;
 CREATE UNIQUE INDEX hosts_ek_key ON hosts (ek_key_sha256);
 UPDATE fleet_revision SET revision = revision + 1 WHERE id = 1;
+
+-- Expired enrollment challenges and old audit rows are deleted hourly (by expiry, by time).
+CREATE INDEX enrollment_challenges_expiry ON enrollment_challenges (expires_at);

@@ -52,6 +52,7 @@ struct RawEnrollment {
     #[serde(default)]
     require_approval: bool,
     max_registrations_per_second: Option<u32>,
+    max_registrations_per_source_per_second: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -63,6 +64,7 @@ struct RawAttestation {
     max_concurrency: Option<usize>,
     max_concurrency_failing: Option<usize>,
     history_days: Option<u32>,
+    audit_days: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -117,6 +119,9 @@ pub struct Config {
     pub require_approval: bool,
     /// Registrations + activation proofs per second, server-wide (default 50; burst twice).
     pub max_registrations_per_second: u32,
+    /// The same, per client address (default 5; burst twice), so one client cannot starve
+    /// everyone's enrollment.
+    pub max_registrations_per_source_per_second: u32,
     /// Challenge interval per host.
     pub interval: Duration,
     /// Verdicts older than this are `unknown`.
@@ -131,6 +136,8 @@ pub struct Config {
     pub max_concurrency_failing: usize,
     /// Verdict runs that ended longer ago are deleted (each host's current one never).
     pub history: Duration,
+    /// Audit rows older than this are deleted.
+    pub audit_retention: Duration,
     /// Admin bearer tokens (hashed, named).
     pub admin_tokens: Vec<NamedToken>,
     /// Read-only bearer tokens (hashed, named).
@@ -266,6 +273,10 @@ impl Config {
         if !(1..=3650).contains(&history_days) {
             return Err(err("attestation.history_days: must be 1-3650".to_owned()));
         }
+        let audit_days = a.audit_days.unwrap_or(365);
+        if !(1..=36500).contains(&audit_days) {
+            return Err(err("attestation.audit_days: must be 1-36500".to_owned()));
+        }
         // Default: beside a SQLite database, else in the state directory.
         let result_signing_key = raw.result_signing_key.clone().unwrap_or_else(|| {
             let db = raw
@@ -297,12 +308,18 @@ impl Config {
                 .max_registrations_per_second
                 .unwrap_or(50)
                 .max(1),
+            max_registrations_per_source_per_second: raw
+                .enrollment
+                .max_registrations_per_source_per_second
+                .unwrap_or(5)
+                .max(1),
             interval: Duration::from_secs(interval),
             verdict_ttl: Duration::from_secs(ttl),
             agent_timeout: Duration::from_secs(timeout),
             max_concurrency,
             max_concurrency_failing,
             history: Duration::from_secs(u64::from(history_days) * 86_400),
+            audit_retention: Duration::from_secs(u64::from(audit_days) * 86_400),
             admin_tokens: hashes(
                 &raw.auth.admin_token_sha256,
                 "auth.admin_token_sha256",

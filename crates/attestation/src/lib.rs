@@ -76,13 +76,16 @@ pub struct RunningServer {
     pub service: Arc<Service>,
     listener: HttpsListener,
     challenger: tokio::task::JoinHandle<()>,
+    maintenance: tokio::task::JoinHandle<()>,
 }
 
 impl RunningServer {
     /// Stops the challenger and the listener (in-flight requests get 10 s).
     pub async fn stop(self) {
         self.challenger.abort();
+        self.maintenance.abort();
         let _ = self.challenger.await;
+        let _ = self.maintenance.await;
         self.listener.stop().await;
     }
 }
@@ -98,12 +101,14 @@ pub async fn start(config: Config) -> anyhow::Result<RunningServer> {
     let listener = HttpsListener::start(listen, tls, http::router(service.clone())).await?;
     let address = listener.address;
     let challenger = tokio::spawn(service::challenger::run(service.clone()));
+    let maintenance = tokio::spawn(service::maintenance::run(service.clone()));
     tracing::info!(%address, server_id = %service.config.server_id, "attestation server ready");
     Ok(RunningServer {
         address,
         service,
         listener,
         challenger,
+        maintenance,
     })
 }
 

@@ -180,7 +180,9 @@ impl HttpsListener {
             // Covers HTTP/2 and protocol detection too, which hyper does not time.
             .first_request_timeout(limits.handshake_timeout + limits.header_read_timeout)
             .handle(handle.clone())
-            .serve(app.into_make_service());
+            // Handlers may read the peer's address (`ConnectInfo<SocketAddr>`): per-client
+            // rate limits.
+            .serve(app.into_make_service_with_connect_info::<SocketAddr>());
         let task = tokio::spawn(server);
         let address = handle
             .listening()

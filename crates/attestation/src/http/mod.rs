@@ -93,19 +93,39 @@ pub fn router(service: Arc<Service>) -> Router {
         .with_state(service)
 }
 
+/// The client's address, when the listener knows it (per-client rate limits).
+struct Source(Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Source {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
 async fn register(
     State(s): State<Arc<Service>>,
+    Source(source): Source,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<RegisterResponse>), ApiError> {
-    Ok((StatusCode::CREATED, Json(s.register(&req).await?)))
+    Ok((StatusCode::CREATED, Json(s.register(&req, source).await?)))
 }
 
 async fn activation(
     State(s): State<Arc<Service>>,
+    Source(source): Source,
     Path(agent_id): Path<String>,
     ApiJson(proof): ApiJson<ActivationProof>,
 ) -> Result<Json<EnrollmentStatus>, ApiError> {
-    Ok(Json(s.prove(&agent_id, &proof).await?))
+    Ok(Json(s.prove(&agent_id, &proof, source).await?))
 }
 
 /// OAT `PollHosts`: answered from the trust cache, never by attesting inline (Nova's client

@@ -8,6 +8,7 @@
 //! named), except an agent restarting with exactly its enrolled record. One TPM (EK) and
 //! one AK have one name. See docs/decisions/0007-enrollment-credentials.md.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
@@ -41,13 +42,13 @@ impl Service {
     /// is taken); `Rejected` for unusable keys; `EkCertificate`; `Forbidden` (no valid
     /// enrollment credential, a software TPM without permission, an EK other than the one
     /// the administrator named); `Conflict` (this TPM or AK is another host's).
-    pub async fn register(&self, req: &RegisterRequest) -> Result<RegisterResponse, ServiceError> {
+    pub async fn register(
+        &self,
+        req: &RegisterRequest,
+        source: Option<IpAddr>,
+    ) -> Result<RegisterResponse, ServiceError> {
         check_request(req)?;
-        if !self.enrollment_bucket.try_take() {
-            return Err(ServiceError::TooMany(
-                "too many registrations right now; retry later".to_owned(),
-            ));
-        }
+        self.take_enrollment_token(source, "registrations")?;
         let name = req.host_name.as_str();
         let ek = Public::parse_tpm2b(req.ek_public.as_slice())
             .map_err(|e| ServiceError::Rejected(format!("ek_public: {e}")))?;
@@ -119,6 +120,28 @@ impl Service {
                 encrypted_secret: Base64Bytes(credential.encrypted_secret),
             },
         })
+    }
+
+    /// One token from the client's own bucket, then one from the server-wide one: a client
+    /// that floods spends only its own.
+    fn take_enrollment_token(
+        &self,
+        source: Option<IpAddr>,
+        what: &str,
+    ) -> Result<(), ServiceError> {
+        if let Some(ip) = source
+            && !self.enrollment_sources.try_take(ip)
+        {
+            return Err(ServiceError::TooMany(format!(
+                "too many {what} from {ip} right now; retry later"
+            )));
+        }
+        if !self.enrollment_bucket.try_take() {
+            return Err(ServiceError::TooMany(format!(
+                "too many {what} right now; retry later"
+            )));
+        }
+        Ok(())
     }
 
     async fn refuse(&self, name: &str, why: &str) -> Result<(), ServiceError> {
@@ -239,12 +262,20 @@ impl Service {
         &self,
         agent_id: &str,
         proof: &ActivationProof,
+        source: Option<IpAddr>,
     ) -> Result<EnrollmentStatus, ServiceError> {
-        if !self.enrollment_bucket.try_take() {
-            return Err(ServiceError::TooMany(
-                "too many activation proofs right now; retry later".to_owned(),
-            ));
+        // Cheap checks first: an agent id is the hex of an AK Name, a challenge id 32 hex
+        // digits, a secret 32 bytes (what register issued).
+        let hex = |t: &str, max: usize| {
+            !t.is_empty() && t.len() <= max && t.bytes().all(|b| b.is_ascii_hexdigit())
+        };
+        if !hex(agent_id, 2 * 66)
+            || !hex(&proof.challenge_id, 64)
+            || proof.secret.as_slice().len() > 64
+        {
+            return Err(ServiceError::NotFound("challenge".to_owned()));
         }
+        self.take_enrollment_token(source, "activation proofs")?;
         let challenge = self
             .store
             .take_challenge(&proof.challenge_id)
@@ -407,6 +438,9 @@ pub(crate) fn ek_key_sha256(ek_public: &[u8]) -> Result<String, ServiceError> {
 /// Largest agent certificate (PEM) accepted: one certificate, with room for long names.
 const MAX_AGENT_CERTIFICATE: usize = 16 * 1024;
 
+/// Largest EK certificate (DER) accepted: manufacturers' are 1-2 KiB.
+const MAX_EK_CERTIFICATE: usize = 16 * 1024;
+
 /// The cheap checks, before a rate token is taken or any key is parsed.
 fn check_request(req: &RegisterRequest) -> Result<(), ServiceError> {
     check_name(&req.host_name, "host_name")?;
@@ -424,6 +458,22 @@ fn check_request(req: &RegisterRequest) -> Result<(), ServiceError> {
                     .to_owned(),
             ));
         }
+    }
+    if req
+        .ek_certificate
+        .as_ref()
+        .is_some_and(|c| c.as_slice().len() > MAX_EK_CERTIFICATE)
+    {
+        return Err(ServiceError::BadRequest(format!(
+            "ek_certificate: at most {MAX_EK_CERTIFICATE} bytes"
+        )));
+    }
+    // TPM2B_PUBLIC: a 2-byte size, then at most MAX_PUBLIC_SIZE bytes.
+    let max_public = trustpool_evidence::tpm::public::MAX_PUBLIC_SIZE.saturating_add(2);
+    if req.ek_public.as_slice().len() > max_public || req.ak_public.as_slice().len() > max_public {
+        return Err(ServiceError::BadRequest(format!(
+            "ek_public, ak_public: a TPM2B_PUBLIC is at most {max_public} bytes"
+        )));
     }
     if !req.agent_url.starts_with("https://") || req.agent_url.len() > 512 {
         return Err(ServiceError::BadRequest(

@@ -10,6 +10,7 @@ pub mod enroll;
 pub mod evidence;
 pub mod fleet;
 pub mod identity;
+pub mod maintenance;
 pub mod metrics;
 pub mod policies;
 pub mod rate;
@@ -88,6 +89,8 @@ pub struct Service {
     pub policy_cache: RwLock<Option<Arc<Vec<trustpool_policy::Policy>>>>,
     /// Registrations and activation proofs allowed per second (429 beyond).
     pub enrollment_bucket: rate::Bucket,
+    /// The same, per client address.
+    pub enrollment_sources: rate::PerSource,
     /// Prometheus counters.
     pub metrics: metrics::Metrics,
     /// Verdicts waiting for the group-commit writer.
@@ -108,6 +111,7 @@ impl Service {
     /// What failed, with context.
     pub async fn new(config: Config) -> anyhow::Result<Arc<Self>> {
         let registrations = config.max_registrations_per_second;
+        let per_source = config.max_registrations_per_source_per_second;
         use anyhow::Context as _;
         let store = Store::connect(&config.database_url.0)
             .await
@@ -138,6 +142,10 @@ impl Service {
             enrollment_bucket: rate::Bucket::new(
                 f64::from(registrations),
                 f64::from(registrations) * 2.0,
+            ),
+            enrollment_sources: rate::PerSource::new(
+                f64::from(per_source),
+                f64::from(per_source) * 2.0,
             ),
             metrics: metrics::Metrics::default(),
             signer,

@@ -283,6 +283,32 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes the enrollment challenges that expired before `now`; returns how many.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn purge_challenges(&self, now: i64) -> Result<u64, StoreError> {
+        sqlx::query("DELETE FROM enrollment_challenges WHERE expires_at < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map(|d| d.rows_affected())
+            .map_err(q("purge challenges"))
+    }
+
+    /// Deletes audit rows older than `before`; returns how many.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn prune_audit(&self, before: i64) -> Result<u64, StoreError> {
+        sqlx::query("DELETE FROM audit WHERE at < $1")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map(|d| d.rows_affected())
+            .map_err(q("prune audit"))
+    }
+
     /// Revokes the grant for a name, if any; true when there was one.
     ///
     /// # Errors

@@ -57,10 +57,10 @@ async fn activation_proofs_are_checked() {
     let secret = [7u8; 32];
     let later = now_ms() + 60_000;
     for (id, agent, expires) in [
-        ("c-ok", "agent-a", later),
-        ("c-wrong", "agent-a", later),
-        ("c-other", "agent-b", later),
-        ("c-expired", "agent-a", now_ms() - 1),
+        ("c0", "0a0a", later),
+        ("c1", "0a0a", later),
+        ("c2", "0b0b", later),
+        ("c3", "0a0a", now_ms() - 1),
     ] {
         s.store
             .put_challenge(id, agent, &sha256_hex(&secret), &registration, expires)
@@ -73,29 +73,35 @@ async fn activation_proofs_are_checked() {
     };
 
     let wrong = s
-        .prove("agent-a", &proof("c-wrong", &[8u8; 32]))
+        .prove("0a0a", &proof("c1", &[8u8; 32]), None)
         .await
         .unwrap_err();
     assert!(matches!(wrong, ServiceError::Forbidden(_)), "{wrong}");
     let other = s
-        .prove("agent-a", &proof("c-other", &secret))
+        .prove("0a0a", &proof("c2", &secret), None)
         .await
         .unwrap_err();
     assert!(matches!(other, ServiceError::NotFound(_)), "{other}");
     let expired = s
-        .prove("agent-a", &proof("c-expired", &secret))
+        .prove("0a0a", &proof("c3", &secret), None)
         .await
         .unwrap_err();
     assert!(matches!(expired, ServiceError::NotFound(_)), "{expired}");
+    // Ids that no challenge can have are refused before a rate token is spent.
+    let junk = s
+        .prove("not-hex", &proof("c0", &secret), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(junk, ServiceError::NotFound(_)), "{junk}");
     assert!(
         s.store.host_by_name("node1").await.unwrap().is_none(),
         "nothing is stored before a valid proof"
     );
 
-    s.prove("agent-a", &proof("c-ok", &secret)).await.unwrap();
+    s.prove("0a0a", &proof("c0", &secret), None).await.unwrap();
     assert!(s.store.host_by_name("node1").await.unwrap().is_some());
     let reused = s
-        .prove("agent-a", &proof("c-ok", &secret))
+        .prove("0a0a", &proof("c0", &secret), None)
         .await
         .unwrap_err();
     assert!(
@@ -196,23 +202,105 @@ async fn a_registration_without_a_usable_agent_certificate_is_refused() {
         ek_certificate: None,
         ak_public: Base64Bytes(vec![2]),
     };
-    let refused = server.service.register(&request(String::new())).await;
+    let refused = server.service.register(&request(String::new()), None).await;
     assert!(
         matches!(&refused, Err(ServiceError::BadRequest(m)) if m.contains("agent_certificate")),
         "{refused:?}"
     );
     // Exactly one certificate: a chain (or a bundle of many) is not the agent's.
     let two = format!("{}{}", pki.ca_pem(), pki.ca_pem());
-    let refused = server.service.register(&request(two)).await;
+    let refused = server.service.register(&request(two), None).await;
     assert!(
         matches!(&refused, Err(ServiceError::BadRequest(m)) if m.contains("exactly one")),
         "{refused:?}"
     );
     // With a certificate the same request gets further (and fails on its fake keys).
-    let further = server.service.register(&request(pki.ca_pem())).await;
+    let further = server.service.register(&request(pki.ca_pem()), None).await;
     assert!(
         !matches!(&further, Err(ServiceError::BadRequest(m)) if m.contains("agent_certificate")),
         "{further:?}"
     );
     server.stop().await;
+}
+
+/// One client flooding registrations spends its own budget, not everyone's: past its
+/// per-address rate it gets 429 naming its address while the server-wide budget is left.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_client_cannot_spend_everyones_enrollment_budget() {
+    let dir = std::env::temp_dir().join(format!("trustpool-source-{}", std::process::id()));
+    let mut config = crate::fixtures::server_config(&dir);
+    config.max_registrations_per_second = 1000;
+    config.max_registrations_per_source_per_second = 1;
+    let server = trustpool_attestation::start(config).await.unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(dir.join("pki/ca.crt")).unwrap())
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let body = serde_json::json!({
+        "host_name": "node1", "agent_url": "https://127.0.0.1:1",
+        "agent_certificate": std::fs::read_to_string(dir.join("pki/ca.crt")).unwrap(),
+        "ek_public": "AQ==", "ek_certificate": null, "ak_public": "Ag==",
+    });
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let resp = client
+            .post(format!(
+                "https://127.0.0.1:{}/v1/agents/register",
+                server.address.port()
+            ))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        answers.push((resp.status().as_u16(), resp.text().await.unwrap()));
+    }
+    assert_eq!((answers[0].0, answers[1].0), (422, 422), "{answers:?}");
+    assert!(
+        answers[2..]
+            .iter()
+            .all(|(s, m)| *s == 429 && m.contains("from 127.0.0.1")),
+        "{answers:?}"
+    );
+    // Another client still has the server-wide budget.
+    let other = server
+        .service
+        .register(
+            &serde_json::from_value(body).unwrap(),
+            Some("10.1.2.3".parse().unwrap()),
+        )
+        .await;
+    assert!(!matches!(other, Err(ServiceError::TooMany(_))), "{other:?}");
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Challenges nobody answered and audit rows past retention are deleted (hourly).
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_challenges_and_old_audit_rows_are_deleted() {
+    let dir = std::env::temp_dir().join(format!("trustpool-maint-{}", std::process::id()));
+    let mut config = crate::fixtures::server_config(&dir);
+    config.audit_retention = std::time::Duration::from_millis(1);
+    let server = trustpool_attestation::start(config).await.unwrap();
+    let s = &server.service;
+    for (id, expires) in [("aa", now_ms() - 1), ("bb", now_ms() + 60_000)] {
+        s.store
+            .put_challenge(id, "0a", "00", "{}", expires)
+            .await
+            .unwrap();
+    }
+    s.store.audit("test", "something", "x", "").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // (The hourly task runs once at start too, and may have been first.)
+    let _ = s.maintain().await.unwrap();
+    assert!(
+        s.store.audit_log(10).await.unwrap().is_empty(),
+        "past retention"
+    );
+    assert!(s.store.take_challenge("bb").await.unwrap().is_some());
+    assert!(s.store.take_challenge("aa").await.unwrap().is_none());
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
