@@ -31,6 +31,10 @@ pub enum VerifyError {
         /// Modulus size in bits.
         bits: usize,
     },
+    /// The attestation key's Name algorithm is weaker than SHA-256 (and SHA-1 is not
+    /// allowed): its binding to the EK by credential activation rests on that hash.
+    #[error("attestation key nameAlg {0} is not allowed; SHA-256 or stronger is required")]
+    AkNameAlgNotAllowed(HashAlg),
     /// A hash algorithm the caller did not allow (SHA-1 unless explicitly enabled).
     #[error("hash algorithm {0} is not allowed")]
     HashNotAllowed(HashAlg),

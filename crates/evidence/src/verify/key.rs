@@ -65,7 +65,8 @@ impl AttestationKey {
     /// # Errors
     /// `AkAttributeMissing`/`AkAttributeForbidden` for wrong attributes,
     /// `AkSchemeNotFixed` without an RSASSA/RSAPSS/ECDSA scheme, `HashNotAllowed` for
-    /// SHA-1 unless allowed, `AkKeyTooSmall` below RSA-2048.
+    /// SHA-1 unless allowed, `AkNameAlgNotAllowed` for a SHA-1 Name unless allowed,
+    /// `AkKeyTooSmall` below RSA-2048.
     pub fn new(public: Public, options: VerifyOptions) -> Result<Self, VerifyError> {
         for (bit, name) in AK_REQUIRED {
             if !public.attributes.has(bit) {
@@ -74,6 +75,11 @@ impl AttestationKey {
         }
         if public.attributes.has(ObjectAttributes::DECRYPT) {
             return Err(VerifyError::AkAttributeForbidden("decrypt"));
+        }
+        // The credential binds the EK to the AK's Name (TPM 2.0 Part 1 §24: MakeCredential
+        // over `objectName`); a SHA-1 Name leaves that binding to a broken hash.
+        if public.name_alg == HashAlg::Sha1 && !options.allow_sha1 {
+            return Err(VerifyError::AkNameAlgNotAllowed(public.name_alg));
         }
         let scheme = match (public.scheme, &public.key) {
             (Scheme::Hashed { scheme, hash }, PublicKey::Rsa { .. })

@@ -93,6 +93,21 @@ fn ak_attributes_each_required() {
 }
 
 #[test]
+fn ak_name_alg_must_be_sha256_or_stronger() {
+    let mut public = SoftAk::p256().public();
+    public.name_alg = HashAlg::Sha1;
+    assert_eq!(
+        AttestationKey::new(public.clone(), VerifyOptions::default()).unwrap_err(),
+        VerifyError::AkNameAlgNotAllowed(HashAlg::Sha1)
+    );
+    let allowed = VerifyOptions {
+        allow_sha1: true,
+        ..VerifyOptions::default()
+    };
+    assert!(AttestationKey::new(public, allowed).is_ok());
+}
+
+#[test]
 fn ak_must_not_decrypt() {
     let mut ak = SoftAk::p256();
     ak.attributes |= ObjectAttributes::DECRYPT;
