@@ -99,10 +99,11 @@ fn pcrs_json(values: &PcrValues) -> String {
 /// backs off hosts whose agents do not answer and gives them a budget of their own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Contact {
-    /// The registered agent answered (whatever its answer proved).
+    /// An answer arrived, whatever it proved: a quote, or a prompt answer with another
+    /// certificate than the pinned one (untrusted, but not stalling).
     Answered,
-    /// No answer from the registered agent: connection refused, timeout, TLS failure, an
-    /// HTTP error, an undecodable answer, or another certificate than the pinned one.
+    /// No answer: connection refused, timeout, TLS failure, an HTTP error or an undecodable
+    /// answer.
     NoAnswer,
     /// The agent was not asked: the host's enrolled AK or certificate is unusable, or this
     /// server could not prepare the challenge (policies unreadable, no randomness).
@@ -263,7 +264,7 @@ impl Service {
         {
             Ok(Ok(r)) => r,
             Ok(Err(e @ trustpool_client::ClientError::Pinning { .. })) => {
-                return Outcome::untrusted(e.to_string()).with(Contact::NoAnswer);
+                return Outcome::untrusted(e.to_string()).with(Contact::Answered);
             }
             Ok(Err(e)) => {
                 return Outcome::unknown(format!(
