@@ -26,6 +26,9 @@ pub struct PolicyDocument {
     pub bios: PartDocument,
     /// VMM/OS part.
     pub vmm: PartDocument,
+    /// What made this document (an import's decisions), for review; not appraised.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// A part.
@@ -189,6 +192,7 @@ impl From<&Policy> for PolicyDocument {
             version: p.version,
             bios: part_doc(&p.bios),
             vmm: part_doc(&p.vmm),
+            notes: Vec::new(),
         }
     }
 }

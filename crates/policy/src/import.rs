@@ -43,6 +43,29 @@ pub fn from_evidence(
     )
 }
 
+/// The UEFI boot chain a VMM/OS part falls back to when the golden host made no dynamic
+/// launch (PCR 17–19 at their reset values): boot manager and OS loaders (4), Secure Boot
+/// state and keys (7), and what grub and the kernel measure (8, 9). TCG PC Client Platform
+/// Firmware Profile §3.3.4.
+pub const UEFI_BOOT_CHAIN: [u8; 4] = [4, 7, 8, 9];
+
+/// A draft policy and what the import decided on the administrator's behalf.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    /// The policy.
+    pub policy: Policy,
+    /// Why PCRs were left out or taken instead (for review).
+    pub notes: Vec<String>,
+}
+
+/// A PCR at its reset value — all zeros (PCR 0–16, 23) or all ones (17–22 before a dynamic
+/// launch; TCG PC Client PTP §3.7.3) — says only that nothing was measured into it. A
+/// Value rule on it is satisfied by any host that measured nothing there, so it is refused.
+fn is_reset(value: &trustpool_evidence::Digest) -> bool {
+    let bytes = value.as_bytes();
+    bytes.iter().all(|b| *b == 0) || bytes.iter().all(|b| *b == 0xff)
+}
+
 /// Builds a draft policy from PCR values and a log that were verified earlier (the
 /// attestation server keeps each host's latest verified evidence). The result is a draft
 /// for an administrator to review, not a trust decision, so it takes plain values.
@@ -56,6 +79,79 @@ pub fn from_values(
     log: Option<&EventLog<'_>>,
     options: &ImportOptions,
 ) -> Result<Policy, PolicyError> {
+    draft(name, version, pcrs, log, options).map(|d| d.policy)
+}
+
+/// As [`from_values`], with the notes of what the import left out or took instead: a PCR
+/// at its reset value is left out (saying so); when every VMM/OS PCR asked for is at its
+/// reset value (17–19 on a host without a dynamic launch), the VMM/OS part takes the UEFI
+/// boot chain ([`UEFI_BOOT_CHAIN`], those quoted and measured) instead.
+///
+/// # Errors
+/// As [`from_evidence`]; `Document` when a part has nothing measured at all.
+pub fn draft(
+    name: &str,
+    version: u32,
+    pcrs: &PcrValues,
+    log: Option<&EventLog<'_>>,
+    options: &ImportOptions,
+) -> Result<Draft, PolicyError> {
+    let mut notes = Vec::new();
+    let measured = |list: &[PcrIndex]| -> Vec<PcrIndex> {
+        list.iter()
+            .copied()
+            .filter(|p| pcrs.get(options.bank, *p).is_none_or(|v| !is_reset(v)))
+            .collect()
+    };
+    let mut note_reset = |which: Part, asked: &[PcrIndex], kept: &[PcrIndex]| {
+        let left: Vec<String> = asked
+            .iter()
+            .filter(|p| !kept.contains(p))
+            .map(ToString::to_string)
+            .collect();
+        if !left.is_empty() {
+            notes.push(format!(
+                "{which}: PCR {} ({}) at the reset value (nothing measured): left out",
+                left.join(", "),
+                options.bank
+            ));
+        }
+    };
+    let bios_pcrs = measured(&options.bios_pcrs);
+    note_reset(Part::Bios, &options.bios_pcrs, &bios_pcrs);
+    let mut vmm_pcrs = measured(&options.vmm_pcrs);
+    note_reset(Part::Vmm, &options.vmm_pcrs, &vmm_pcrs);
+    if vmm_pcrs.is_empty() && !options.vmm_pcrs.is_empty() {
+        let chain: Vec<PcrIndex> = UEFI_BOOT_CHAIN
+            .iter()
+            .filter_map(|i| PcrIndex::new(*i))
+            .filter(|p| pcrs.get(options.bank, *p).is_some_and(|v| !is_reset(v)))
+            .collect();
+        if !chain.is_empty() {
+            notes.push(format!(
+                "{}: no dynamic launch measured; the part takes the UEFI boot chain instead: PCR {}",
+                Part::Vmm,
+                chain
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        vmm_pcrs = chain;
+    }
+    for (which, list, asked) in [
+        (Part::Bios, &bios_pcrs, &options.bios_pcrs),
+        (Part::Vmm, &vmm_pcrs, &options.vmm_pcrs),
+    ] {
+        if list.is_empty() && !asked.is_empty() {
+            return Err(PolicyError::Document {
+                field: which.to_string(),
+                reason: "every PCR asked for is at its reset value: nothing was measured"
+                    .to_owned(),
+            });
+        }
+    }
     let part =
         |which: Part, pcr_list: &[PcrIndex], events: bool| -> Result<PartPolicy, PolicyError> {
             let mut rules = BTreeMap::new();
@@ -98,10 +194,13 @@ pub fn from_values(
             }
             PartPolicy::new(which, rules)
         };
-    Ok(Policy {
-        name: name.to_owned(),
-        version,
-        bios: part(Part::Bios, &options.bios_pcrs, false)?,
-        vmm: part(Part::Vmm, &options.vmm_pcrs, options.vmm_events)?,
+    Ok(Draft {
+        policy: Policy {
+            name: name.to_owned(),
+            version,
+            bios: part(Part::Bios, &bios_pcrs, false)?,
+            vmm: part(Part::Vmm, &vmm_pcrs, options.vmm_events)?,
+        },
+        notes,
     })
 }

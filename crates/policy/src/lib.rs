@@ -26,5 +26,5 @@ mod model;
 
 pub use appraise::{Evidence, Reason, Verdict, VerifiedLog, appraise, appraise_one, explain};
 pub use document::{EventDocument, PartDocument, PcrDocument, PolicyDocument};
-pub use import::{ImportOptions, from_evidence, from_values};
+pub use import::{Draft, ImportOptions, UEFI_BOOT_CHAIN, draft, from_evidence, from_values};
 pub use model::{EventRule, Part, PartPolicy, PcrRule, Policy, PolicyError};

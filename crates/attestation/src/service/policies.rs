@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use trustpool_evidence::{EventLog, HashAlg, PcrIndex, PcrValues, replay};
-use trustpool_policy::{ImportOptions, Policy, PolicyDocument, from_values};
+use trustpool_policy::{ImportOptions, Policy, PolicyDocument, draft};
 
 use super::{Service, ServiceError};
 use crate::store::{HostRecord, HostState, VerdictRecord, now_ms};
@@ -141,16 +141,27 @@ impl Service {
                 .and_then(|r| r.compare(&values))
                 .map_err(|e| ServiceError::Rejected(format!("stored event log: {e}")))?;
         }
-        let policy = from_values(&req.name, 1, &values, parsed.as_ref(), &options)?;
+        let draft = draft(&req.name, 1, &values, parsed.as_ref(), &options)?;
         self.store
             .audit(
                 actor,
                 "policy_imported",
                 &host.host_name,
-                &format!("draft {} from agent {}", req.name, host.agent_id),
+                &format!(
+                    "draft {} from agent {}{}",
+                    req.name,
+                    host.agent_id,
+                    draft
+                        .notes
+                        .iter()
+                        .map(|n| format!("; {n}"))
+                        .collect::<String>()
+                ),
             )
             .await?;
-        Ok(PolicyDocument::from(&policy))
+        let mut document = PolicyDocument::from(&draft.policy);
+        document.notes = draft.notes;
+        Ok(document)
     }
 
     /// Sets the policies a host accepts.

@@ -348,3 +348,61 @@ fn documents_round_trip_and_refuse_what_would_match_everything() {
         .is_err()
     );
 }
+
+/// A golden host without a dynamic launch has PCR 17–19 at their reset value (all ones): a
+/// VMM part of Value rules on them would only say "no launch happened" and accept any OS.
+/// The import leaves them out, takes the UEFI boot chain instead and says so; with nothing
+/// measured at all it refuses.
+#[test]
+fn import_refuses_reset_values_and_takes_the_uefi_chain() {
+    let digest = |byte: u8| {
+        trustpool_evidence::Digest::from_hex(HashAlg::Sha256, &format!("{byte:02x}").repeat(32))
+            .unwrap()
+    };
+    let mut values = PcrValues::new();
+    values.insert(pcr(0), digest(0x11));
+    for i in [17, 18, 19] {
+        values.insert(pcr(i), digest(0xff));
+    }
+    for i in [4, 7, 8] {
+        values.insert(pcr(i), digest(0x40 + i));
+    }
+    values.insert(pcr(9), digest(0x00));
+    let options = ImportOptions {
+        bank: HashAlg::Sha256,
+        bios_pcrs: vec![pcr(0)],
+        vmm_pcrs: vec![pcr(17), pcr(18), pcr(19)],
+        vmm_events: false,
+    };
+    let draft = trustpool_policy::draft("golden", 1, &values, None, &options).unwrap();
+    let vmm: Vec<u8> = draft
+        .policy
+        .required_pcrs()
+        .into_iter()
+        .map(|(_, p)| p.get())
+        .filter(|p| *p != 0)
+        .collect();
+    assert_eq!(vmm, vec![4, 7, 8], "PCR 9 is at its reset value too");
+    assert!(
+        draft
+            .notes
+            .iter()
+            .any(|n| n.contains("17, 18, 19") && n.contains("reset")),
+        "{:?}",
+        draft.notes
+    );
+    assert!(
+        draft
+            .notes
+            .iter()
+            .any(|n| n.contains("UEFI boot chain instead: PCR 4, 7, 8")),
+        "{:?}",
+        draft.notes
+    );
+    // Nothing measured anywhere in the VMM/OS part: refused, naming the part.
+    for i in [4, 7, 8] {
+        values.insert(pcr(i), digest(0x00));
+    }
+    let err = trustpool_policy::draft("golden", 1, &values, None, &options).unwrap_err();
+    assert!(err.to_string().contains("reset value"), "{err}");
+}
