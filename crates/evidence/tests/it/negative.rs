@@ -100,10 +100,7 @@ fn ak_name_alg_must_be_sha256_or_stronger() {
         AttestationKey::new(public.clone(), VerifyOptions::default()).unwrap_err(),
         VerifyError::AkNameAlgNotAllowed(HashAlg::Sha1)
     );
-    let allowed = VerifyOptions {
-        allow_sha1: true,
-        ..VerifyOptions::default()
-    };
+    let allowed = VerifyOptions { allow_sha1: true };
     assert!(AttestationKey::new(public, allowed).is_ok());
 }
 
