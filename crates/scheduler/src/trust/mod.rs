@@ -12,6 +12,9 @@
 //!   unknown;
 //! - changes pushed by the server's trust stream ([`TrustCache::apply_change`]) take effect
 //!   at once;
+//! - a slot takes a level only from an answer or change at least as new as what it holds
+//!   (by `vtime`, see [`slot`]): a poll answer computed before a pushed `untrusted` cannot
+//!   overwrite it with `trusted`;
 //! - the cache holds a slot for each of the scheduler's own compute nodes and nothing else:
 //!   a poll asks for those names only, and neither a poll answer nor a pushed change creates
 //!   a slot (an attacker who gets the server to publish a name gets no entry for it here,
@@ -290,20 +293,28 @@ impl TrustCache {
 
     /// Applies a `PollHosts` answer received at `now_ms` (read by
     /// [`trustpool_api::oat::read_answer`]): every well-formed entry for a compute node is
-    /// cached under its `host_name` (the last one wins, `vtime` clamped to `now_ms`);
-    /// entries for other names are ignored; nodes missing from it become unknown.
+    /// offered to its slot under its `host_name` (the last one wins, `vtime` clamped to
+    /// `now_ms`), which keeps what it holds if that is newer — a change pushed while the
+    /// answer was on its way ([`TrustSlot::offer`]); entries for other names are ignored;
+    /// nodes missing from it become unknown (forgetting never makes a host trusted).
     ///
     /// # Errors
     /// When the body is not `{"hosts": [...]}` (Nova crashed on those).
     pub fn apply_poll(&self, body: &[u8], now_ms: i64) -> Result<(), String> {
         let answer = read_answer(body, now_ms)?;
-        let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
-        for slot in slots.values() {
-            slot.set(TrustLevel::Unknown, 0);
+        let mut by_name: FxHashMap<&str, (TrustLevel, i64)> = FxHashMap::default();
+        for host in &answer {
+            by_name.insert(&host.host_name, (host.level, host.vtime_ms.min(now_ms)));
         }
-        for host in answer {
-            if let Some(slot) = slots.get(&host.host_name) {
-                slot.set(host.level, host.vtime_ms.min(now_ms));
+        let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
+        for (name, slot) in slots.iter() {
+            match by_name.get(name.as_str()) {
+                Some(&(level, vtime_ms)) => {
+                    if !slot.offer(level, vtime_ms) {
+                        tracing::debug!(host = %name, "poll answer older than the level held: kept the newer one");
+                    }
+                }
+                None => slot.set(TrustLevel::Unknown, 0),
             }
         }
         Ok(())
@@ -311,8 +322,9 @@ impl TrustCache {
 
     /// A change pushed by the trust stream: `names` (the names that designate one host
     /// under the server's rule) now have `level`, vouched for at `vtime_ms` (clamped to
-    /// `now_ms`). Only names that are compute nodes are written; the others are no
-    /// concern of this scheduler and get no slot. Returns the nodes written.
+    /// `now_ms`). Only names that are compute nodes are written, and only where the slot
+    /// holds nothing newer ([`TrustSlot::offer`]); the others are no concern of this
+    /// scheduler and get no slot. Returns the nodes written.
     pub fn apply_change(
         &self,
         names: &[String],
@@ -325,8 +337,8 @@ impl TrustCache {
             .iter()
             .filter_map(|name| {
                 let slot = slots.get(name)?;
-                slot.set(level, vtime_ms.min(now_ms));
-                Some(name.clone())
+                slot.offer(level, vtime_ms.min(now_ms))
+                    .then(|| name.clone())
             })
             .collect()
     }
@@ -343,7 +355,16 @@ impl TrustCache {
             Some(vtime) => self.apply_change(&names, change.trust_lvl, vtime, now_ms),
             None => {
                 tracing::warn!(host = ?change.host_name, vtime = ?change.vtime, "trust stream change with an unreadable vtime: its names are unknown until the next poll");
-                self.apply_change(&names, TrustLevel::Unknown, 0, now_ms)
+                let slots = self.slots.read().unwrap_or_else(PoisonError::into_inner);
+                names
+                    .into_iter()
+                    .filter(|name| {
+                        slots
+                            .get(name)
+                            .map(|slot| slot.set(TrustLevel::Unknown, 0))
+                            .is_some()
+                    })
+                    .collect()
             }
         }
     }

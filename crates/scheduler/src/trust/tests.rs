@@ -412,3 +412,83 @@ async fn a_poll_asks_only_for_the_compute_nodes() {
     assert!(!cache.refresh(&poller, &now).await, "no node, no poll");
     assert_eq!(poller.calls().len(), 1);
 }
+
+// Issue 12, item 6: the stream and the poll cannot race a fresher `untrusted` back.
+
+#[tokio::test]
+async fn an_older_poll_answer_does_not_overwrite_a_newer_pushed_untrusted() {
+    let clock = Clock::at(NOW);
+    let cache = cache_with(&["node1"]);
+    // The server computes a poll answer (trusted, as of 12:00:00) …
+    let answer = one_host("node1", "trusted", NOW).to_string();
+    // … meanwhile node1's verdict turns untrusted at 12:00:01 and is pushed first.
+    clock.advance_secs(1);
+    let pushed = rfc3339(clock.now());
+    let written = cache.apply_stream_change(
+        &change("node1", &[], TrustLevel::Untrusted, &pushed),
+        clock.now(),
+    );
+    assert_eq!(written, vec!["node1".to_owned()]);
+    // The answer arrives after the change: it is older, and is not applied.
+    clock.advance_secs(1);
+    cache.apply_poll(answer.as_bytes(), clock.now()).unwrap();
+    assert_eq!(
+        cache.level("node1", clock.now()),
+        Some(TrustLevel::Untrusted)
+    );
+    // Computed in the same second as the verdict: ambiguous, and trusted does not win.
+    cache
+        .apply_poll(
+            one_host("node1", "trusted", &pushed).to_string().as_bytes(),
+            clock.now(),
+        )
+        .unwrap();
+    assert_eq!(
+        cache.level("node1", clock.now()),
+        Some(TrustLevel::Untrusted)
+    );
+    // An older pushed change does not either.
+    let written =
+        cache.apply_stream_change(&change("node1", &[], TrustLevel::Trusted, NOW), clock.now());
+    assert!(written.is_empty(), "{written:?}");
+    assert_eq!(
+        cache.level("node1", clock.now()),
+        Some(TrustLevel::Untrusted)
+    );
+    // An answer computed after the verdict is applied, whatever it says.
+    cache
+        .apply_poll(
+            one_host("node1", "trusted", &rfc3339(clock.now()))
+                .to_string()
+                .as_bytes(),
+            clock.now(),
+        )
+        .unwrap();
+    assert_eq!(cache.level("node1", clock.now()), Some(TrustLevel::Trusted));
+}
+
+#[tokio::test]
+async fn a_newer_pushed_change_replaces_an_older_poll_answer() {
+    let clock = Clock::at(NOW);
+    let cache = cache_with(&["node1"]);
+    cache
+        .apply_poll(
+            one_host("node1", "trusted", NOW).to_string().as_bytes(),
+            clock.now(),
+        )
+        .unwrap();
+    clock.advance_secs(5);
+    cache.apply_stream_change(
+        &change("node1", &[], TrustLevel::Untrusted, &rfc3339(clock.now())),
+        clock.now(),
+    );
+    assert_eq!(
+        cache.level("node1", clock.now()),
+        Some(TrustLevel::Untrusted)
+    );
+    // A node the answer leaves out is forgotten (unknown), newer entry or not.
+    cache
+        .apply_poll(json!({"hosts": []}).to_string().as_bytes(), clock.now())
+        .unwrap();
+    assert_eq!(cache.level("node1", clock.now()), None);
+}
