@@ -107,6 +107,10 @@ pub struct Config {
     /// at most what one `PollHosts` request carries). Heartbeats are authenticated by
     /// each node's own token, kept in the database, not here.
     pub max_compute_nodes: usize,
+    /// How long the host of a running trusted instance may stay `unknown` (no current
+    /// verdict: agent stopped, network cut, attestation server unreachable) before the
+    /// instance gets a `trust_alert` (`[trustpool] trust_alert_grace_seconds`, 60 s).
+    pub trust_alert_grace: Duration,
     /// Notes for the operator (`--check-config` prints them; start logs them).
     pub notes: Vec<String>,
 }
@@ -138,12 +142,13 @@ const TRUSTED_KEYS: [&str; 12] = [
     "attestation_insecure_ssl",
 ];
 
-const TRUSTPOOL_KEYS: [&str; 5] = [
+const TRUSTPOOL_KEYS: [&str; 6] = [
     "admin_token_sha256",
     "read_token_sha256",
     "max_compute_nodes",
     "attestation_read_token",
     "attestation_request_timeout",
+    "trust_alert_grace_seconds",
 ];
 
 /// Default `[trustpool] max_compute_nodes`: what one `PollHosts` request carries.
@@ -162,6 +167,28 @@ fn max_compute_nodes(r: &Reader<'_>) -> Result<usize, ConfigError> {
         )));
     }
     Ok(n)
+}
+
+/// Default `[trustpool] trust_alert_grace_seconds`: two of the attestation server's default
+/// challenge intervals (30 s; the scheduler cannot know the server's own setting), so one
+/// late or lost verdict never raises an alert.
+pub const DEFAULT_TRUST_ALERT_GRACE_SECS: u64 = 60;
+
+/// Longest `[trustpool] trust_alert_grace_seconds`: a day.
+const MAX_TRUST_ALERT_GRACE_SECS: u64 = 86_400;
+
+/// `[trustpool] trust_alert_grace_seconds`: 1 to a day (0 would alert on every blip).
+fn trust_alert_grace(r: &Reader<'_>) -> Result<Duration, ConfigError> {
+    let key = (TRUSTPOOL, "trust_alert_grace_seconds");
+    let secs: u64 = r
+        .parsed(&[key], "a number of seconds")?
+        .unwrap_or(DEFAULT_TRUST_ALERT_GRACE_SECS);
+    if secs == 0 || secs > MAX_TRUST_ALERT_GRACE_SECS {
+        return Err(ConfigError(format!(
+            "[{TRUSTPOOL}] trust_alert_grace_seconds must be 1 to {MAX_TRUST_ALERT_GRACE_SECS} (how long the host of a running trusted instance may go without a current verdict before the instance is alerted), not {secs}"
+        )));
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 /// `available_filters`: `nova.scheduler.filters.all_filters` or explicit class paths.
@@ -486,6 +513,7 @@ impl Config {
             admin_tokens: r.hashes("admin_token_sha256")?,
             read_tokens: r.hashes("read_token_sha256")?,
             max_compute_nodes: max_compute_nodes(&r)?,
+            trust_alert_grace: trust_alert_grace(&r)?,
             filters,
             notes: Vec::new(),
         };
@@ -529,7 +557,7 @@ impl Config {
         ));
         match &self.attestation {
             Some(a) => out.push_str(&format!(
-                "attestation: POST {} (CA {}, x-auth-blob {}, cache {} s, trust stream {})\n",
+                "attestation: POST {} (CA {}, x-auth-blob {}, cache {} s, trust stream {}, trust alert after {} s without a verdict)\n",
                 a.poll_hosts_url(),
                 a.ca_file.display(),
                 if a.auth_blob.is_some() {
@@ -542,7 +570,8 @@ impl Config {
                     "on"
                 } else {
                     "off"
-                }
+                },
+                self.trust_alert_grace.as_secs()
             )),
             None => out.push_str("attestation: none (TrustedFilter not enabled)\n"),
         }

@@ -210,6 +210,18 @@ fn errors_name_the_option() {
             "[trustpool]\nmax_compute_nodes = many\n",
             "[trustpool] max_compute_nodes (line 2)",
         ),
+        (
+            "[trustpool]\ntrust_alert_grace_seconds = 0\n",
+            "[trustpool] trust_alert_grace_seconds must be 1 to 86400 (how long the host of a running trusted instance may go without a current verdict before the instance is alerted), not 0",
+        ),
+        (
+            "[trustpool]\ntrust_alert_grace_seconds = 86401\n",
+            "trust_alert_grace_seconds must be 1 to 86400",
+        ),
+        (
+            "[trustpool]\ntrust_alert_grace_seconds = 1m\n",
+            "[trustpool] trust_alert_grace_seconds (line 2): \"1m\" is not a number of seconds",
+        ),
     ] {
         // A file without a filter list gets the defaults, TrustedFilter included: give
         // it an attestation server so only the option under test is wrong.
@@ -242,4 +254,20 @@ fn compute_nodes_are_bounded_by_what_one_poll_carries() {
     ))
     .unwrap();
     assert_eq!(c.max_compute_nodes, 3);
+}
+
+#[test]
+fn the_trust_alert_grace_defaults_to_two_intervals() {
+    let server = "[trusted_computing]\nserver=a\nserver_ca_file=/c\n";
+    let c = Config::parse(&format!("{server}{SSL}")).unwrap();
+    assert_eq!(c.trust_alert_grace, Duration::from_secs(60));
+    assert!(
+        c.summary()
+            .contains("trust alert after 60 s without a verdict")
+    );
+    let c = Config::parse(&format!(
+        "{server}{SSL}[trustpool]\ntrust_alert_grace_seconds = 300\n"
+    ))
+    .unwrap();
+    assert_eq!(c.trust_alert_grace, Duration::from_secs(300));
 }

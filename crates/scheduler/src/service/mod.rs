@@ -59,6 +59,10 @@ pub(crate) struct State {
     pub(crate) hosts: HashMap<Arc<str>, HostState>,
     pub(crate) aggregates: BTreeMap<u64, AggregateRecord>,
     pub(crate) servers: BTreeMap<String, ServerRecord>,
+    /// Since when (Unix ms) each compute node has had no current level (`unknown`), for
+    /// the trust-alert grace period (`trust_watch`). In memory only: a restart restarts
+    /// every grace period (alerts already raised are stored with their servers and stay).
+    pub(crate) silent_since: HashMap<String, i64>,
     /// One shared copy per distinct aggregate set and stats: hosts sharing them form a
     /// class the filters answer once for (see `HostState::class`).
     interned_aggregates: HashMap<Vec<u64>, Arc<[Arc<AggregateInfo>]>>,
@@ -111,6 +115,7 @@ impl State {
             self.node_tokens.remove(&hash);
         }
         self.hosts.remove(host);
+        self.silent_since.remove(host);
         Some(node)
     }
 

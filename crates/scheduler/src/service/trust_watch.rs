@@ -1,9 +1,24 @@
 //! Following the attestation server between requests: the cache is kept fresh by a
 //! periodic batched poll, changes pushed by the server's trust stream apply at once, and
-//! a running instance whose host turns `untrusted` is flagged (`trust_alert` on the
-//! server, a `trust_alert` instance action, a warning in the log) for an operator to
-//! evacuate. `unknown` (the server is down, the host went silent) excludes the host from
-//! new placements but raises no alert: nothing was proven against it.
+//! running instances that asked for a trusted host are watched:
+//!
+//! - their host turns `untrusted`: flagged at once (`trust_alert` on the server with the
+//!   server's reasons, a `trust_alert` instance action, a warning in the log) for an
+//!   operator to evacuate;
+//! - their host stays `unknown` (no current verdict: agent stopped, network cut, attestation
+//!   server unreachable) for longer than `[trustpool] trust_alert_grace_seconds`: the same
+//!   alert, level `unknown`, saying how long the host has been silent. Silence is an alert
+//!   too: nothing vouches for those instances any more. After a failed poll *every* host is
+//!   unknown, so an attestation server down for longer than the grace period alerts every
+//!   trusted instance — that is the truth, and the grace period (longer than the poll
+//!   back-off's first steps) keeps a blip from raising anything. "Unknown since" is kept in
+//!   memory: a scheduler restart restarts the grace period (raised alerts are stored with
+//!   their servers and survive it);
+//! - their host is `trusted` again: the alert is removed, a `trust_alert_cleared` instance
+//!   action records it, an info line is logged.
+//!
+//! An `unknown` alert becomes an `untrusted` one if the host then turns untrusted; an
+//! `untrusted` alert stays while the host is unknown (nothing cleared it).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,71 +30,165 @@ use trustpool_client::TrustStream;
 use trustpool_client::oat::StreamEvent;
 
 use super::{Service, flavor_spec};
-use crate::filters::trusted_requirement;
+use crate::filters::{Requirement, trusted_requirement};
 use crate::request::RequestSpec;
+use crate::store::ServerRecord;
 use crate::trust::source::error_chain;
+
+/// The instance action recording a raised alert.
+const RAISED: &str = "trust_alert";
+/// The instance action recording a cleared alert.
+const CLEARED: &str = "trust_alert_cleared";
+
+/// What a check does to one server: its alert from now on (None: cleared), the instance
+/// action and its message.
+type AlertChange = (Option<TrustAlert>, &'static str, String);
+
+/// Whether the server's flavor asked for a trusted host.
+fn wants_trusted(server: &ServerRecord) -> bool {
+    let spec = RequestSpec {
+        flavor: flavor_spec(&server.flavor),
+        ..RequestSpec::default()
+    };
+    matches!(
+        trusted_requirement(&spec),
+        Some(Requirement::Level("trusted") | Requirement::Trait { required: true })
+    )
+}
+
+fn secs(ms: i64) -> i64 {
+    ms.div_euclid(1000)
+}
+
+/// The alert for a host that turned `untrusted`, with the attestation server's reasons.
+fn untrusted_alert(host: &str, now: i64, reasons: &[String]) -> AlertChange {
+    let mut message = format!("host {host} is untrusted");
+    if !reasons.is_empty() {
+        message.push_str(": ");
+        message.push_str(&reasons.join("; "));
+    }
+    let alert = TrustAlert {
+        trust_lvl: TrustLevel::Untrusted.as_str().to_owned(),
+        since: rfc3339(now),
+        reasons: reasons.to_vec(),
+    };
+    (Some(alert), RAISED, message)
+}
+
+/// The alert for a host `unknown` since `since`, past the grace period.
+fn silence_alert(
+    host: &str,
+    since: i64,
+    now: i64,
+    grace_ms: i64,
+    poll_error: Option<&str>,
+) -> AlertChange {
+    let mut reasons = vec![format!(
+        "no current verdict for {} s (grace {} s): {SILENCE_CAUSES}",
+        secs(now.saturating_sub(since)),
+        secs(grace_ms)
+    )];
+    if let Some(e) = poll_error {
+        reasons.push(format!(
+            "the last poll of the attestation server failed: {e}"
+        ));
+    }
+    let message = format!("host {host} is unknown: {}", reasons.join("; "));
+    let alert = TrustAlert {
+        trust_lvl: TrustLevel::Unknown.as_str().to_owned(),
+        since: rfc3339(since),
+        reasons,
+    };
+    (Some(alert), RAISED, message)
+}
+
+/// What a host without a current verdict may mean.
+const SILENCE_CAUSES: &str =
+    "the agent stopped, the network is cut or the attestation server is unreachable";
 
 impl Service {
     /// Raises alerts on running instances that asked for a trusted host whose host is now
-    /// `untrusted` (only `hosts`, or all when None).
+    /// `untrusted`, or `unknown` for longer than the grace period, and clears them when
+    /// the host is `trusted` again (only `hosts`, or all when None). `reasons` are the
+    /// attestation server's, for an `untrusted` change.
     pub async fn check_trust_alerts(&self, hosts: Option<&[String]>, reasons: &[String]) {
         let now = now_ms();
-        let mut raised = Vec::new();
+        let grace = self.config.trust_alert_grace.as_millis();
+        let grace_ms = i64::try_from(grace).unwrap_or(i64::MAX);
+        let timeout_ms = self.trust.timeout_ms();
+        let poll_error = self.trust.last_error();
+        let in_scope = |host: &str| hosts.is_none_or(|h| h.iter().any(|n| n == host));
+        let mut changed = Vec::new();
         {
-            let mut state = self.write();
+            let mut guard = self.write();
+            let state = &mut *guard;
+            // Since when each node has had no current level: from the moment its entry
+            // expired when that is known, else from now (a failed poll, a node the answer
+            // left out, a pushed `unknown` — each checked right after it happens).
+            for name in state.nodes.keys().filter(|n| in_scope(n)) {
+                if self.trust.current_level(name, now) != TrustLevel::Unknown {
+                    state.silent_since.remove(name);
+                    continue;
+                }
+                let since = match self.trust.entry(name) {
+                    Some(e) if e.vtime_ms > 0 && now.saturating_sub(e.vtime_ms) > timeout_ms => {
+                        e.vtime_ms.saturating_add(timeout_ms).min(now)
+                    }
+                    _ => now,
+                };
+                state.silent_since.entry(name.clone()).or_insert(since);
+            }
             for server in state.servers.values_mut() {
-                let Some(host) = server.host.clone() else {
+                let Some(host) = server.host.as_deref() else {
                     continue;
                 };
-                if server.status != "ACTIVE"
-                    || server.trust_alert.is_some()
-                    || hosts.is_some_and(|h| !h.contains(&host))
-                {
+                if !in_scope(host) {
                     continue;
                 }
-                let spec = RequestSpec {
-                    flavor: flavor_spec(&server.flavor),
-                    ..RequestSpec::default()
+                let level = self.trust.current_level(host, now);
+                let alerted = server.trust_alert.as_ref().map(|a| a.trust_lvl.as_str());
+                let change: Option<AlertChange> = match level {
+                    TrustLevel::Trusted => alerted
+                        .is_some()
+                        .then(|| (None, CLEARED, format!("host {host} is trusted again"))),
+                    _ if server.status != "ACTIVE" || !wants_trusted(server) => None,
+                    TrustLevel::Untrusted => {
+                        (alerted != Some("untrusted")).then(|| untrusted_alert(host, now, reasons))
+                    }
+                    TrustLevel::Unknown => {
+                        let since = state.silent_since.get(host).copied().unwrap_or(now);
+                        (alerted.is_none() && now.saturating_sub(since) >= grace_ms).then(|| {
+                            silence_alert(host, since, now, grace_ms, poll_error.as_deref())
+                        })
+                    }
                 };
-                let wants_trusted = matches!(
-                    trusted_requirement(&spec),
-                    Some(crate::filters::Requirement::Level("trusted"))
-                        | Some(crate::filters::Requirement::Trait { required: true })
-                );
-                if !wants_trusted {
+                let Some((alert, action, message)) = change else {
                     continue;
-                }
-                let level = self.trust.current_level(&host, now);
-                if level != TrustLevel::Untrusted {
-                    continue;
-                }
-                server.trust_alert = Some(TrustAlert {
-                    trust_lvl: level.as_str().to_owned(),
-                    since: rfc3339(now),
-                    reasons: reasons.to_vec(),
-                });
+                };
+                server.trust_alert = alert;
                 server.updated_at = now;
-                raised.push(server.clone());
+                changed.push((server.clone(), action, message));
             }
         }
-        for server in raised {
-            tracing::warn!(server = %server.id, host = server.host.as_deref().unwrap_or(""), "trust alert: the host of a trusted instance is no longer trusted");
-            let message = format!(
-                "host {} is untrusted{}",
-                server.host.as_deref().unwrap_or(""),
-                if reasons.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", reasons.join("; "))
+        for (server, action, message) in changed {
+            let host = server.host.as_deref().unwrap_or("");
+            match &server.trust_alert {
+                Some(alert) => {
+                    let level = alert.trust_lvl.as_str();
+                    tracing::warn!(server = %server.id, host, level, "trust alert: the host of a trusted instance is no longer trusted");
                 }
-            );
+                None => {
+                    tracing::info!(server = %server.id, host, "trust alert cleared: the host of the instance is trusted again");
+                }
+            }
             let stored = self.store.put_server(&server).await;
-            let action = self
+            let recorded = self
                 .store
-                .add_action(&server.id, "trust_alert", Some(&message))
+                .add_action(&server.id, action, Some(&message))
                 .await;
-            if let Err(e) = stored.and(action) {
-                tracing::error!(error = %e, "storing a trust alert failed");
+            if let Err(e) = stored.and(recorded) {
+                let id = server.id.as_str();
+                tracing::error!(error = %e, server = id, action, "storing a trust alert change failed");
             }
         }
     }
@@ -95,7 +204,12 @@ impl Service {
             .as_ref()
             .map_or(Duration::from_secs(30), |a| a.auth_timeout / 2)
             .clamp(Duration::from_secs(1), Duration::from_secs(30));
-        let mut ticker = tokio::time::interval(period);
+        // Check alerts often enough that one is raised at most half a grace period late
+        // (polls still happen only when entries near expiry).
+        let tick = period
+            .min(self.config.trust_alert_grace / 2)
+            .max(Duration::from_secs(1));
+        let mut ticker = tokio::time::interval(tick);
         loop {
             ticker.tick().await;
             let names: Vec<String> = self.read().nodes.keys().cloned().collect();

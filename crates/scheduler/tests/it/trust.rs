@@ -25,20 +25,36 @@ type Seen = (Option<String>, Option<String>, Option<String>, Value);
 struct Endpoint {
     /// (status, body) to answer.
     answer: Mutex<(u16, String)>,
+    /// (host, level) to answer instead, with `vtime` = the time of the answer, as the
+    /// attestation server does.
+    levels: Mutex<Option<Vec<(String, String)>>>,
     /// Every request: (x-auth-blob, content-type, accept, body).
     seen: Mutex<Vec<Seen>>,
 }
 
 impl Endpoint {
     fn answer(&self, status: u16, body: &str) {
+        *self.levels.lock().unwrap() = None;
         *self.answer.lock().unwrap() = (status, body.to_owned());
     }
     fn levels(&self, levels: &[(&str, &str)]) {
+        let levels = levels
+            .iter()
+            .map(|(h, l)| ((*h).to_owned(), (*l).to_owned()))
+            .collect();
+        *self.levels.lock().unwrap() = Some(levels);
+    }
+    /// What to answer now.
+    fn now_answering(&self) -> (u16, String) {
+        let Some(levels) = self.levels.lock().unwrap().clone() else {
+            return self.answer.lock().unwrap().clone();
+        };
+        let vtime = trustpool_api::time::rfc3339(trustpool_api::time::now_ms());
         let hosts: Vec<Value> = levels
             .iter()
-            .map(|(h, l)| json!({"host_name": h, "trust_lvl": l, "vtime": trustpool_api::time::rfc3339(trustpool_api::time::now_ms())}))
+            .map(|(h, l)| json!({"host_name": h, "trust_lvl": l, "vtime": vtime}))
             .collect();
-        self.answer(200, &json!({ "hosts": hosts }).to_string());
+        (200, json!({ "hosts": hosts }).to_string())
     }
     fn requests(&self) -> usize {
         self.seen.lock().unwrap().len()
@@ -62,7 +78,7 @@ async fn poll_hosts(
         h("accept"),
         serde_json::from_str(&body).unwrap_or(Value::Null),
     ));
-    let (status, body) = e.answer.lock().unwrap().clone();
+    let (status, body) = e.now_answering();
     (StatusCode::from_u16(status).unwrap(), body)
 }
 
@@ -325,6 +341,205 @@ async fn trusted_flavors_land_only_on_trusted_hosts_and_fail_closed() {
         .await
         .unwrap();
     assert_eq!(settled(&admin, &id).await.status, "ACTIVE");
+    s.stop().await;
+    handle.shutdown();
+}
+
+/// A server's instance actions: (action, message).
+async fn actions(admin: &ComputeClient, id: &str) -> Vec<(String, String)> {
+    let body = admin
+        .raw(
+            reqwest::Method::GET,
+            &format!("/v2.1/servers/{id}/os-instance-actions"),
+            None,
+        )
+        .await
+        .unwrap();
+    body["instanceActions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["action"].as_str().unwrap().to_owned(),
+                a["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// Waits (up to `secs`) until `id`'s instance actions are `kinds`.
+async fn wait_actions(admin: &ComputeClient, id: &str, kinds: &[&str], secs: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let seen = actions(admin, id).await;
+        if seen
+            .iter()
+            .map(|(a, _)| a.as_str())
+            .eq(kinds.iter().copied())
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{id}: {seen:?}, want {kinds:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits (up to `secs`) until `id` has an alert (`true`) or none (`false`).
+async fn wait_alert(
+    admin: &ComputeClient,
+    id: &str,
+    raised: bool,
+    secs: u64,
+) -> Option<trustpool_api::compute::server::TrustAlert> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let alert = admin.server(id).await.unwrap().trust_alert;
+        if alert.is_some() == raised {
+            return alert;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{id}: alert {alert:?} after {secs} s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Issue 12, item 6: silence is an alert too. A host of a running trusted instance that
+/// stays `unknown` past `trust_alert_grace_seconds` raises the instance's `trust_alert`
+/// (not before); the alert clears, recorded, when the host is trusted again; the
+/// attestation server unreachable alerts every trusted instance after the grace period.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_silent_host_alerts_after_the_grace_period_and_clears_when_trusted_again() {
+    const GRACE: Duration = Duration::from_secs(3);
+    let h = Harness::new("silence");
+    let (e, addr, handle) = serve(&h).await;
+    e.levels(&[("h1", "trusted"), ("h2", "trusted")]);
+    let attestation = Attestation {
+        port: addr.port(),
+        api_url: "/AttestationService/resources",
+        auth_blob: None,
+        timeout_secs: 2,
+        stream_token: None,
+    };
+    let conf = h
+        .nova_conf(
+            &h.sqlite(),
+            "AvailabilityZoneFilter,RamFilter,ComputeFilter,TrustedFilter",
+            Some(&attestation),
+        )
+        .replace(
+            "[trustpool]\n",
+            &format!(
+                "[trustpool]\ntrust_alert_grace_seconds = {}\n",
+                GRACE.as_secs()
+            ),
+        );
+    let s = h.scheduler(&conf).await;
+    let admin = h.client(&s, ADMIN);
+    for name in ["h1", "h2"] {
+        let compute = h.compute(&s, name).await;
+        compute.report(&report(name, 8192, 8, 100)).await.unwrap();
+    }
+    admin
+        .create_flavor(&flavor("m1.tiny", "1", 512, 1, 1))
+        .await
+        .unwrap();
+    admin
+        .set_extra_specs(
+            "1",
+            BTreeMap::from([("trust:trusted_host".into(), "trusted".into())]),
+        )
+        .await
+        .unwrap();
+    admin
+        .create_flavor(&flavor("m1.plain", "2", 512, 1, 1))
+        .await
+        .unwrap();
+    let mut vms = Vec::new();
+    for (name, flavor, host) in [
+        ("on-h1", "m1.tiny", "nova:h1"),
+        ("on-h2", "m1.tiny", "nova:h2"),
+        ("plain-on-h1", "m1.plain", "nova:h1"),
+    ] {
+        let id = admin.boot(boot(name, flavor, Some(host))).await.unwrap();
+        let vm = settled(&admin, &id).await;
+        assert_eq!(vm.status, "ACTIVE", "{vm:?}");
+        vms.push(vm.id);
+    }
+    let (on_h1, on_h2, plain) = (&vms[0], &vms[1], &vms[2]);
+
+    // h1's agent stops: the server no longer lists it, h1 reads unknown. Nothing is
+    // raised within the grace period; then the trusted instance on h1 is alerted.
+    let silent_from = tokio::time::Instant::now();
+    e.levels(&[("h2", "trusted")]);
+    let alert = wait_alert(&admin, on_h1, true, GRACE.as_secs() + 10)
+        .await
+        .unwrap();
+    let waited = silent_from.elapsed();
+    assert!(
+        waited >= GRACE,
+        "alerted after {waited:?}, before the grace period"
+    );
+    assert_eq!(alert.trust_lvl, "unknown");
+    assert!(
+        alert.reasons[0].starts_with("no current verdict for ")
+            && alert.reasons[0].contains("(grace 3 s)"),
+        "{alert:?}"
+    );
+    wait_actions(&admin, on_h1, &["create", "trust_alert"], 10).await;
+    assert!(admin.server(on_h2).await.unwrap().trust_alert.is_none());
+    assert!(
+        admin.server(plain).await.unwrap().trust_alert.is_none(),
+        "a flavor that asked for no trust is not alerted"
+    );
+
+    // h1 is trusted again: the alert clears, with an instance action saying so.
+    e.levels(&[("h1", "trusted"), ("h2", "trusted")]);
+    wait_alert(&admin, on_h1, false, 10).await;
+    wait_actions(
+        &admin,
+        on_h1,
+        &["create", "trust_alert", "trust_alert_cleared"],
+        10,
+    )
+    .await;
+    let (_, message) = actions(&admin, on_h1).await.pop().unwrap();
+    assert_eq!(message, "host h1 is trusted again");
+
+    // The attestation server is unreachable: every host is unknown, and after the grace
+    // period every trusted instance is alerted, saying why.
+    e.answer(500, "down");
+    for id in [on_h1, on_h2] {
+        let alert = wait_alert(&admin, id, true, GRACE.as_secs() + 10)
+            .await
+            .unwrap();
+        assert_eq!(alert.trust_lvl, "unknown");
+        assert!(
+            alert
+                .reasons
+                .iter()
+                .any(|r| r.starts_with("the last poll of the attestation server failed")),
+            "{alert:?}"
+        );
+    }
+    // It answers again (after its back-off): the alerts clear.
+    e.levels(&[("h1", "trusted"), ("h2", "trusted")]);
+    for id in [on_h1, on_h2] {
+        wait_alert(&admin, id, false, 40).await;
+    }
+    wait_actions(
+        &admin,
+        on_h2,
+        &["create", "trust_alert", "trust_alert_cleared"],
+        10,
+    )
+    .await;
+    assert!(admin.server(plain).await.unwrap().trust_alert.is_none());
     s.stop().await;
     handle.shutdown();
 }
