@@ -78,7 +78,7 @@ impl Store {
         .bind(&g.created_by)
         .bind(g.created_at)
         .bind(g.expires_at)
-        .execute(&self.pool)
+        .execute(&self.durable)
         .await
         .map_err(q("put grant"))?;
         Ok(())
@@ -174,7 +174,7 @@ impl Store {
         sqlx::query("UPDATE hosts SET ek_key_sha256 = $2 WHERE agent_id = $1")
             .bind(agent_id)
             .bind(ek_key_sha256)
-            .execute(&self.pool)
+            .execute(&self.durable)
             .await
             .map_err(conflict_or(
                 "set EK key",
@@ -199,7 +199,7 @@ impl Store {
         replaces: Option<&str>,
         grant_token_hash: Option<&str>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let mut tx = self.durable.begin().await.map_err(q("begin"))?;
         if let Some(hash) = grant_token_hash {
             let used = sqlx::query(
                 "DELETE FROM enrollment_grants WHERE host_name = $1 AND token_hash = $2",
@@ -316,7 +316,7 @@ impl Store {
     pub async fn delete_grant(&self, host_name: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("DELETE FROM enrollment_grants WHERE host_name = $1")
             .bind(host_name)
-            .execute(&self.pool)
+            .execute(&self.durable)
             .await
             .map_err(q("delete grant"))?;
         Ok(done.rows_affected() > 0)
@@ -363,7 +363,7 @@ impl Store {
         let sql = format!(
             "UPDATE hosts SET {column} = $2, updated_at = CASE WHEN updated_at >= $3 THEN updated_at + 1 ELSE $3 END WHERE agent_id = $1"
         );
-        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let mut tx = self.durable.begin().await.map_err(q("begin"))?;
         let done = sqlx::query(AssertSqlSafe(sql))
             .bind(agent_id)
             .bind(value)
@@ -387,7 +387,7 @@ impl Store {
         aliases: &[String],
         updated_at: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let mut tx = self.durable.begin().await.map_err(q("begin"))?;
         sqlx::query("DELETE FROM host_names WHERE agent_id = $1 AND kind = 'alias'")
             .bind(agent_id)
             .execute(&mut *tx)

@@ -20,6 +20,11 @@ pub(super) fn q(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(super) pool: AnyPool,
+    /// Administrators' writes and enrollments (hosts, names, grants, policies): on SQLite a
+    /// one-connection pool with `synchronous = FULL`, so a power loss cannot revert a
+    /// deletion, an enrollment or a policy; verdicts (re-derived every interval) keep the
+    /// group-committed `NORMAL` pool. On PostgreSQL the same pool (its commits are durable).
+    pub(super) durable: AnyPool,
     shared: bool,
 }
 
@@ -91,31 +96,70 @@ impl Store {
         } else {
             url.to_owned()
         };
-        let options = AnyPoolOptions::new()
-            .max_connections(if sqlite { 4 } else { 16 })
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if sqlite {
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
-                        // WAL + NORMAL: durable across process crashes; a power loss may drop
-                        // the last verdicts, which the next interval re-derives anyway.
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                    }
-                    Ok(())
+        let options = |connections: u32, synchronous: &'static str| {
+            AnyPoolOptions::new()
+                .max_connections(connections)
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if sqlite {
+                            conn.execute("PRAGMA busy_timeout = 5000").await?;
+                            conn.execute(synchronous).await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                        }
+                        Ok(())
+                    })
                 })
-            });
-        let pool = options.connect(&url).await.map_err(q("connect"))?;
+        };
+        // WAL + NORMAL for verdicts: durable across process crashes; a power loss may drop
+        // the last verdicts, which the next interval re-derives anyway.
+        let pool = options(if sqlite { 4 } else { 16 }, "PRAGMA synchronous = NORMAL")
+            .connect(&url)
+            .await
+            .map_err(q("connect"))?;
         if sqlite {
             pool.execute("PRAGMA journal_mode = WAL")
                 .await
                 .map_err(q("enable WAL"))?;
         }
         MIGRATOR.run(&pool).await?;
+        let durable = if sqlite {
+            options(1, "PRAGMA synchronous = FULL")
+                .connect(&url)
+                .await
+                .map_err(q("connect"))?
+        } else {
+            pool.clone()
+        };
         Ok(Self {
             pool,
+            durable,
             shared: !sqlite,
         })
+    }
+
+    /// SQLite's `synchronous` level of the verdict pool and of the administrators' pool
+    /// (1 NORMAL, 2 FULL); None on PostgreSQL.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn sqlite_synchronous(&self) -> Result<Option<(i64, i64)>, StoreError> {
+        if self.shared {
+            return Ok(None);
+        }
+        let level = |pool: &AnyPool| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query("PRAGMA synchronous")
+                    .fetch_one(&pool)
+                    .await
+                    .and_then(|r| r.try_get::<i64, _>(0))
+                    .map_err(q("read synchronous"))
+            }
+        };
+        Ok(Some((
+            level(&self.pool).await?,
+            level(&self.durable).await?,
+        )))
     }
 
     /// Inserts or replaces a host (by agent id).
@@ -130,7 +174,7 @@ impl Store {
              updated_at = CASE WHEN hosts.updated_at >= $13 THEN hosts.updated_at + 1 ELSE $13 END, \
              reenroll_until = $14"
         );
-        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let mut tx = self.durable.begin().await.map_err(q("begin"))?;
         sqlx::query(AssertSqlSafe(sql))
             .bind(&h.agent_id)
             .bind(&h.host_name)
@@ -239,7 +283,7 @@ impl Store {
     /// # Errors
     /// A `StoreError`.
     pub async fn delete_host(&self, agent_id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(q("begin"))?;
+        let mut tx = self.durable.begin().await.map_err(q("begin"))?;
         let name: Option<String> = sqlx::query("SELECT host_name FROM hosts WHERE agent_id = $1")
             .bind(agent_id)
             .fetch_optional(&mut *tx)
@@ -374,7 +418,7 @@ impl Store {
         .bind(i64::from(version))
         .bind(document)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&self.durable)
         .await
         .map_err(q("put policy"))?;
         Ok(())

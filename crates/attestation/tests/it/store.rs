@@ -347,3 +347,22 @@ fn ca_cert_prints_the_issuer_for_nova() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("holds only the server certificate"));
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Administrators' writes and enrollments go through a `synchronous = FULL` connection on
+/// SQLite (a power loss cannot revert a deletion or an enrollment); verdicts keep NORMAL.
+#[tokio::test]
+async fn sqlite_admin_writes_are_fully_synchronous() {
+    let dir = std::env::temp_dir().join(format!("trustpool-sync-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::connect(&format!("sqlite://{}/a.db", dir.display()))
+        .await
+        .unwrap();
+    assert_eq!(store.sqlite_synchronous().await.unwrap(), Some((1, 2)));
+    // Both pools see each other's writes (one file, WAL).
+    store
+        .enroll_host(&host("a", "node1"), Some("ek-a"), None, None)
+        .await
+        .unwrap();
+    assert!(store.host("a").await.unwrap().is_some());
+    let _ = std::fs::remove_dir_all(&dir);
+}
