@@ -358,7 +358,7 @@ async fn main() {
                 software_tpm: true,
                 created_at: now_ms(),
                 updated_at: now_ms(),
-                reenroll_until: None,
+                clock_reset_at: None,
             })
             .await
             .unwrap();

@@ -38,3 +38,8 @@ UPDATE fleet_revision SET revision = revision + 1 WHERE id = 1;
 
 -- Expired enrollment challenges and old audit rows are deleted hourly (by expiry, by time).
 CREATE INDEX enrollment_challenges_expiry ON enrollment_challenges (expires_at);
+
+-- When an administrator last accepted a TPM clock rollback for a host (Unix ms): the clock
+-- baseline is the last accepted quote after it. (reenroll_until is no longer used: enrollment
+-- grants replaced re-enrollment windows.)
+ALTER TABLE hosts ADD COLUMN clock_reset_at BIGINT;

@@ -133,6 +133,10 @@ pub(crate) enum Command {
         #[command(flatten)]
         grant: GrantArgs,
     },
+    /// Accept that a host's TPM clock or counters went backwards (after a TPM2_Clear): its
+    /// next quote becomes the baseline.
+    #[command(name = "host-clock-reset")]
+    HostClockReset(HostArgs),
     /// Revoke the enrollment credential of a name (host-add or host-reenroll).
     #[command(name = "host-grant-revoke")]
     HostGrantRevoke(HostArgs),

@@ -457,6 +457,24 @@ impl AdminClient {
             .await
     }
 
+    /// `POST /v1/hosts/{name}/clock-reset`: accepts a TPM clock rollback (after a
+    /// `TPM2_Clear`); the next quote is the baseline.
+    ///
+    /// # Errors
+    /// A `ClientError`.
+    pub async fn reset_clock(
+        &self,
+        name: &str,
+    ) -> Result<trustpool_api::v1::HostView, ClientError> {
+        self.0
+            .send::<(), _>(
+                reqwest::Method::POST,
+                &host_path(name, "/clock-reset")?,
+                None,
+            )
+            .await
+    }
+
     /// `DELETE /v1/hosts/{name}/grant`: revokes the name's enrollment credential.
     ///
     /// # Errors

@@ -62,6 +62,7 @@ pub fn router(service: Arc<Service>) -> Router {
             "/v1/hosts/{name}/grant",
             axum::routing::delete(revoke_grant),
         )
+        .route("/v1/hosts/{name}/clock-reset", post(reset_clock))
         .route("/v1/hosts/{name}", get(show_host).delete(delete_host))
         .route("/v1/hosts/{name}/verdicts", get(host_verdicts))
         .route("/v1/hosts/{name}/evidence", get(host_evidence))
@@ -355,6 +356,16 @@ async fn add_host(
     ApiJson(req): ApiJson<AddHost>,
 ) -> Result<(StatusCode, Json<EnrollmentGrant>), ApiError> {
     Ok((StatusCode::CREATED, Json(s.add_host(&actor, &req).await?)))
+}
+
+/// Accepts a host's TPM clock rollback.
+async fn reset_clock(
+    State(s): State<Arc<Service>>,
+    Admin(actor): Admin,
+    Path(name): Path<String>,
+) -> Result<Json<HostView>, ApiError> {
+    let host = s.reset_clock(&actor, &name).await?;
+    Ok(Json(host_view(&s, host).await?))
 }
 
 /// Revokes the enrollment credential of a name.

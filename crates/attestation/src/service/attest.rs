@@ -314,7 +314,15 @@ impl Service {
         if let Some(previous) = self.last_clock(host).await
             && let Err(e) = quote.clock_info().since(&previous)
         {
-            outcome.reasons.push(format!("quote rejected: {e}"));
+            // The rejected quote's clock is not recorded: the baseline stays the last
+            // accepted quote, on every server and across restarts (else the next quote would
+            // be "continuous" with the rollback and the host would flip back to trusted).
+            // Only an administrator moves it (`trustpool host-clock-reset`).
+            outcome.clock = None;
+            outcome.reasons.push(format!(
+                "quote rejected: {e} (if the TPM was cleared or replaced, an administrator accepts it: trustpool host-clock-reset {})",
+                host.host_name
+            ));
             return outcome;
         }
         host.set_clock(quote.clock_info());
@@ -395,7 +403,11 @@ impl Service {
             return Some(clock);
         }
         let history = self.store.verdict_history(&host.agent_id, 10).await.ok()?;
-        let last = history.iter().find(|v| v.clock.is_some())?;
+        let accepted_after = host.clock_reset_at.unwrap_or(i64::MIN);
+        let last = history
+            .iter()
+            .filter(|v| v.until > accepted_after)
+            .find(|v| v.clock.is_some())?;
         Some(ClockInfo {
             clock: u64::try_from(last.clock?).ok()?,
             reset_count: u32::try_from(last.reset_count?).ok()?,

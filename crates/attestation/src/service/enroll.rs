@@ -361,7 +361,7 @@ impl Service {
             software_tpm: record.software_tpm,
             created_at: now,
             updated_at: now,
-            reenroll_until: None,
+            clock_reset_at: None,
         };
         self.store
             .enroll_host(

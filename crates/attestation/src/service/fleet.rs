@@ -63,6 +63,8 @@ pub struct FleetHost {
     pub policies: Vec<String>,
     /// The row version this was prepared from (`hosts.updated_at`).
     pub updated_at: i64,
+    /// When an administrator last accepted a TPM clock rollback (no baseline before it).
+    pub clock_reset_at: Option<i64>,
     key: Result<Arc<AttestationKey>, String>,
     pin: Option<Arc<[u8]>>,
     learned: Mutex<Learned>,
@@ -92,6 +94,7 @@ impl FleetHost {
             agent_url: record.agent_url.clone(),
             policies: record.policies.clone(),
             updated_at: record.updated_at,
+            clock_reset_at: record.clock_reset_at,
             key,
             pin,
             learned: Mutex::default(),
@@ -100,7 +103,11 @@ impl FleetHost {
 
     /// Keeps what was learned about the previous version of this host (same agent id).
     pub fn carry_over(&self, previous: &Self) {
-        let old = std::mem::take(&mut *previous.learned());
+        let mut old = std::mem::take(&mut *previous.learned());
+        if self.clock_reset_at != previous.clock_reset_at {
+            // An administrator accepted a clock rollback: the old baseline goes.
+            old.clock = None;
+        }
         *self.learned() = old;
     }
 

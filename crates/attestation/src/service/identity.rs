@@ -219,6 +219,31 @@ impl Service {
         Ok(())
     }
 
+    /// Accepts that a host's TPM clock or counters went backwards (a `TPM2_Clear`, a
+    /// replaced TPM firmware): its next quote becomes the baseline. Until then every quote
+    /// is refused with the reason, on every server and across restarts. Audited.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    pub async fn reset_clock(&self, actor: &str, host: &str) -> Result<HostRecord, ServiceError> {
+        let mut record = self.host_named(host).await?;
+        let at = now_ms();
+        if !self.store.set_clock_reset(&record.agent_id, at).await? {
+            return Err(ServiceError::NotFound(format!("host {host}")));
+        }
+        self.store
+            .audit(
+                actor,
+                "clock_reset",
+                &record.host_name,
+                "the next quote is the TPM clock baseline",
+            )
+            .await?;
+        record.clock_reset_at = Some(at);
+        self.refresh_cache().await?;
+        Ok(record)
+    }
+
     async fn holder_name(&self, agent_id: &str) -> Result<String, ServiceError> {
         Ok(self
             .store

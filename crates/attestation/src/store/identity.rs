@@ -255,7 +255,7 @@ impl Store {
         .bind(i64::from(host.software_tpm))
         .bind(host.created_at)
         .bind(host.updated_at)
-        .bind(host.reenroll_until)
+        .bind(host.clock_reset_at)
         .execute(&mut *tx)
         .await
         .map_err(conflict_or(
@@ -349,6 +349,26 @@ impl Store {
     ) -> Result<bool, StoreError> {
         self.update_one(agent_id, "policies", json_list(policies), updated_at)
             .await
+    }
+
+    /// Records that an administrator accepted a TPM clock rollback at `at`; `false` when the
+    /// host is gone.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn set_clock_reset(&self, agent_id: &str, at: i64) -> Result<bool, StoreError> {
+        let mut tx = self.durable.begin().await.map_err(q("begin"))?;
+        let done = sqlx::query(
+            "UPDATE hosts SET clock_reset_at = $2, updated_at = CASE WHEN updated_at >= $2 THEN updated_at + 1 ELSE $2 END WHERE agent_id = $1",
+        )
+        .bind(agent_id)
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(q("set clock reset"))?;
+        bump_fleet_revision(&mut tx).await?;
+        tx.commit().await.map_err(q("commit clock reset"))?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// One column of one host row, moving its version forward (the fleet re-reads it).

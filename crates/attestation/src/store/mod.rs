@@ -68,8 +68,9 @@ pub struct HostRecord {
     pub created_at: i64,
     /// Unix ms.
     pub updated_at: i64,
-    /// Until when (Unix ms) an administrator lets this name enroll with another TPM.
-    pub reenroll_until: Option<i64>,
+    /// When (Unix ms) an administrator last accepted that this TPM's clock or counters went
+    /// backwards (e.g. after `TPM2_Clear`): quotes from before it are no baseline.
+    pub clock_reset_at: Option<i64>,
 }
 
 /// One appraisal outcome.

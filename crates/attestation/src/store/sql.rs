@@ -67,11 +67,11 @@ pub(super) fn host_from_row(row: &AnyRow) -> Result<HostRecord, StoreError> {
             != 0,
         created_at: row.try_get("created_at").map_err(q("read host"))?,
         updated_at: row.try_get("updated_at").map_err(q("read host"))?,
-        reenroll_until: row.try_get("reenroll_until").map_err(q("read host"))?,
+        clock_reset_at: row.try_get("clock_reset_at").map_err(q("read host"))?,
     })
 }
 
-pub(super) const HOST_COLUMNS: &str = "agent_id, host_name, aliases, agent_url, agent_certificate, ek_public, ek_certificate, ak_public, state, policies, software_tpm, created_at, updated_at, reenroll_until";
+pub(super) const HOST_COLUMNS: &str = "agent_id, host_name, aliases, agent_url, agent_certificate, ek_public, ek_certificate, ak_public, state, policies, software_tpm, created_at, updated_at, clock_reset_at";
 
 pub(super) async fn bump_fleet_revision(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -172,7 +172,7 @@ impl Store {
              ON CONFLICT (agent_id) DO UPDATE SET host_name = $2, aliases = $3, agent_url = $4, agent_certificate = $5, \
              ek_public = $6, ek_certificate = $7, ak_public = $8, state = $9, policies = $10, software_tpm = $11, \
              updated_at = CASE WHEN hosts.updated_at >= $13 THEN hosts.updated_at + 1 ELSE $13 END, \
-             reenroll_until = $14"
+             clock_reset_at = $14"
         );
         let mut tx = self.durable.begin().await.map_err(q("begin"))?;
         sqlx::query(AssertSqlSafe(sql))
@@ -189,7 +189,7 @@ impl Store {
             .bind(i64::from(h.software_tpm))
             .bind(h.created_at)
             .bind(h.updated_at)
-            .bind(h.reenroll_until)
+            .bind(h.clock_reset_at)
             .execute(&mut *tx)
             .await
             .map_err(q("put host"))?;

@@ -35,7 +35,7 @@ pub(crate) fn host(agent_id: &str, name: &str, aliases: &[&str]) -> HostRecord {
         software_tpm: false,
         created_at: now_ms(),
         updated_at: now_ms(),
-        reenroll_until: None,
+        clock_reset_at: None,
     }
 }
 

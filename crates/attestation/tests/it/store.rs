@@ -21,7 +21,7 @@ fn host(agent_id: &str, name: &str) -> HostRecord {
         software_tpm: true,
         created_at: now_ms(),
         updated_at: now_ms(),
-        reenroll_until: None,
+        clock_reset_at: None,
     }
 }
 
@@ -34,7 +34,7 @@ async fn exercise(store: &Store, tag: &str) {
     assert!(store.fleet_revision().await.unwrap() > revision);
     assert_eq!(store.host(&a).await.unwrap().unwrap(), h);
     let mut allowed = h.clone();
-    allowed.reenroll_until = Some(now_ms() + 1000);
+    allowed.clock_reset_at = Some(now_ms() + 1000);
     store.put_host(&allowed).await.unwrap();
     // Every write moves the row version forward, even with the same updated_at (servers
     // find changed hosts by it).

@@ -230,6 +230,7 @@ pub(crate) fn run(cli: &Cli) -> anyhow::Result<Outcome> {
                 };
                 outcome(client.allow_reenroll(host, &request).await, |g| grant_text(&g, grant))
             }
+            Command::HostClockReset(a) => outcome(client.reset_clock(&a.host).await, |h| Ok(format!("{}: the next quote is the TPM clock baseline\n", h.host_name))),
             Command::HostGrantRevoke(a) => outcome(client.revoke_grant(&a.host).await, |()| Ok(format!("revoked the enrollment credential of {}\n", a.host))),
             Command::HostAliasSet { host, aliases, output } => {
                 let json = *output == Output::Json;

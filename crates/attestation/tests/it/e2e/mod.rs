@@ -3,6 +3,7 @@
 //! PollHosts as Nova calls it. This module holds the pool of swtpm-backed agents and the
 //! API client the tests share; each file is one story.
 
+mod clock;
 mod enrollment;
 mod replay;
 mod scale_out;
@@ -39,6 +40,8 @@ struct Pool {
     dir: PathBuf,
     pki: TestPki,
     tpms: Vec<Swtpm>,
+    /// Each host's agent port: a host whose agent restarts comes back at the same URL.
+    ports: Vec<u16>,
 }
 
 impl Pool {
@@ -59,6 +62,7 @@ impl Pool {
             dir,
             pki,
             tpms: (0..hosts).map(|_| Swtpm::start()).collect(),
+            ports: (0..hosts).map(|_| free_port()).collect(),
         }
     }
 
@@ -145,10 +149,18 @@ impl Pool {
         let tpm = &self.tpms[i];
         // Agents' certificates authenticate servers only; the server's client certificate
         // (server.crt, same CA) is the one client every agent serves, pinned by key.
-        let issued = self
-            .pki
-            .issue_server(&format!("agent{i}"), &["127.0.0.1", "localhost"]);
-        let port = free_port();
+        // A restarted agent keeps its certificate and URL (it renews its enrollment).
+        let stem = format!("agent{i}");
+        let cert = self.dir.join("pki").join(format!("{stem}.crt"));
+        let issued = if cert.exists() {
+            trustpool_testkit::pki::Issued {
+                key: cert.with_extension("key"),
+                cert,
+            }
+        } else {
+            self.pki.issue_server(&stem, &["127.0.0.1", "localhost"])
+        };
+        let port = self.ports[i];
         let token = token_file
             .filter(|f| f.exists())
             .map(|f| format!("enrollment_token_file = \"{}\"\n", f.display()))
