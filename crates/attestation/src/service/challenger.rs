@@ -9,7 +9,7 @@
 //!   again. Its latest verdict stays what it was meanwhile, and ages: if the agent never
 //!   answers, the verdict passes `verdict_ttl` and the host reads `unknown`, never a stale
 //!   `trusted`.
-//! - **Two budgets.** Hosts whose agents answered their last challenge ([`Standing::Answering`])
+//! - **Two budgets.** Hosts whose agents answered their last challenge (`Standing::Answering`)
 //!   draw from `max_concurrency` permits; the others (not known to answer yet, or whose
 //!   last challenge got no answer) from the small `max_concurrency_failing`. A host moves
 //!   to the main budget when its agent answers, and out of it when it does not.
