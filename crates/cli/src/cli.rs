@@ -188,6 +188,9 @@ pub(crate) enum Command {
         /// Store the draft as a policy.
         #[arg(long)]
         apply: bool,
+        /// Import even from a host that has policies and is not trusted now.
+        #[arg(long)]
+        force: bool,
     },
 }
 

@@ -5,6 +5,7 @@
 //! `untrusted` with the reason otherwise. Never a stale `trusted`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use trustpool_api::agent::{QuoteRequest, QuoteResponse};
 use trustpool_api::oat::TrustLevel;
@@ -159,13 +160,29 @@ impl Service {
     /// The accepted policies of a host (latest versions), parsed.
     async fn host_policies(&self, host: &FleetHost) -> Result<Vec<Policy>, String> {
         let all = self
-            .policies()
+            .cached_policies()
             .await
             .map_err(|e| format!("loading policies: {e}"))?;
         Ok(all
-            .into_iter()
+            .iter()
             .filter(|p| host.policies.contains(&p.name))
+            .cloned()
             .collect())
+    }
+
+    /// Every latest policy, parsed once per change (not per challenge).
+    async fn cached_policies(&self) -> Result<Arc<Vec<Policy>>, super::ServiceError> {
+        if let Ok(cache) = self.policy_cache.read()
+            && let Some((_, policies)) = cache.as_ref()
+        {
+            return Ok(policies.clone());
+        }
+        let versions = self.store.policy_versions().await?;
+        let policies = Arc::new(self.policies().await?);
+        if let Ok(mut cache) = self.policy_cache.write() {
+            *cache = Some((versions, policies.clone()));
+        }
+        Ok(policies)
     }
 
     /// Challenges and appraises one host, stores and returns the verdict.

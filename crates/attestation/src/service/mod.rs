@@ -85,8 +85,9 @@ pub struct Service {
     pub cache: cache::TrustCache,
     /// One connection pool for all agents.
     pub agent_pool: trustpool_client::HttpsPool,
-    /// The latest policies, parsed (refreshed with the trust cache and on every change).
-    pub policy_cache: RwLock<Option<Arc<Vec<trustpool_policy::Policy>>>>,
+    /// The latest policies, parsed, and the number of stored policy versions they were
+    /// read at: re-read only when a version is added (here, or by another server).
+    pub policy_cache: RwLock<Option<(i64, Arc<Vec<trustpool_policy::Policy>>)>>,
     /// Registrations and activation proofs allowed per second (429 beyond).
     pub enrollment_bucket: rate::Bucket,
     /// The same, per client address.
@@ -188,7 +189,11 @@ impl Service {
     /// # Errors
     /// A `StoreError`.
     pub async fn refresh_cache(&self) -> Result<(), StoreError> {
-        if let Ok(mut p) = self.policy_cache.write() {
+        // Policies are append-only (each change a new version): a new count, a new set.
+        let versions = self.store.policy_versions().await?;
+        if let Ok(mut p) = self.policy_cache.write()
+            && p.as_ref().is_some_and(|(count, _)| *count != versions)
+        {
             *p = None;
         }
         for change in self.cache.sync(&self.store).await? {

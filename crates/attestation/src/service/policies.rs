@@ -2,6 +2,7 @@
 //! golden host, approval, deletion, on-demand attestation.
 
 use serde::{Deserialize, Serialize};
+use trustpool_api::oat::TrustLevel;
 use trustpool_evidence::{EventLog, HashAlg, PcrIndex, PcrValues, replay};
 use trustpool_policy::{ImportOptions, Policy, PolicyDocument, draft};
 
@@ -28,6 +29,10 @@ pub struct ImportRequest {
     /// Match the VMM PCRs event by event.
     #[serde(default)]
     pub vmm_events: bool,
+    /// Import even from a host that has policies and is not trusted now (its evidence
+    /// would bless whatever it booted).
+    #[serde(default)]
+    pub force: bool,
 }
 
 fn sha256() -> String {
@@ -106,6 +111,26 @@ impl Service {
         req: &ImportRequest,
     ) -> Result<PolicyDocument, ServiceError> {
         let host = self.host_named(&req.host).await?;
+        // A host judged against policies and not trusted now (or not recently): importing
+        // its evidence would make what it booted the known-good. A host with no policy yet
+        // (the first golden host) is the bootstrap case.
+        let level = self
+            .cache
+            .host_by_id(&host.agent_id)
+            .map_or(TrustLevel::Unknown, |h| {
+                h.level_at(
+                    now_ms(),
+                    i64::try_from(self.config.verdict_ttl.as_millis()).unwrap_or(i64::MAX),
+                )
+            });
+        if !host.policies.is_empty() && level != TrustLevel::Trusted && !req.force {
+            return Err(ServiceError::Conflict(format!(
+                "host {} is {} now against its policies ({}); importing its evidence would make what it booted known-good: check it, then import with force",
+                host.host_name,
+                level.as_str(),
+                host.policies.join(", ")
+            )));
+        }
         let (_, selection, pcrs_json, log) =
             self.store.evidence(&host.agent_id).await?.ok_or_else(|| {
                 ServiceError::NotFound(format!("verified evidence of {}", req.host))

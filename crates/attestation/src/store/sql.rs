@@ -424,6 +424,19 @@ impl Store {
         Ok(())
     }
 
+    /// How many policy versions are stored (policies are append-only: it moves with every
+    /// change).
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn policy_versions(&self) -> Result<i64, StoreError> {
+        sqlx::query("SELECT COUNT(*) AS n FROM policies")
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|r| r.try_get("n"))
+            .map_err(q("count policies"))
+    }
+
     /// The latest version of every policy: (name, version, document).
     ///
     /// # Errors

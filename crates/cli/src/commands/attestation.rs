@@ -270,8 +270,8 @@ pub(crate) fn run(cli: &Cli) -> anyhow::Result<Outcome> {
                 let doc: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{} is not JSON", file.display()))?;
                 outcome(client.create_policy(&doc).await, |d| Ok(format!("created policy {} version {}\n", d["name"].as_str().unwrap_or("?"), d["version"])))
             }
-            Command::PolicyImport { host, name, bios_pcrs, vmm_pcrs, vmm_events, apply } => {
-                let request = json!({"host": host, "name": name, "bios_pcrs": bios_pcrs, "vmm_pcrs": vmm_pcrs, "vmm_events": vmm_events});
+            Command::PolicyImport { host, name, bios_pcrs, vmm_pcrs, vmm_events, apply, force } => {
+                let request = json!({"host": host, "name": name, "bios_pcrs": bios_pcrs, "vmm_pcrs": vmm_pcrs, "vmm_events": vmm_events, "force": force});
                 let draft = match client.import_policy(&request).await {
                     Ok(d) => d,
                     Err(ClientError::Status { status, message, .. }) if (400..500).contains(&status) => return Ok(Outcome::Refused(message)),

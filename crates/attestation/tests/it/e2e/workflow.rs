@@ -67,6 +67,28 @@ async fn the_seed_workflow_good_and_tampered_hosts() {
         reason.contains("BIOS: PCR 0 (sha256) differs from the policy: expected"),
         "{reason}"
     );
+    // Importing from the tampered host would bless its BIOS: refused without force.
+    let import = |force: bool| json!({"host": "node2", "name": "from-node2", "force": force});
+    let (status, body) = api
+        .call(
+            reqwest::Method::POST,
+            "/v1/policies/import",
+            Some(import(false)),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("untrusted now"),
+        "{body}"
+    );
+    let (status, body) = api
+        .call(
+            reqwest::Method::POST,
+            "/v1/policies/import",
+            Some(import(true)),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
 
     // Signed results: an EAR per host, verifiable with the JWKS.
     for (host, status) in [("node1", "affirming"), ("node2", "contraindicated")] {
