@@ -10,10 +10,13 @@
 //! - [`AdminClient`]: an operator on the attestation server's v1 API.
 //!
 //! With feature `server`, [`serve`] holds the HTTPS listener the three servers share (the
-//! TLS side of every connection is built in [`tls`] either way).
+//! TLS side of every connection is built in [`tls`] either way), and [`preflight`] the
+//! file checks of their `check-config`.
 
 pub mod compute;
 pub mod oat;
+#[cfg(feature = "server")]
+pub mod preflight;
 #[cfg(feature = "server")]
 pub mod serve;
 pub mod tls;
