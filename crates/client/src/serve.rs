@@ -3,6 +3,8 @@
 //! `TCP_NODELAY` on every connection (the last segment of a large answer must not wait
 //! 40 ms for the peer's delayed ACK), the socket bound before serving so a failure names
 //! its reason ("Address already in use"), and a graceful stop. Feature `server`.
+//! [`LoopbackHttpListener`] is the same without TLS, for loopback addresses only (the
+//! scheduler behind a TLS-terminating proxy).
 //!
 //! Every listener is bounded ([`ServeLimits`]): a connection that does not finish its TLS
 //! handshake, or its request headers, in time is closed, and connections beyond a cap are
@@ -188,6 +190,68 @@ impl HttpsListener {
             .listening()
             .await
             .ok_or_else(|| io::Error::other("the HTTPS listener did not start"))?;
+        Ok(Self {
+            address,
+            handle,
+            task,
+        })
+    }
+
+    /// Stops accepting; in-flight requests get 10 s.
+    pub async fn stop(self) {
+        self.handle.graceful_shutdown(Some(GRACE));
+        let _ = self.task.await;
+    }
+}
+
+/// A running plain-HTTP listener on a loopback address: for a server whose TLS is
+/// terminated by a proxy on the same host (the scheduler without `[ssl]`). The same bounds
+/// as [`HttpsListener`] (connection cap, header-read and first-request timeouts,
+/// `TCP_NODELAY`, graceful stop); it refuses any address that is not loopback.
+#[derive(Debug)]
+pub struct LoopbackHttpListener {
+    /// The address it is bound to (the port chosen when asked for port 0).
+    pub address: SocketAddr,
+    handle: axum_server::Handle<SocketAddr>,
+    task: tokio::task::JoinHandle<io::Result<()>>,
+}
+
+impl LoopbackHttpListener {
+    /// Binds `listen` (a loopback address) and serves `app` over plain HTTP within `limits`.
+    ///
+    /// # Errors
+    /// `listen` is not loopback, the bind failure as "listening on ADDR: …", or the
+    /// listener not starting.
+    pub async fn start(
+        listen: SocketAddr,
+        app: axum::Router,
+        limits: ServeLimits,
+    ) -> io::Result<Self> {
+        if !listen.ip().is_loopback() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("listening on {listen}: plain HTTP is served on loopback addresses only"),
+            ));
+        }
+        let bound = std::net::TcpListener::bind(listen)
+            .map_err(|e| io::Error::new(e.kind(), format!("listening on {listen}: {e}")))?;
+        let handle = axum_server::Handle::new();
+        let mut server = axum_server::from_tcp(bound)?.acceptor(CappedAcceptor {
+            permits: Arc::new(Semaphore::new(limits.max_connections.max(1))),
+        });
+        server
+            .http_builder()
+            .http1()
+            .header_read_timeout(limits.header_read_timeout);
+        let server = server
+            .first_request_timeout(limits.header_read_timeout)
+            .handle(handle.clone())
+            .serve(app.into_make_service_with_connect_info::<SocketAddr>());
+        let task = tokio::spawn(server);
+        let address = handle
+            .listening()
+            .await
+            .ok_or_else(|| io::Error::other("the HTTP listener did not start"))?;
         Ok(Self {
             address,
             handle,
