@@ -242,6 +242,14 @@ impl Service {
     }
 
     async fn challenge(&self, host: &FleetHost) -> Outcome {
+        if let Some(reason) = self
+            .ek_refused
+            .read()
+            .ok()
+            .and_then(|r| r.get(host.agent_id.as_ref()).cloned())
+        {
+            return Outcome::untrusted(reason);
+        }
         let key = match host.key() {
             Ok(k) => k,
             Err(e) => return Outcome::untrusted(e),

@@ -62,7 +62,7 @@ impl Service {
             .as_ref()
             .ok_or_else(|| ServiceError::Rejected("an EK certificate is required".to_owned()))?;
         let kind = self
-            .ek_cas
+            .ek_cas()
             .validate(cert.as_slice(), &ek, now_ms() / 1000)?;
         if kind == EkCaKind::Software && !self.config.allow_software_tpm {
             self.refuse(name, "software TPM (swtpm) and allow_software_tpm is off")

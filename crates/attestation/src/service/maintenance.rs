@@ -1,6 +1,8 @@
-//! What keeps the database from growing without bound, run hourly by every server:
-//! enrollment challenges past their expiry (a registration never answered leaves one) and
-//! audit rows past `attestation.audit_days`. (Verdict history is pruned by the challenger.)
+//! What every server does hourly: re-reads the EK CA and CRL files and re-checks every
+//! enrolled host's EK certificate against them (a TPM whose EK certificate was revoked
+//! after it enrolled becomes untrusted, naming why); deletes enrollment challenges past
+//! their expiry and audit rows past `attestation.audit_days`. (Verdict history is pruned
+//! by the challenger.)
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +18,9 @@ pub async fn run(service: Arc<Service>) {
     let mut ticker = tokio::time::interval(EVERY);
     loop {
         ticker.tick().await;
+        if let Err(e) = service.recheck_ek_certificates().await {
+            tracing::error!(error = %crate::error_chain(&e), "EK certificate re-check failed");
+        }
         if let Err(e) = service.maintain().await {
             tracing::error!(error = %crate::error_chain(&e), "database maintenance failed");
         }
@@ -23,6 +28,53 @@ pub async fn run(service: Arc<Service>) {
 }
 
 impl Service {
+    /// Re-reads the EK CA and CRL files (a file that no longer loads keeps the previous set,
+    /// logged) and re-validates every enrolled host's EK certificate; returns how many are
+    /// refused now. Those hosts are untrusted at their next challenge, with the reason.
+    ///
+    /// # Errors
+    /// A `StoreError`.
+    pub async fn recheck_ek_certificates(&self) -> Result<usize, StoreError> {
+        let c = &self.config;
+        match crate::ekcert::EkCaStore::load(&c.ek_ca, &c.dev_ek_ca)
+            .and_then(|s| s.with_crls(&c.ek_crl))
+        {
+            Ok(fresh) => {
+                if let Ok(mut cas) = self.ek_cas.write() {
+                    *cas = Arc::new(fresh);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "EK CA or CRL files do not load; keeping the previous ones");
+            }
+        }
+        let cas = self.ek_cas();
+        let now = now_ms() / 1000;
+        let mut refused = std::collections::HashMap::new();
+        for host in self.store.hosts().await? {
+            let verdict = match (
+                host.ek_certificate.as_deref(),
+                trustpool_evidence::Public::parse_tpm2b(&host.ek_public),
+            ) {
+                (Some(cert), Ok(ek)) => cas
+                    .validate(cert, &ek, now)
+                    .err()
+                    .map(|e| format!("EK certificate no longer valid: {}", crate::error_chain(&e))),
+                (None, _) => Some("no EK certificate on record".to_owned()),
+                (_, Err(e)) => Some(format!("enrolled EK unreadable: {e}")),
+            };
+            if let Some(reason) = verdict {
+                tracing::warn!(host = %host.host_name, %reason, "EK certificate refused");
+                refused.insert(host.agent_id, reason);
+            }
+        }
+        let count = refused.len();
+        if let Ok(mut r) = self.ek_refused.write() {
+            *r = refused;
+        }
+        Ok(count)
+    }
+
     /// Deletes expired enrollment challenges and audit rows past retention; returns how
     /// many of each.
     ///

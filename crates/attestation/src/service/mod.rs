@@ -79,8 +79,12 @@ pub struct Service {
     pub store: Store,
     /// The configuration.
     pub config: Arc<Config>,
-    /// EK CAs.
-    pub ek_cas: EkCaStore,
+    /// EK CAs and their CRLs (re-read hourly: see [`maintenance`]).
+    pub ek_cas: RwLock<Arc<EkCaStore>>,
+    /// Hosts whose EK certificate no longer validates (revoked by a refreshed CRL, expired,
+    /// its CA removed), by agent id, with the reason: they are untrusted until it validates
+    /// again or they re-enroll.
+    pub ek_refused: RwLock<std::collections::HashMap<String, String>>,
     /// The enrolled hosts in memory and PollHosts' view of them.
     pub cache: cache::TrustCache,
     /// One connection pool for all agents.
@@ -106,6 +110,14 @@ pub struct Service {
 }
 
 impl Service {
+    /// The EK CAs and CRLs as last loaded.
+    #[must_use]
+    pub fn ek_cas(&self) -> Arc<EkCaStore> {
+        self.ek_cas
+            .read()
+            .map_or_else(|p| p.into_inner().clone(), |g| g.clone())
+    }
+
     /// Opens the database and loads CA files.
     ///
     /// # Errors
@@ -136,7 +148,8 @@ impl Service {
         let service = Arc::new(Self {
             store,
             config: Arc::new(config),
-            ek_cas,
+            ek_cas: RwLock::new(Arc::new(ek_cas)),
+            ek_refused: RwLock::default(),
             cache: cache::TrustCache::default(),
             agent_pool,
             policy_cache: RwLock::default(),

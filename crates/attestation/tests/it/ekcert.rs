@@ -288,3 +288,44 @@ fn a_crl_not_signed_by_the_issuer_is_ignored() {
         "unusable CRL files fail at start"
     );
 }
+
+/// An EK certificate revoked after its host enrolled (a refreshed CRL file): the hourly
+/// re-check re-reads the CRLs, and the host is untrusted at its next challenge, naming the
+/// revocation (before: CRLs were read once at start and checked only at enrollment).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_whose_ek_certificate_is_revoked_later_becomes_untrusted() {
+    let dir = std::env::temp_dir().join(format!("trustpool-ekrecheck-{}", rand_suffix()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let root = ca("EK root", true);
+    let ek = ek_cert(&root, None, false);
+    let root_path = dir.join("ek-root.pem");
+    std::fs::write(&root_path, root.pem()).unwrap();
+    let crl_path = dir.join("ek.crl");
+    std::fs::copy(crl_file(&root, &[], 2099), &crl_path).unwrap();
+    let mut config = crate::fixtures::server_config(&dir);
+    config.ek_ca = vec![root_path];
+    config.ek_crl = vec![crl_path.clone()];
+    let server = trustpool_attestation::start(config).await.unwrap();
+    let service = &server.service;
+    let mut record = crate::fixtures::host("a", "compute-1", &[]);
+    record.ek_public = ek.public.to_tpm2b();
+    record.ek_certificate = Some(ek.der.clone());
+    service
+        .store
+        .enroll_host(&record, Some("ek-of-a"), None, None)
+        .await
+        .unwrap();
+    service.refresh_cache().await.unwrap();
+    assert_eq!(service.recheck_ek_certificates().await.unwrap(), 0);
+
+    std::fs::copy(crl_file(&root, &[&serial(&ek.der)], 2099), &crl_path).unwrap();
+    assert_eq!(service.recheck_ek_certificates().await.unwrap(), 1);
+    let verdict = service.attest_now("test", "compute-1").await.unwrap();
+    assert_eq!(verdict.level, trustpool_api::oat::TrustLevel::Untrusted);
+    assert!(
+        verdict.reasons.iter().any(|r| r.contains("revoked")),
+        "{verdict:?}"
+    );
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
