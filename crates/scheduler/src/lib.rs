@@ -26,7 +26,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use trustpool_client::serve::{HttpsListener, until_stopped};
+use trustpool_client::serve::{HttpsListener, LoopbackHttpListener, ServeLimits, until_stopped};
 
 use crate::conf::Config;
 use crate::service::Service;
@@ -39,7 +39,45 @@ pub struct RunningScheduler {
     /// Its services (tests inspect them).
     pub service: Arc<Service>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    listener: HttpsListener,
+    listener: Listener,
+}
+
+/// HTTPS with `[ssl]`; plain HTTP on loopback without (behind a TLS-terminating proxy).
+#[derive(Debug)]
+enum Listener {
+    Https(HttpsListener),
+    LoopbackHttp(LoopbackHttpListener),
+}
+
+impl Listener {
+    async fn start(config: &Config, app: axum::Router) -> anyhow::Result<Self> {
+        let Some(files) = &config.tls else {
+            return Ok(Self::LoopbackHttp(
+                LoopbackHttpListener::start(config.listen, app, ServeLimits::default()).await?,
+            ));
+        };
+        let read = |p: &std::path::Path| {
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
+        };
+        let tls = trustpool_client::tls::server_config(&read(&files.cert)?, &read(&files.key)?)?;
+        Ok(Self::Https(
+            HttpsListener::start(config.listen, tls, app).await?,
+        ))
+    }
+
+    fn address(&self) -> SocketAddr {
+        match self {
+            Self::Https(l) => l.address,
+            Self::LoopbackHttp(l) => l.address,
+        }
+    }
+
+    async fn stop(self) {
+        match self {
+            Self::Https(l) => l.stop().await,
+            Self::LoopbackHttp(l) => l.stop().await,
+        }
+    }
 }
 
 impl RunningScheduler {
@@ -55,23 +93,18 @@ impl RunningScheduler {
 }
 
 /// Opens the database (running migrations), rebuilds the state, starts the compute API
-/// and, with TrustedFilter enabled, the trust watcher.
+/// (HTTPS with `[ssl]`, else plain HTTP on loopback) and, with TrustedFilter enabled, the trust watcher.
 ///
 /// # Errors
 /// What prevented starting, with context.
 pub async fn start(config: Config) -> anyhow::Result<RunningScheduler> {
-    let read = |p: &std::path::Path| {
-        std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))
-    };
-    let tls =
-        trustpool_client::tls::server_config(&read(&config.tls_cert)?, &read(&config.tls_key)?)?;
     for note in &config.notes {
         tracing::info!("{note}");
     }
-    let listen = config.listen;
+    let listener_config = config.clone();
     let service = Service::new(config).await?;
-    let listener = HttpsListener::start(listen, tls, http::router(service.clone())).await?;
-    let address = listener.address;
+    let listener = Listener::start(&listener_config, http::router(service.clone())).await?;
+    let address = listener.address();
     let tasks = vec![
         tokio::spawn(service.clone().keep_fresh()),
         tokio::spawn(service.clone().follow_stream()),

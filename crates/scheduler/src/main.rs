@@ -15,8 +15,9 @@ struct Cli {
     /// nova.conf to read (oslo.config's flag name).
     #[arg(long = "config-file", default_value = "/etc/nova/nova.conf")]
     config_file: PathBuf,
-    /// Validate the file, print the effective filters, weighers and attestation
-    /// endpoint, and exit (like `nginx -t`).
+    /// Validate the file, open every file it names (certificates, key, CA bundle), reach
+    /// the database, print the effective filters, weighers and attestation endpoint, and
+    /// exit (like `nginx -t`).
     #[arg(long)]
     check_config: bool,
 }
@@ -38,13 +39,27 @@ async fn main() -> ExitCode {
         }
     };
     if cli.check_config {
-        let text = format!(
-            "{}: configuration OK\n{}",
-            cli.config_file.display(),
-            config.summary()
-        );
-        let _ = std::io::stdout().write_all(text.as_bytes());
-        return ExitCode::SUCCESS;
+        return match trustpool_scheduler::conf::check(&config).await {
+            Ok(checked) => {
+                let text = format!(
+                    "{}: configuration OK\n{}checked: {}\n",
+                    cli.config_file.display(),
+                    config.summary(),
+                    checked.join("\nchecked: ")
+                );
+                let _ = std::io::stdout().write_all(text.as_bytes());
+                ExitCode::SUCCESS
+            }
+            Err(problems) => {
+                for problem in problems.0 {
+                    eprintln!(
+                        "trustpool-scheduler: {}: {problem}",
+                        cli.config_file.display()
+                    );
+                }
+                ExitCode::FAILURE
+            }
+        };
     }
     match trustpool_scheduler::run(config).await {
         Ok(()) => ExitCode::SUCCESS,

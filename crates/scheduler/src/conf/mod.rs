@@ -4,8 +4,11 @@
 //! (`attestation_*`, `[filter_scheduler] enabled_filters` …) and trustpool's own
 //! `[trustpool]` section. Every error names the option (`[section] key`, line).
 
+mod check;
 pub mod ini;
 mod reader;
+
+pub use check::check;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -77,10 +80,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// `[database] connection` (SQLite by default).
     pub database_url: String,
-    /// `[ssl] cert_file` (chain, leaf first).
-    pub tls_cert: PathBuf,
-    /// `[ssl] key_file`.
-    pub tls_key: PathBuf,
+    /// `[ssl] cert_file` and `key_file`. None: plain HTTP on a loopback address, behind a
+    /// TLS-terminating proxy (the production layout without `[ssl]`).
+    pub tls: Option<TlsFiles>,
     /// Filters in order.
     pub filters: Vec<Filter>,
     /// Weighers and multipliers.
@@ -113,6 +115,64 @@ pub struct Config {
     pub trust_alert_grace: Duration,
     /// Notes for the operator (`--check-config` prints them; start logs them).
     pub notes: Vec<String>,
+}
+
+/// The compute API's certificate and key (`[ssl]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// `[ssl] cert_file` (chain, leaf first).
+    pub cert: PathBuf,
+    /// `[ssl] key_file`.
+    pub key: PathBuf,
+}
+
+/// `[ssl] cert_file` and `key_file`: both or neither.
+fn tls_files(r: &Reader<'_>) -> Result<Option<TlsFiles>, ConfigError> {
+    let cert = r.string(&[("ssl", "cert_file")]).map(PathBuf::from);
+    let key = r.string(&[("ssl", "key_file")]).map(PathBuf::from);
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles { cert, key })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(ConfigError(
+            "[ssl] key_file is required with cert_file".to_owned(),
+        )),
+        (None, Some(_)) => Err(ConfigError(
+            "[ssl] cert_file is required with key_file".to_owned(),
+        )),
+    }
+}
+
+/// `osapi_compute_listen`:`osapi_compute_listen_port`. With `[ssl]` the default address
+/// is every interface; without, the compute API is plain HTTP and is served on loopback
+/// only (default 127.0.0.1): a non-loopback address is refused.
+fn listen(r: &mut Reader<'_>, tls: bool) -> Result<SocketAddr, ConfigError> {
+    let key = (DEFAULT, "osapi_compute_listen");
+    let host: Option<std::net::IpAddr> = r.parsed(&[key], "an IP address")?;
+    let port: u16 = r
+        .parsed(&[(DEFAULT, "osapi_compute_listen_port")], "a port number")?
+        .unwrap_or(8774);
+    let host = match (host, tls) {
+        (Some(host), true) => host,
+        (None, true) => std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        (Some(host), false) if host.is_loopback() => host,
+        (Some(host), false) => {
+            let at = r.find(&[key]).map_or_else(
+                || format!("[{DEFAULT}] osapi_compute_listen"),
+                |(s, k, item)| where_(s, k, item),
+            );
+            return Err(ConfigError(format!(
+                "{at}: {host} is not a loopback address, and without [ssl] cert_file and key_file the compute API is plain HTTP: set [ssl], or listen on 127.0.0.1 behind a TLS-terminating proxy"
+            )));
+        }
+        (None, false) => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+    };
+    let listen = SocketAddr::new(host, port);
+    if !tls {
+        r.notes.push(format!(
+            "no [ssl] cert_file/key_file: the compute API is plain HTTP on {listen} (loopback only); in production a TLS-terminating proxy in front serves HTTPS"
+        ));
+    }
+    Ok(listen)
 }
 
 /// A configuration error naming the option.
@@ -446,25 +506,13 @@ impl Config {
         }
         let filters = enabled_filters(&mut r)?;
         let attestation = attestation(&mut r, filters.contains(&Filter::Trusted))?;
-        let host: std::net::IpAddr = r
-            .parsed(&[(DEFAULT, "osapi_compute_listen")], "an IP address")?
-            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
-        let port: u16 = r
-            .parsed(&[(DEFAULT, "osapi_compute_listen_port")], "a port number")?
-            .unwrap_or(8774);
+        let tls = tls_files(&r)?;
+        let listen = listen(&mut r, tls.is_some())?;
         let database_url = match r.find(&[("database", "connection")]) {
             None => "sqlite:///var/lib/trustpool/scheduler.db".to_owned(),
             Some((s, k, item)) => database_url(&item.value)
                 .map_err(|e| ConfigError(format!("{}: {e}", where_(s, k, item))))?,
         };
-        let tls = |key: &'static str| {
-            r.string(&[("ssl", key)]).map(PathBuf::from).ok_or_else(|| {
-                ConfigError(format!(
-                    "[ssl] {key} is required: the compute API is HTTPS only"
-                ))
-            })
-        };
-        let (tls_cert, tls_key) = (tls("cert_file")?, tls("key_file")?);
         let subset: usize = r
             .parsed(
                 &[
@@ -492,10 +540,9 @@ impl Config {
             .parsed(&[(DEFAULT, "service_down_time")], "a number of seconds")?
             .unwrap_or(60);
         let config = Self {
-            listen: SocketAddr::new(host, port),
+            listen,
             database_url,
-            tls_cert,
-            tls_key,
+            tls,
             weighing: weighing(&r)?,
             host_subset_size: subset.max(1),
             max_attempts,
@@ -575,7 +622,8 @@ impl Config {
             )),
             None => out.push_str("attestation: none (TrustedFilter not enabled)\n"),
         }
-        out.push_str(&format!("compute API: https://{}/v2.1\n", self.listen));
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        out.push_str(&format!("compute API: {scheme}://{}/v2.1\n", self.listen));
         out.push_str(&format!(
             "compute nodes: created by an administrator, at most {}; each reports with its own token\n",
             self.max_compute_nodes

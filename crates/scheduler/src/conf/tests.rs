@@ -237,11 +237,73 @@ fn errors_name_the_option() {
             "{text:?}\n  got: {err}\n  want: {needle}"
         );
     }
-    let err = Config::parse("[DEFAULT]\nscheduler_default_filters=RamFilter\n").unwrap_err();
+    for (ssl, needle) in [
+        (
+            "[ssl]\ncert_file = /a.crt\n",
+            "[ssl] key_file is required with cert_file",
+        ),
+        (
+            "[ssl]\nkey_file = /a.key\n",
+            "[ssl] cert_file is required with key_file",
+        ),
+    ] {
+        let err = Config::parse(&format!(
+            "[DEFAULT]\nscheduler_default_filters=RamFilter\n{ssl}"
+        ))
+        .unwrap_err();
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+}
+
+/// The seed's block alone, no `[ssl]`: accepted, and the compute API is plain HTTP on
+/// loopback (a TLS-terminating proxy in front is the production layout).
+#[test]
+fn the_seed_block_without_ssl_serves_plain_http_on_loopback() {
+    let c = Config::parse(SEED).unwrap();
+    assert_eq!(c.tls, None);
+    assert_eq!(c.listen, "127.0.0.1:8774".parse().unwrap());
     assert!(
-        err.to_string().contains("[ssl] cert_file is required"),
-        "{err}"
+        c.notes
+            .iter()
+            .any(|n| n.contains("plain HTTP on 127.0.0.1:8774")
+                && n.contains("TLS-terminating proxy")),
+        "{:?}",
+        c.notes
     );
+    assert!(
+        c.summary()
+            .contains("compute API: http://127.0.0.1:8774/v2.1"),
+        "{}",
+        c.summary()
+    );
+    // Any loopback address will do.
+    for host in ["127.0.0.2", "::1"] {
+        let c =
+            Config::parse(&format!("{SEED}[DEFAULT]\nosapi_compute_listen = {host}\n")).unwrap();
+        assert!(c.listen.ip().is_loopback(), "{host}");
+    }
+    // With [ssl], the default stays every interface, over HTTPS.
+    let c = Config::parse(&format!("{SEED}{SSL}")).unwrap();
+    assert_eq!(c.listen, "0.0.0.0:8774".parse().unwrap());
+    assert!(
+        c.summary()
+            .contains("compute API: https://0.0.0.0:8774/v2.1")
+    );
+}
+
+#[test]
+fn a_non_loopback_listen_without_ssl_is_refused_naming_the_option() {
+    for host in ["0.0.0.0", "10.1.71.5", "::"] {
+        let text = format!("{SEED}[DEFAULT]\nosapi_compute_listen = {host}\n");
+        let err = Config::parse(&text).unwrap_err().to_string();
+        assert!(
+            err.starts_with("[DEFAULT] osapi_compute_listen (line 15): ")
+                && err.contains("not a loopback address")
+                && err.contains("[ssl]"),
+            "{host}: {err}"
+        );
+        Config::parse(&format!("{text}{SSL}")).unwrap();
+    }
 }
 
 #[test]
