@@ -91,6 +91,20 @@ pub enum Reason {
         /// Its digest in the bank.
         digest: Option<Digest>,
     },
+    /// An event matched a rule that comes before one an earlier event matched (ordered
+    /// rules).
+    EventOutOfOrder {
+        /// Part.
+        part: Part,
+        /// PCR.
+        pcr: PcrIndex,
+        /// Event number in the log.
+        event: usize,
+        /// Its type.
+        event_type: EventType,
+        /// Its description.
+        description: String,
+    },
     /// A required event did not occur.
     RequiredEventMissing {
         /// Part.
@@ -142,6 +156,16 @@ impl fmt::Display for Reason {
                     None => write!(f, " (no {bank} digest)"),
                 }
             }
+            Self::EventOutOfOrder {
+                part,
+                pcr,
+                event,
+                event_type,
+                description,
+            } => write!(
+                f,
+                "{part}: event #{event} {event_type} \"{description}\" in PCR {pcr} is out of order (the policy allows it only before an event measured earlier)"
+            ),
             Self::RequiredEventMissing {
                 part,
                 pcr,
@@ -248,12 +272,14 @@ fn check(policy: &Policy, pcrs: &PcrValues, log: Option<&EventLog<'_>>) -> Vec<R
                         });
                     }
                 }
-                PcrRule::Events(events) => {
+                PcrRule::Events(events) | PcrRule::Sequence(events) => {
+                    let ordered = matches!(rule, PcrRule::Sequence(_));
                     let Some(log) = log else {
                         reasons.push(Reason::NoEventLog { part, pcr });
                         continue;
                     };
                     let mut matched = vec![false; events.len()];
+                    let mut furthest = 0usize;
                     for event in log
                         .events
                         .iter()
@@ -266,6 +292,20 @@ fn check(policy: &Policy, pcrs: &PcrValues, log: Option<&EventLog<'_>>) -> Vec<R
                                 && rule.description.as_ref().is_none_or(|d| *d == description)
                                 && digest.is_some_and(|d| rule.digests.contains(&d))
                         });
+                        if let Some(i) = hit
+                            && ordered
+                        {
+                            if i < furthest {
+                                reasons.push(Reason::EventOutOfOrder {
+                                    part,
+                                    pcr,
+                                    event: event.number,
+                                    event_type: event.event_type,
+                                    description: description.clone(),
+                                });
+                            }
+                            furthest = furthest.max(i);
+                        }
                         match hit.and_then(|i| matched.get_mut(i)) {
                             Some(flag) => *flag = true,
                             None => reasons.push(Reason::EventNotAllowed {

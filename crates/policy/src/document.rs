@@ -4,8 +4,11 @@
 //! {"name": "kvm-golden", "version": 1,
 //!  "bios": {"pcrs": [{"bank": "sha256", "pcr": 0, "value": "<hex>"}]},
 //!  "vmm":  {"pcrs": [{"bank": "sha256", "pcr": 18, "events": [
-//!            {"type": "EV_IPL", "description": "vmlinuz", "digests": ["<hex>", "<hex>"], "required": true}]}]}}
+//!            {"type": "EV_IPL", "description": "vmlinuz", "digests": ["<hex>", "<hex>"], "required": true}],
+//!            "ordered": true}]}}
 //! ```
+//!
+//! `ordered`: the events must match the rules in their order (imports set it).
 
 use std::collections::BTreeMap;
 
@@ -53,6 +56,9 @@ pub struct PcrDocument {
     /// Event rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub events: Option<Vec<EventDocument>>,
+    /// With `events`: the events must match the rules in their order.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ordered: bool,
 }
 
 /// One event rule.
@@ -104,8 +110,8 @@ fn part(which: Part, doc: &PartDocument) -> Result<PartPolicy, PolicyError> {
                 Digest::from_hex(bank, value)
                     .ok_or_else(|| doc_err(at("value"), "not a digest of the bank's size"))?,
             ),
-            (None, Some(events)) => PcrRule::Events(
-                events
+            (None, Some(events)) => {
+                let rules = events
                     .iter()
                     .enumerate()
                     .map(|(j, e)| {
@@ -127,8 +133,13 @@ fn part(which: Part, doc: &PartDocument) -> Result<PartPolicy, PolicyError> {
                             required: e.required,
                         })
                     })
-                    .collect::<Result<_, PolicyError>>()?,
-            ),
+                    .collect::<Result<_, PolicyError>>()?;
+                if p.ordered {
+                    PcrRule::Sequence(rules)
+                } else {
+                    PcrRule::Events(rules)
+                }
+            }
             _ => return Err(doc_err(at("value"), "give exactly one of value and events")),
         };
         if rules.insert((bank, pcr), rule).is_some() {
@@ -163,11 +174,13 @@ fn part_doc(p: &PartPolicy) -> PartDocument {
                     pcr: pcr.get(),
                     value: Some(v.to_hex()),
                     events: None,
+                    ordered: false,
                 },
-                PcrRule::Events(events) => PcrDocument {
+                PcrRule::Events(events) | PcrRule::Sequence(events) => PcrDocument {
                     bank: bank.name().to_owned(),
                     pcr: pcr.get(),
                     value: None,
+                    ordered: matches!(rule, PcrRule::Sequence(_)),
                     events: Some(
                         events
                             .iter()

@@ -185,7 +185,8 @@ pub fn draft(
                     if event_rules.is_empty() {
                         PcrRule::Value(*value)
                     } else {
-                        PcrRule::Events(event_rules)
+                        // A measured boot extends in a fixed order: the draft keeps it.
+                        PcrRule::Sequence(event_rules)
                     }
                 } else {
                     PcrRule::Value(*value)

@@ -49,6 +49,10 @@ pub enum PcrRule {
     /// Every event the (verified) log extends into this PCR must match a rule, and every
     /// required rule must match an event.
     Events(Vec<EventRule>),
+    /// As `Events`, and in order: the rules matched, in log order, never go back (a boot
+    /// loader measured after the kernel it loaded is refused). Several digests in one rule
+    /// still allow alternatives at that step.
+    Sequence(Vec<EventRule>),
 }
 
 /// One half of a policy: rules per (bank, PCR).
@@ -80,7 +84,7 @@ impl PartPolicy {
                     });
                 }
                 PcrRule::Value(_) => {}
-                PcrRule::Events(events) => {
+                PcrRule::Events(events) | PcrRule::Sequence(events) => {
                     if events.is_empty() {
                         return Err(PolicyError::NoDigests { part, pcr: *pcr });
                     }

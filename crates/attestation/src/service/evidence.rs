@@ -49,8 +49,8 @@ impl Service {
                                 json!(d.to_hex()),
                                 json!(got.as_deref() == Some(d.to_hex().as_str())),
                             ),
-                            PcrRule::Events(events) => (
-                                "events",
+                            PcrRule::Events(events) | PcrRule::Sequence(events) => (
+                                if matches!(rule, PcrRule::Sequence(_)) { "sequence" } else { "events" },
                                 json!(events.iter().map(|e| json!({
                                     "type": e.event_type.to_string(),
                                     "description": e.description,

@@ -74,7 +74,11 @@ impl Host {
                 b"initrd",
             );
         }
-        let log_bytes = w.to_bytes();
+        Self::from_log(w.to_bytes(), quoted)
+    }
+
+    /// A verified quote of `quoted` over what `log_bytes` replays to.
+    fn from_log(log_bytes: Vec<u8>, quoted: &[u8]) -> Self {
         let replayed = replay(&EventLog::parse(&log_bytes).unwrap()).unwrap();
         let mut values = PcrValues::new();
         for i in quoted {
@@ -405,4 +409,58 @@ fn import_refuses_reset_values_and_takes_the_uefi_chain() {
     }
     let err = trustpool_policy::draft("golden", 1, &values, None, &options).unwrap_err();
     assert!(err.to_string().contains("reset value"), "{err}");
+}
+
+/// A measured boot extends in a fixed order, and an imported event policy keeps it: a log
+/// whose boot loader comes after the kernel it loaded (same digests, so the same PCR
+/// allow-list otherwise) is refused, naming the event (#3: the boot loader, second).
+#[test]
+fn imported_event_rules_keep_the_boot_order() {
+    let log = |order: [(&[u8], &[u8]); 2]| {
+        let mut w = EventLogWriter::new(&[HashAlg::Sha256]);
+        w.measure(pcr(0), EventType::EV_S_CRTM_VERSION, b"v\0");
+        for (what, description) in order {
+            w.event(
+                pcr(4),
+                EventType::EV_EFI_BOOT_SERVICES_APPLICATION,
+                &[HashAlg::Sha256.hash(what)],
+                description,
+            );
+        }
+        w.to_bytes()
+    };
+    type Measured<'a> = (&'a [u8], &'a [u8]);
+    let grub: Measured<'_> = (b"grubx64.efi 2.12", b"grub");
+    let kernel: Measured<'_> = (b"vmlinuz 6.1", b"vmlinuz");
+    let golden = Host::from_log(log([grub, kernel]), &[0, 4]);
+    let options = ImportOptions {
+        bank: HashAlg::Sha256,
+        bios_pcrs: vec![pcr(0)],
+        vmm_pcrs: vec![pcr(4)],
+        vmm_events: true,
+    };
+    let parsed = EventLog::parse(&golden.log_bytes).unwrap();
+    let policy =
+        trustpool_policy::from_values("golden", 1, golden.quote.pcrs(), Some(&parsed), &options)
+            .unwrap();
+    assert!(
+        golden
+            .appraise(std::slice::from_ref(&policy), true)
+            .is_trusted()
+    );
+    let swapped = Host::from_log(log([kernel, grub]), &[0, 4]);
+    let reasons = only_reasons(&swapped.appraise(std::slice::from_ref(&policy), true));
+    assert!(
+        reasons
+            .iter()
+            .any(|r| matches!(r, Reason::EventOutOfOrder { pcr, event: 3, .. } if pcr.get() == 4)),
+        "{reasons:?}"
+    );
+    // Unordered rules (a document without "ordered") accept either order.
+    let mut doc = PolicyDocument::from(&policy);
+    for p in &mut doc.vmm.pcrs {
+        p.ordered = false;
+    }
+    let unordered = Policy::try_from(&doc).unwrap();
+    assert!(swapped.appraise(&[unordered], true).is_trusted());
 }
