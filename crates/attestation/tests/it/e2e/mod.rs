@@ -4,6 +4,7 @@
 //! API client the tests share; each file is one story.
 
 mod clock;
+mod crash;
 mod enrollment;
 mod replay;
 mod scale_out;
