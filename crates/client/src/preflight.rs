@@ -110,7 +110,7 @@ impl Report {
         match String::from_utf8(bytes) {
             Ok(text) => Some(text),
             Err(_) => {
-                self.problem(option, path, "not a text (PEM) file");
+                self.problem(option, path, "not a PEM file (binary content)");
                 None
             }
         }
@@ -122,8 +122,8 @@ impl Report {
         option: &str,
         path: &Path,
     ) -> Option<Vec<CertificateDer<'static>>> {
-        let text = self.read_text(option, path)?;
-        match tls::certificates(&text, "certificate") {
+        let bytes = self.read(option, path)?;
+        match tls::certificates(&String::from_utf8_lossy(&bytes), "certificate") {
             Ok(certs) => {
                 for (i, cert) in certs.iter().enumerate() {
                     if let Err(e) = X509Certificate::from_der(cert.as_ref()) {
@@ -165,13 +165,18 @@ impl Report {
     /// The PEM private key of the file `option` names.
     pub fn private_key(&mut self, option: &str, path: &Path) -> Option<PrivateKeyDer<'static>> {
         let text = self.read_text(option, path)?;
-        match tls::private_key(&text, "private key") {
-            Ok(key) => Some(key),
-            Err(_) => {
+        // Parsed as PEM, then loaded as the TLS stack loads it (a PEM block of garbage
+        // is not a key).
+        let loaded = tls::private_key(&text, "private key")
+            .ok()
+            .filter(|key| rustls::crypto::aws_lc_rs::sign::any_supported_type(key).is_ok());
+        match loaded {
+            Some(key) => Some(key),
+            None => {
                 self.problem(
                     option,
                     path,
-                    "not a private key (a PEM PKCS#8, PKCS#1 or SEC1 key is expected)",
+                    "not a private key (a PEM PKCS#8, PKCS#1 or SEC1 RSA, ECDSA or Ed25519 key is expected)",
                 );
                 None
             }
