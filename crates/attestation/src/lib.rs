@@ -6,13 +6,14 @@
 //! `trustpool-policy`, keeps verdicts with reasons and history in SQLite or PostgreSQL, and
 //! answers the scheduler: OAT `PollHosts` (what Nova's `TrustedFilter` sends) and its v1 API.
 //!
-//! - [`config`]: the TOML configuration;
+//! - [`config`]: the TOML configuration; [`check_config`]: the files and database it names;
 //! - [`store`]: the database (the only SQL);
 //! - [`service`]: use cases (enroll, attest, the challenge scheduler, policies, the trust
 //!   cache);
 //! - [`http`]: the HTTPS API;
 //! - [`ekcert`]: EK certificate validation.
 
+pub mod check_config;
 pub mod config;
 pub mod ekcert;
 pub mod http;

@@ -22,7 +22,8 @@ enum Command {
         #[arg(long, short = 'c', default_value = "/etc/trustpool/attestation.toml")]
         config: PathBuf,
     },
-    /// Validate the configuration and exit.
+    /// Validate the configuration, open and parse every file it names, reach the
+    /// database, and exit (0: everything checked; 1: each problem on stderr).
     CheckConfig {
         /// Configuration file.
         #[arg(long, short = 'c', default_value = "/etc/trustpool/attestation.toml")]
@@ -58,14 +59,41 @@ async fn main() -> ExitCode {
                 use std::io::Write as _;
                 let _ = std::io::stdout().write_all(pem.as_bytes());
             }),
-        Command::CheckConfig { config } => Config::load(&config)
-            .map(|c| tracing::info!(listen = %c.listen, "configuration is valid"))
-            .map_err(Into::into),
+        Command::CheckConfig { config } => return check_config(&config).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("trustpool-attestation: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `check-config`: what was checked on stdout, or every problem on stderr.
+async fn check_config(path: &std::path::Path) -> ExitCode {
+    let shown = path.display();
+    let checked = match Config::load(path) {
+        Ok(c) => trustpool_attestation::check_config::check(&c).await,
+        Err(e) => {
+            eprintln!("trustpool-attestation: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match checked {
+        Ok(lines) => {
+            use std::io::Write as _;
+            let text = format!(
+                "{shown}: configuration OK\nchecked: {}\n",
+                lines.join("\nchecked: ")
+            );
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(problems) => {
+            for problem in problems.0 {
+                eprintln!("trustpool-attestation: {shown}: {problem}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -11,6 +11,7 @@
 mod bounded;
 mod browser;
 mod cache;
+mod check_config;
 #[cfg(feature = "swtpm")]
 mod e2e;
 mod ekcert;
