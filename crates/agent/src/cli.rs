@@ -26,7 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the agent (until SIGTERM or Ctrl-C).
     Run(ConfigArgs),
-    /// Validate the configuration file and exit (0 if valid).
+    /// Validate the configuration file, open and parse every file it names, and exit (0 if
+    /// everything checked; else each problem on stderr, naming its option).
     CheckConfig(ConfigArgs),
     /// Development hosts on swtpm only: emulate the measured boot in a manifest (power-cycle
     /// the swtpm, extend PCRs like firmware/SINIT/tboot, write the event log).
@@ -93,8 +94,28 @@ pub async fn main(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => crate::run(args.load()?).await,
         Command::CheckConfig(args) => {
             let config = args.load()?;
-            tracing::info!(host = %config.host_name, tcti = %config.tcti, listen = %config.listen, "configuration is valid");
-            Ok(())
+            let shown = args.config.display();
+            match crate::check_config::check(&config) {
+                Ok(lines) => {
+                    use std::io::Write as _;
+                    let text = format!(
+                        "{shown}: configuration OK (host {}, tcti {}, listen {})\nchecked: {}\n",
+                        config.host_name,
+                        config.tcti,
+                        config.listen,
+                        lines.join("\nchecked: ")
+                    );
+                    let _ = std::io::stdout().write_all(text.as_bytes());
+                    Ok(())
+                }
+                Err(problems) => {
+                    let count = problems.0.len();
+                    for problem in problems.0 {
+                        eprintln!("trustpool-agent: {shown}: {problem}");
+                    }
+                    anyhow::bail!("{shown}: {count} problem(s)")
+                }
+            }
         }
         Command::MeasureBoot { config, manifest } => {
             let config = config.load()?;

@@ -10,6 +10,7 @@
 //!
 //! It does not verify its own evidence: that is `trustpool-evidence`, on the server.
 
+pub mod check_config;
 pub mod cli;
 pub mod config;
 pub mod enroll;
