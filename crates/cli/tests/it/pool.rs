@@ -234,7 +234,9 @@ async fn the_pool_on_postgresql() {
     pool.down();
 }
 
-/// The README's deployment commands: each shipped configuration checks.
+/// The README's deployment commands: each shipped configuration parses, and check-config
+/// then opens the files it names. On a machine that is not deployed (no /etc/trustpool)
+/// the only complaints allowed are those files, each named by its option.
 #[test]
 fn the_readme_check_config_commands_pass() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
@@ -257,11 +259,23 @@ fn the_readme_check_config_commands_pass() {
             .current_dir(&root)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{bin} {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        if out.status.success() {
+            continue;
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        for line in stderr.lines().filter(|l| !l.ends_with("problem(s)")) {
+            // "bin: packaging/FILE: option (/path): why"
+            let named = line
+                .split_once(" (/")
+                .and_then(|(_, rest)| rest.split_once("): "))
+                .map(|(path, _)| Path::new("/").join(path));
+            assert!(
+                named
+                    .as_ref()
+                    .is_some_and(|p| !p.exists() || p.parent().is_some_and(|d| !d.exists())),
+                "{bin} {args:?}: a problem that is not a file this machine lacks: {line}"
+            );
+        }
     }
 }
 
