@@ -71,8 +71,12 @@ fn ek_file<T>(
             // The loader's message starts with the path; the report prints it once.
             let text = e.to_string();
             let prefix = format!("{}: ", path.display());
-            let reason = text.strip_prefix(&prefix).unwrap_or(&text).to_owned();
-            report.problem(option, path, reason);
+            let reason = text.strip_prefix(&prefix).unwrap_or(&text);
+            if path.exists() {
+                report.problem(option, path, reason);
+            } else {
+                report.problem(option, path, format!("cannot open: {reason}"));
+            }
         }
     }
 }
