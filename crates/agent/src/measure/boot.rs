@@ -359,6 +359,12 @@ pub fn measure_boot(
     log_path: &Path,
 ) -> Result<BootOutcome, BootError> {
     let swtpm = SwtpmAddress::from_tcti(tcti)?;
+    // What an OS does before a reboot: an orderly TPM2_Shutdown(CLEAR) saves the TPM's
+    // Clock (TPM 2.0 Part 1 §36.6), so quotes after this boot say clockInfo.safe = YES, as
+    // a real host's do. A TPM never started (fresh swtpm) refuses it: nothing to save.
+    if let Ok(mut ctx) = open(tcti) {
+        let _ = ctx.shutdown(StartupType::Clear);
+    }
     swtpm.power_cycle()?;
     let mut ctx = open(tcti)?;
     match ctx.startup(StartupType::Clear) {

@@ -350,6 +350,17 @@ impl Service {
             ));
             return outcome;
         }
+        // TPMS_CLOCK_INFO.safe = NO: the TPM may have reported a later Clock before (it lost
+        // power without saving it: TPM 2.0 Part 1 §36.6), so the continuity just checked
+        // cannot be relied on. Not trusted; the baseline is kept.
+        if !quote.clock_info().safe {
+            outcome.clock = None;
+            outcome.reasons.push(
+                "quote rejected: the TPM clock is not safe (clockInfo.safe = NO: it may have gone backwards unnoticed)"
+                    .to_owned(),
+            );
+            return outcome;
+        }
         host.set_clock(quote.clock_info());
         let log_bytes = response.event_log.as_ref().map(|l| l.0.clone());
         let log = match &log_bytes {

@@ -86,3 +86,69 @@ async fn a_rolled_back_tpm_clock_stays_untrusted_until_an_administrator_accepts_
     agent.stop().await;
     server.stop().await;
 }
+
+/// A TPM that lost power without an orderly shutdown reports `clockInfo.safe = NO`: its
+/// clock may have gone backwards unnoticed, so its quotes are not trusted (the emulated
+/// boot, like an OS rebooting, shuts the TPM down in order first, so agents restarting
+/// normally stay trusted).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tpm_that_lost_power_uncleanly_is_not_trusted() {
+    let pool = Pool::new(1);
+    let server = trustpool_attestation::start(pool.server_config(true, &pool.ek_cas()))
+        .await
+        .unwrap();
+    let api = Api::new(&pool, &server);
+    let agent = pool
+        .agent(0, "node1", "boot/known-good.toml", &server)
+        .await;
+    api.wait_for("node1", "untrusted").await;
+    let (_, doc) = api
+        .call(
+            reqwest::Method::POST,
+            "/v1/policies/import",
+            Some(json!({"host": "node1", "name": "golden"})),
+        )
+        .await;
+    api.call(reqwest::Method::POST, "/v1/policies", Some(doc))
+        .await;
+    api.call(
+        reqwest::Method::PUT,
+        "/v1/hosts/node1/policies",
+        Some(json!({"policies": ["golden"]})),
+    )
+    .await;
+    api.wait_for("node1", "trusted").await;
+    // An orderly restart of the agent (its emulated boot shuts the TPM down first) stays
+    // trusted.
+    agent.stop().await;
+    let agent = pool
+        .agent_at(0, "node1", "boot/known-good.toml", server.address.port())
+        .await;
+    api.wait_for("node1", "trusted").await;
+    // The power goes: the TPM is reset without TPM2_Shutdown (swtpm's CMD_INIT on its
+    // control channel), then the host boots again.
+    agent.stop().await;
+    let tcti = pool.tpms[0].tcti();
+    let port: u16 = tcti
+        .rsplit("port=")
+        .next()
+        .and_then(|p| p.split(',').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    let out = std::process::Command::new("swtpm_ioctl")
+        .args(["--tcp", &format!("127.0.0.1:{}", port + 1), "-i"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let agent = pool
+        .agent_at(0, "node1", "boot/known-good.toml", server.address.port())
+        .await;
+    let view = api.wait_for("node1", "untrusted").await;
+    assert!(view["reasons"].to_string().contains("not safe"), "{view}");
+    agent.stop().await;
+    server.stop().await;
+}
