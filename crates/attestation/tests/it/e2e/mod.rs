@@ -6,6 +6,7 @@
 mod clock;
 mod crash;
 mod enrollment;
+mod faults;
 mod replay;
 mod scale_out;
 mod workflow;
