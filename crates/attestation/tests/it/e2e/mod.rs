@@ -46,6 +46,13 @@ struct Pool {
     ports: Vec<u16>,
 }
 
+impl Drop for Pool {
+    /// The scratch directory goes with the pool (each TPM removes its own).
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 impl Pool {
     fn new(hosts: usize) -> Self {
         assert!(
