@@ -159,3 +159,104 @@ async fn a_listener_refuses_connections_beyond_its_cap_and_closes_silent_ones() 
     listener.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A correct quote — right nonce, selection, digest and AK — whose `clockInfo.safe` is NO
+/// (the TPM lost power without saving its clock) is not trusted, naming why; the same quote
+/// with `safe` = YES is refused for another reason only (this host has no policy).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_quote_whose_clock_is_not_safe_is_refused_naming_it() {
+    use trustpool_api::agent::{QuoteRequest, QuoteResponse};
+    use trustpool_evidence::{HashAlg, PcrIndex, PcrSelection, PcrSet, PcrValues};
+    use trustpool_testkit::attest::AttestBuilder;
+    use trustpool_testkit::soft_ak::SoftAk;
+
+    for safe in [0u8, 1] {
+        let dir =
+            std::env::temp_dir().join(format!("trustpool-safe-{}-{safe}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut config = crate::fixtures::server_config(&dir);
+        let pki = TestPki::new(&dir.join("agent-pki"), "agent CA");
+        let issued = pki.issue_server("agent", &["127.0.0.1"]);
+        config.agents_ca = pki.ca_cert();
+        let ak = Arc::new(SoftAk::p256());
+        let signer = ak.clone();
+        let app = axum::Router::new().route(
+            "/v1/quote",
+            post(move |axum::Json(req): axum::Json<QuoteRequest>| {
+                let ak = signer.clone();
+                async move {
+                    // Every selected PCR (SHA-256) holds a digest of its index.
+                    let mut values = PcrValues::new();
+                    let mut wire = std::collections::BTreeMap::new();
+                    let mut set = Vec::new();
+                    for bank in req.selection.banks() {
+                        for i in &bank.pcrs {
+                            let d = HashAlg::Sha256.hash(&[*i]);
+                            wire.insert(*i, trustpool_api::HexBytes(d.as_bytes().to_vec()));
+                            let p = PcrIndex::new(*i).unwrap();
+                            values.insert(p, d);
+                            set.push(p);
+                        }
+                    }
+                    let selection =
+                        PcrSelection::new(vec![(HashAlg::Sha256, PcrSet::from_indices(set))])
+                            .unwrap();
+                    let mut attest = AttestBuilder::quote_selection(
+                        req.nonce.as_bytes(),
+                        &selection,
+                        &values,
+                        HashAlg::Sha256,
+                    );
+                    attest.safe = safe;
+                    let message = attest.build();
+                    axum::Json(QuoteResponse {
+                        signature: trustpool_api::Base64Bytes(ak.sign(&message)),
+                        attest: trustpool_api::Base64Bytes(message),
+                        pcrs: vec![trustpool_api::PcrBankValues {
+                            bank: trustpool_api::HashAlgorithm::Sha256,
+                            values: wire,
+                        }],
+                        event_log: None,
+                    })
+                }
+            }),
+        );
+        let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            trustpool_client::tls::certificates(&issued.cert_pem(), "cert").unwrap(),
+            trustpool_client::tls::private_key(&issued.key_pem(), "key").unwrap(),
+        )
+        .unwrap();
+        let agent = HttpsListener::start("127.0.0.1:0".parse().unwrap(), tls, app)
+            .await
+            .unwrap();
+        let server = trustpool_attestation::start(config).await.unwrap();
+        let mut record = host("soft", "compute-1", &[]);
+        record.agent_url = format!("https://127.0.0.1:{}", agent.address.port());
+        record.agent_certificate = issued.cert_pem();
+        record.ak_public = ak.public().to_tpm2b();
+        server
+            .service
+            .store
+            .enroll_host(&record, Some("ek-of-soft"), None, None)
+            .await
+            .unwrap();
+        server.service.refresh_cache().await.unwrap();
+        let verdict = server
+            .service
+            .attest_now("test", "compute-1")
+            .await
+            .unwrap();
+        assert_eq!(verdict.level, TrustLevel::Untrusted, "{verdict:?}");
+        let not_safe = verdict.reasons.iter().any(|r| r.contains("not safe"));
+        assert_eq!(not_safe, safe == 0, "safe = {safe}: {verdict:?}");
+        server.stop().await;
+        agent.stop().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

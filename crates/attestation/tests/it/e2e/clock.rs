@@ -87,12 +87,13 @@ async fn a_rolled_back_tpm_clock_stays_untrusted_until_an_administrator_accepts_
     server.stop().await;
 }
 
-/// A TPM that lost power without an orderly shutdown reports `clockInfo.safe = NO`: its
-/// clock may have gone backwards unnoticed, so its quotes are not trusted (the emulated
-/// boot, like an OS rebooting, shuts the TPM down in order first, so agents restarting
-/// normally stay trusted).
+/// An agent restart (its emulated boot shuts swtpm down in order before power-cycling it,
+/// as an OS rebooting does) keeps `clockInfo.safe` = YES: the host stays trusted. (A quote
+/// with `safe` = NO is refused: `bounded::a_quote_whose_clock_is_not_safe_is_refused_naming_it`;
+/// whether swtpm reports NO after an unclean reset depends on when it last saved its clock,
+/// so that is not tested here.)
 #[tokio::test(flavor = "multi_thread")]
-async fn a_tpm_that_lost_power_uncleanly_is_not_trusted() {
+async fn an_agent_restart_keeps_the_tpm_clock_safe() {
     let pool = Pool::new(1);
     let server = trustpool_attestation::start(pool.server_config(true, &pool.ek_cas()))
         .await
@@ -118,37 +119,40 @@ async fn a_tpm_that_lost_power_uncleanly_is_not_trusted() {
     )
     .await;
     api.wait_for("node1", "trusted").await;
-    // An orderly restart of the agent (its emulated boot shuts the TPM down first) stays
-    // trusted.
+    // An orderly restart of the agent (its emulated boot shuts the TPM down first): the
+    // quotes of the new boot are trusted too.
     agent.stop().await;
+    let restarted = trustpool_attestation::store::now_ms();
     let agent = pool
         .agent_at(0, "node1", "boot/known-good.toml", server.address.port())
         .await;
-    api.wait_for("node1", "trusted").await;
-    // The power goes: the TPM is reset without TPM2_Shutdown (swtpm's CMD_INIT on its
-    // control channel), then the host boots again.
-    agent.stop().await;
-    let tcti = pool.tpms[0].tcti();
-    let port: u16 = tcti
-        .rsplit("port=")
-        .next()
-        .and_then(|p| p.split(',').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap();
-    let out = std::process::Command::new("swtpm_ioctl")
-        .args(["--tcp", &format!("127.0.0.1:{}", port + 1), "-i"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let agent = pool
-        .agent_at(0, "node1", "boot/known-good.toml", server.address.port())
-        .await;
-    let view = api.wait_for("node1", "untrusted").await;
-    assert!(view["reasons"].to_string().contains("not safe"), "{view}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let latest = server
+            .service
+            .store
+            .verdict_history(&agent_id_of(&api, "node1").await, 1)
+            .await
+            .unwrap();
+        if let Some(v) = latest.first()
+            && v.until > restarted + 1000
+        {
+            assert_eq!(v.level, trustpool_api::oat::TrustLevel::Trusted, "{v:?}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no verdict after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     agent.stop().await;
     server.stop().await;
+}
+
+async fn agent_id_of(api: &Api, host: &str) -> String {
+    let (_, view) = api
+        .call(reqwest::Method::GET, &format!("/v1/hosts/{host}"), None)
+        .await;
+    view["agent_id"].as_str().unwrap().to_owned()
 }
