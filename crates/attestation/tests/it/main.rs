@@ -12,6 +12,7 @@ mod bounded;
 mod browser;
 mod cache;
 mod check_config;
+mod disk;
 #[cfg(feature = "swtpm")]
 mod e2e;
 mod ekcert;
