@@ -1,7 +1,8 @@
-//! Crash safety of enrollment: the server is SIGKILLed at random points while a host
-//! re-enrolls (a new AK on the same TPM, with an administrator's token). After each
-//! restart the host is either fully old or fully new — its record, its name and its EK
-//! binding together — never gone, never two.
+//! Crash safety of enrollment: the server is SIGKILLed at a random point of a host's first
+//! enrollment (afterwards the name is taken with its grant consumed, or neither), then at
+//! random points while it re-enrolls (a new AK on the same TPM, with an administrator's
+//! token): after each restart the host is either fully old or fully new — its record, its
+//! name and its EK binding together — never gone, never two.
 
 use super::*;
 
@@ -58,9 +59,38 @@ async fn a_server_killed_during_re_enrollment_keeps_the_host_old_or_new() {
     };
     let (mut server, _) = start();
     listening().await;
+    // A first enrollment killed at a random point: afterwards the name is either not
+    // taken, its grant still unused, or taken by this TPM with the grant consumed.
     let agent = pool
         .agent_at(0, "node1", "boot/known-good.toml", port)
         .await;
+    let mut delay = [0u8; 2];
+    aws_lc_rs::rand::fill(&mut delay).unwrap();
+    tokio::time::sleep(Duration::from_millis(
+        u64::from(u16::from_le_bytes(delay)) % 300,
+    ))
+    .await;
+    server.kill().unwrap();
+    let _ = server.wait();
+    {
+        let store = trustpool_attestation::store::Store::connect(&db)
+            .await
+            .unwrap();
+        let enrolled = store.host_by_name("node1").await.unwrap().is_some();
+        let grant = store.grant("node1").await.unwrap().is_some();
+        assert!(
+            enrolled != grant,
+            "first enrollment half done: enrolled {enrolled}, grant left {grant}"
+        );
+        eprintln!(
+            "killed the first enrollment: {}",
+            if enrolled { "enrolled" } else { "not yet" }
+        );
+    }
+    let (restarted, _) = start();
+    server = restarted;
+    listening().await;
+    // The agent retries (its token still valid if it was not used) and enrolls.
     let mut current = wait_for_host(&db, None).await;
     agent.stop().await;
 
