@@ -156,3 +156,106 @@ async fn agent_id_of(api: &Api, host: &str) -> String {
         .await;
     view["agent_id"].as_str().unwrap().to_owned()
 }
+
+/// The same on two servers sharing PostgreSQL: the server that takes the host over after
+/// the first stops reads the baseline from the database (the last accepted quote, never a
+/// rejected one) and keeps the rollback untrusted.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollback_stays_untrusted_on_the_server_that_takes_over() {
+    let Ok(db) = std::env::var("TRUSTPOOL_TEST_POSTGRES") else {
+        eprintln!("TRUSTPOOL_TEST_POSTGRES not set: skipped (make test runs it)");
+        assert!(std::env::var("TRUSTPOOL_REQUIRE_POSTGRES").is_err());
+        return;
+    };
+    let pool = Pool::new(1);
+    let tag = free_port();
+    let (name, policy) = (format!("clock{tag}"), format!("clock-golden-{tag}"));
+    let config = |id: &str| {
+        let mut c = pool.server_config(true, &pool.ek_cas());
+        c.database_url = trustpool_attestation::config::Secret(db.clone());
+        c.server_id = format!("{id}-{tag}");
+        c
+    };
+    let a = trustpool_attestation::start(config("clock-a"))
+        .await
+        .unwrap();
+    let api_a = Api::new(&pool, &a);
+    let agent = pool.agent(0, &name, "boot/known-good.toml", &a).await;
+    api_a.wait_for(&name, "untrusted").await;
+    let (_, doc) = api_a
+        .call(
+            reqwest::Method::POST,
+            "/v1/policies/import",
+            Some(json!({"host": name, "name": policy})),
+        )
+        .await;
+    api_a
+        .call(reqwest::Method::POST, "/v1/policies", Some(doc))
+        .await;
+    api_a
+        .call(
+            reqwest::Method::PUT,
+            &format!("/v1/hosts/{name}/policies"),
+            Some(json!({"policies": [policy]})),
+        )
+        .await;
+    api_a.wait_for(&name, "trusted").await;
+    // The rollback (as in the test above), seen by server A.
+    let store = &a.service.store;
+    let agent_id = store.host_by_name(&name).await.unwrap().unwrap().agent_id;
+    let mut ahead = store.verdict_history(&agent_id, 1).await.unwrap()[0].clone();
+    ahead.id = trustpool_attestation::store::new_id();
+    ahead.at = trustpool_attestation::store::now_ms();
+    ahead.until = ahead.at;
+    ahead.reset_count = Some(1_000);
+    ahead.restart_count = Some(0);
+    ahead.clock = Some(0);
+    store.insert_verdict(&ahead).await.unwrap();
+    a.service.refresh_cache().await.unwrap();
+    // A's in-memory baseline is its own; make it read the database's, as a fresh server does.
+    a.stop().await;
+    let a = trustpool_attestation::start(config("clock-a"))
+        .await
+        .unwrap();
+    let api_a = Api::new(&pool, &a);
+    api_a.wait_for(&name, "untrusted").await;
+    // Server B starts; A stops: B takes the host over (after A's lease) and still refuses.
+    let b = trustpool_attestation::start(config("clock-b"))
+        .await
+        .unwrap();
+    let api_b = Api::new(&pool, &b);
+    a.stop().await;
+    let taken_over = trustpool_attestation::store::now_ms();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let owner = b.service.store.lease_owner(&agent_id).await.unwrap();
+        let latest = b.service.store.verdict_history(&agent_id, 1).await.unwrap();
+        if owner.as_deref() == Some(b.service.config.server_id.as_str())
+            && latest.first().is_some_and(|v| v.until > taken_over + 2_000)
+        {
+            let v = &latest[0];
+            assert_eq!(v.level, trustpool_api::oat::TrustLevel::Untrusted, "{v:?}");
+            assert!(
+                v.reasons.iter().any(|r| r.contains("went backwards")),
+                "{v:?}"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "B never took the host over"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, _) = api_b
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/hosts/{name}/clock-reset"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    api_b.wait_for(&name, "trusted").await;
+    agent.stop().await;
+    b.stop().await;
+}
