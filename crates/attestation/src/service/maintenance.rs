@@ -51,7 +51,22 @@ impl Service {
         let cas = self.ek_cas();
         let now = now_ms() / 1000;
         let mut refused = std::collections::HashMap::new();
-        for host in self.store.hosts().await? {
+        // Streamed, one row at a time: at 100,000 hosts the whole table at once would be
+        // hundreds of MB (only enrolled hosts are challenged, so only they are checked).
+        let mut rows = self.store.enrolled_hosts();
+        let mut seen = 0usize;
+        while let Some(row) = futures_util::StreamExt::next(&mut rows).await {
+            let host = match row {
+                Ok(host) => host,
+                Err(e) => {
+                    tracing::error!(error = %crate::error_chain(&e), "a host row is unreadable; its EK is not re-checked");
+                    continue;
+                }
+            };
+            seen = seen.wrapping_add(1);
+            if seen % 256 == 0 {
+                tokio::task::yield_now().await;
+            }
             let verdict = match (
                 host.ek_certificate.as_deref(),
                 trustpool_evidence::Public::parse_tpm2b(&host.ek_public),

@@ -304,3 +304,102 @@ async fn expired_challenges_and_old_audit_rows_are_deleted() {
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Each cheap check of a registration refuses alone, with a 400 naming its field, before
+/// any key is parsed or rate token spent: what an unauthenticated client can make the
+/// server store or parse is bounded field by field.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_cheap_registration_check_refuses_alone_naming_its_field() {
+    let dir = std::env::temp_dir().join(format!("trustpool-cheap-{}", std::process::id()));
+    let server = trustpool_attestation::start(crate::fixtures::server_config(&dir))
+        .await
+        .unwrap();
+    let good = RegisterRequest {
+        host_name: "node1".into(),
+        enrollment_token: Some("t".into()),
+        agent_url: "https://127.0.0.1:1".into(),
+        agent_certificate: std::fs::read_to_string(dir.join("pki/ca.crt")).unwrap(),
+        ek_public: Base64Bytes(vec![1]),
+        ek_certificate: Some(Base64Bytes(vec![2])),
+        ak_public: Base64Bytes(vec![3]),
+    };
+    let passes = server.service.register(&good, None).await;
+    assert!(
+        !matches!(passes, Err(ServiceError::BadRequest(_))),
+        "the base request passes the cheap checks: {passes:?}"
+    );
+    let cases: Vec<(&str, RegisterRequest)> = vec![
+        (
+            "host_name",
+            RegisterRequest {
+                host_name: "a/b".into(),
+                ..good.clone()
+            },
+        ),
+        (
+            "ek_certificate",
+            RegisterRequest {
+                ek_certificate: Some(Base64Bytes(vec![0; 16 * 1024 + 1])),
+                ..good.clone()
+            },
+        ),
+        (
+            "ek_public",
+            RegisterRequest {
+                ek_public: Base64Bytes(vec![0; 1027]),
+                ..good.clone()
+            },
+        ),
+        (
+            "ak_public",
+            RegisterRequest {
+                ak_public: Base64Bytes(vec![0; 1027]),
+                ..good.clone()
+            },
+        ),
+        (
+            "agent_url",
+            RegisterRequest {
+                agent_url: format!("https://{}", "a".repeat(600)),
+                ..good.clone()
+            },
+        ),
+        (
+            "agent_url",
+            RegisterRequest {
+                agent_url: "http://127.0.0.1:1".into(),
+                ..good.clone()
+            },
+        ),
+        (
+            "enrollment_token",
+            RegisterRequest {
+                enrollment_token: Some(String::new()),
+                ..good.clone()
+            },
+        ),
+        (
+            "enrollment_token",
+            RegisterRequest {
+                enrollment_token: Some("t".repeat(257)),
+                ..good.clone()
+            },
+        ),
+        (
+            "agent_certificate",
+            RegisterRequest {
+                agent_certificate: "x".repeat(16 * 1024 + 1),
+                ..good.clone()
+            },
+        ),
+    ];
+    for (field, request) in cases {
+        let refused = server.service.register(&request, None).await;
+        assert!(
+            matches!(&refused, Err(ServiceError::BadRequest(m)) if m.contains(field)),
+            "{field}: {refused:?}"
+        );
+    }
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
