@@ -64,7 +64,7 @@ impl Service {
                 }
             };
             seen = seen.wrapping_add(1);
-            if seen % 256 == 0 {
+            if seen.is_multiple_of(256) {
                 tokio::task::yield_now().await;
             }
             let verdict = match (
