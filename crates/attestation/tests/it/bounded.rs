@@ -42,17 +42,7 @@ async fn an_agent_streaming_without_end_is_cut_off_at_the_limit() {
             }
         }),
     );
-    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        trustpool_client::tls::certificates(&issued.cert_pem(), "cert").unwrap(),
-        trustpool_client::tls::private_key(&issued.key_pem(), "key").unwrap(),
-    )
-    .unwrap();
+    let tls = trustpool_client::tls::server_config(&issued.cert_pem(), &issued.key_pem()).unwrap();
     let agent = HttpsListener::start("127.0.0.1:0".parse().unwrap(), tls, app)
         .await
         .unwrap();
@@ -104,17 +94,7 @@ async fn a_listener_refuses_connections_beyond_its_cap_and_closes_silent_ones() 
     let dir = std::env::temp_dir().join(format!("trustpool-cap-{}", std::process::id()));
     let pki = TestPki::new(&dir, "listener CA");
     let issued = pki.issue_server("server", &["127.0.0.1"]);
-    let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        trustpool_client::tls::certificates(&issued.cert_pem(), "cert").unwrap(),
-        trustpool_client::tls::private_key(&issued.key_pem(), "key").unwrap(),
-    )
-    .unwrap();
+    let tls = trustpool_client::tls::server_config(&issued.cert_pem(), &issued.key_pem()).unwrap();
     let app = axum::Router::new().route("/ok", axum::routing::get(|| async { "ok" }));
     let limits = trustpool_client::serve::ServeLimits {
         max_connections: 3,
@@ -221,17 +201,8 @@ async fn a_quote_whose_clock_is_not_safe_is_refused_naming_it() {
                 }
             }),
         );
-        let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            trustpool_client::tls::certificates(&issued.cert_pem(), "cert").unwrap(),
-            trustpool_client::tls::private_key(&issued.key_pem(), "key").unwrap(),
-        )
-        .unwrap();
+        let tls =
+            trustpool_client::tls::server_config(&issued.cert_pem(), &issued.key_pem()).unwrap();
         let agent = HttpsListener::start("127.0.0.1:0".parse().unwrap(), tls, app)
             .await
             .unwrap();

@@ -15,21 +15,7 @@ async fn a_rolled_back_tpm_clock_stays_untrusted_until_an_administrator_accepts_
         .agent(0, "node1", "boot/known-good.toml", &server)
         .await;
     api.wait_for("node1", "untrusted").await;
-    let (_, doc) = api
-        .call(
-            reqwest::Method::POST,
-            "/v1/policies/import",
-            Some(json!({"host": "node1", "name": "golden"})),
-        )
-        .await;
-    api.call(reqwest::Method::POST, "/v1/policies", Some(doc))
-        .await;
-    api.call(
-        reqwest::Method::PUT,
-        "/v1/hosts/node1/policies",
-        Some(json!({"policies": ["golden"]})),
-    )
-    .await;
+    api.adopt_golden("node1", "golden").await;
     api.wait_for("node1", "trusted").await;
 
     // The TPM's state is rolled back behind the server's back (a vTPM snapshot restored):
@@ -103,21 +89,7 @@ async fn an_agent_restart_keeps_the_tpm_clock_safe() {
         .agent(0, "node1", "boot/known-good.toml", &server)
         .await;
     api.wait_for("node1", "untrusted").await;
-    let (_, doc) = api
-        .call(
-            reqwest::Method::POST,
-            "/v1/policies/import",
-            Some(json!({"host": "node1", "name": "golden"})),
-        )
-        .await;
-    api.call(reqwest::Method::POST, "/v1/policies", Some(doc))
-        .await;
-    api.call(
-        reqwest::Method::PUT,
-        "/v1/hosts/node1/policies",
-        Some(json!({"policies": ["golden"]})),
-    )
-    .await;
+    api.adopt_golden("node1", "golden").await;
     api.wait_for("node1", "trusted").await;
     // An orderly restart of the agent (its emulated boot shuts the TPM down first): the
     // quotes of the new boot are trusted too.
@@ -182,23 +154,7 @@ async fn a_rollback_stays_untrusted_on_the_server_that_takes_over() {
     let api_a = Api::new(&pool, &a);
     let agent = pool.agent(0, &name, "boot/known-good.toml", &a).await;
     api_a.wait_for(&name, "untrusted").await;
-    let (_, doc) = api_a
-        .call(
-            reqwest::Method::POST,
-            "/v1/policies/import",
-            Some(json!({"host": name, "name": policy})),
-        )
-        .await;
-    api_a
-        .call(reqwest::Method::POST, "/v1/policies", Some(doc))
-        .await;
-    api_a
-        .call(
-            reqwest::Method::PUT,
-            &format!("/v1/hosts/{name}/policies"),
-            Some(json!({"policies": [policy]})),
-        )
-        .await;
+    api_a.adopt_golden(&name, &policy).await;
     api_a.wait_for(&name, "trusted").await;
     // The rollback (as in the test above), seen by server A.
     let store = &a.service.store;

@@ -123,24 +123,8 @@ async fn an_agent_answering_with_another_certificate_is_refused() {
     let agent = pool
         .agent(0, "node1", "boot/known-good.toml", &server)
         .await;
-    let (status, doc) = {
-        api.wait_for("node1", "untrusted").await;
-        api.call(
-            reqwest::Method::POST,
-            "/v1/policies/import",
-            Some(json!({"host": "node1", "name": "golden"})),
-        )
-        .await
-    };
-    assert_eq!(status, 200, "{doc}");
-    api.call(reqwest::Method::POST, "/v1/policies", Some(doc))
-        .await;
-    api.call(
-        reqwest::Method::PUT,
-        "/v1/hosts/node1/policies",
-        Some(json!({"policies": ["golden"]})),
-    )
-    .await;
+    api.wait_for("node1", "untrusted").await;
+    api.adopt_golden("node1", "golden").await;
     api.wait_for("node1", "trusted").await;
     // The pinned certificate becomes another one from the same CA (as if the agent's URL
     // now led to a different machine holding a certificate of that CA).

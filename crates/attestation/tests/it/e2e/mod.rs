@@ -302,6 +302,31 @@ impl Api {
         serde_json::from_slice(&B64.decode(parts[1]).unwrap()).unwrap()
     }
 
+    /// What an operator does with a golden host: imports its latest evidence as the policy
+    /// `policy`, stores it, and assigns it to that host.
+    async fn adopt_golden(&self, host: &str, policy: &str) {
+        let (status, doc) = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/policies/import",
+                Some(json!({"host": host, "name": policy})),
+            )
+            .await;
+        assert_eq!(status, 200, "{doc}");
+        let (status, body) = self
+            .call(reqwest::Method::POST, "/v1/policies", Some(doc))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        let (status, body) = self
+            .call(
+                reqwest::Method::PUT,
+                &format!("/v1/hosts/{host}/policies"),
+                Some(json!({"policies": [policy]})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
     async fn wait_for(&self, host: &str, level: &str) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {

@@ -44,21 +44,7 @@ async fn replayed_quotes_and_swapped_aks_are_rejected_and_a_restart_loses_nothin
         .await;
     api.wait_for("node1", "untrusted").await;
     api.wait_for("node2", "untrusted").await;
-    let (_, doc) = api
-        .call(
-            reqwest::Method::POST,
-            "/v1/policies/import",
-            Some(json!({"host": "node1", "name": "golden"})),
-        )
-        .await;
-    api.call(reqwest::Method::POST, "/v1/policies", Some(doc))
-        .await;
-    api.call(
-        reqwest::Method::PUT,
-        "/v1/hosts/node1/policies",
-        Some(json!({"policies": ["golden"]})),
-    )
-    .await;
+    api.adopt_golden("node1", "golden").await;
     api.wait_for("node1", "trusted").await;
     let service = server.service.clone();
 
