@@ -162,7 +162,11 @@ impl Store {
         )))
     }
 
-    /// Inserts or replaces a host (by agent id).
+    /// Inserts or replaces a whole host row (by agent id) as given. It does not take the
+    /// host's names in `host_names` (no fleet-wide uniqueness, no tombstones): the server
+    /// never calls it — enrollment goes through [`Store::enroll_host`], changes through
+    /// `set_aliases`, `set_state`, `set_policies`, `set_clock_reset`. For tests, the load test
+    /// and repairs by hand.
     ///
     /// # Errors
     /// A `StoreError` (a host name held by another agent id violates uniqueness).
